@@ -1,0 +1,1 @@
+"""The operations library behind the invoke tasks (also shipped in the image for the migration job)."""

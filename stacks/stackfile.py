@@ -1,0 +1,102 @@
+"""Read a stack's settings from Pulumi.yaml and Pulumi.<stack>.yaml without the Pulumi engine.
+
+The native local runtime, the offline plan and the tests need the same values `pulumi up` sees;
+this merges the project's declared defaults with the stack file's values, as the engine does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT = "pgstack"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackFileError(ValueError):
+    """A stack file is missing or unreadable; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class Secure:
+    """An encrypted `secure:` value from a stack file; only the Pulumi CLI can decrypt it."""
+
+    ciphertext: str
+
+    def __repr__(self) -> str:
+        return "Secure(***)"
+
+
+@dataclass(frozen=True)
+class StackValues:
+    """The merged config of one stack: project defaults overlaid with the stack file."""
+
+    stack: str
+    source: str  # the stack file's name, for error messages
+    values: dict[str, Any]  # project key (no namespace) -> value
+    provider_values: dict[str, Any]  # e.g. "gcp:project" -> value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+
+def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise StackFileError(
+            f"{path.name} not found in {path.parent}: create it or pick a stack that exists"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise StackFileError(f"{path.name} is not valid YAML{where}: fix the file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise StackFileError(f"{path.name} must hold a mapping at the top level")
+    return data
+
+
+def project_defaults(root: Path = REPO_ROOT) -> dict[str, Any]:
+    """Each key declared in Pulumi.yaml's `config:` block with its default (None when it has none)."""
+    declared = _load_yaml(root / "Pulumi.yaml").get("config") or {}
+    defaults: dict[str, Any] = {}
+    for key, spec in declared.items():
+        name = key.split(":", 1)[1] if key.startswith(f"{PROJECT}:") else key
+        defaults[name] = spec.get("default") if isinstance(spec, dict) else spec
+    return defaults
+
+
+def read_stack(stack: str, root: Path = REPO_ROOT, path: Path | None = None) -> StackValues:
+    """The config `pulumi up -s <stack>` would see, secure values left encrypted.
+
+    `path` reads the stack's values from another file (tests, throwaway environments); the
+    project defaults still come from `root`'s Pulumi.yaml.
+    """
+    path = path or stack_file(stack, root)
+    raw = _load_yaml(path).get("config") or {}
+    if not isinstance(raw, dict):
+        raise StackFileError(f"{path.name}: `config:` must be a mapping of keys to values")
+    values = {k: v for k, v in project_defaults(root).items() if v is not None}
+    provider_values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            value = Secure(str(value["secure"]))
+        namespace, _, name = str(key).partition(":")
+        if not name:
+            raise StackFileError(
+                f"{path.name}: key {key!r} needs a namespace, e.g. {PROJECT}:{key}"
+            )
+        if namespace == PROJECT:
+            values[name] = value
+        else:
+            provider_values[str(key)] = value
+    return StackValues(stack=stack, source=path.name, values=values, provider_values=provider_values)
