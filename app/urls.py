@@ -23,7 +23,7 @@ def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ***, safe to print or log; unparsable input is hidden."""
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
-    except Exception:  # noqa: BLE001 - whatever it is, it must not be printed
+    except Exception:  # whatever it is, it must not be printed
         return "<unparsable URL hidden>"
     return parsed.render_as_string(hide_password=True)
 

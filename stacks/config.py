@@ -126,8 +126,6 @@ def local_config(values: StackValues) -> LocalConfig:
     return config
 
 
-def load_local_config(
-    stack: str = "local", root: Path = REPO_ROOT, path: Path | None = None
-) -> LocalConfig:
+def load_local_config(stack: str = "local", root: Path = REPO_ROOT, path: Path | None = None) -> LocalConfig:
     """Read and validate Pulumi.<stack>.yaml (or the stack file at `path`) for the local runtimes."""
     return local_config(read_stack(stack, root, path))

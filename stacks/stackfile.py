@@ -88,15 +88,14 @@ def read_stack(stack: str, root: Path = REPO_ROOT, path: Path | None = None) -> 
     values = {k: v for k, v in project_defaults(root).items() if v is not None}
     provider_values: dict[str, Any] = {}
     for key, value in raw.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            value = Secure(str(value["secure"]))
+        stored = (
+            Secure(str(value["secure"])) if isinstance(value, dict) and set(value) == {"secure"} else value
+        )
         namespace, _, name = str(key).partition(":")
         if not name:
-            raise StackFileError(
-                f"{path.name}: key {key!r} needs a namespace, e.g. {PROJECT}:{key}"
-            )
+            raise StackFileError(f"{path.name}: key {key!r} needs a namespace, e.g. {PROJECT}:{key}")
         if namespace == PROJECT:
-            values[name] = value
+            values[name] = stored
         else:
-            provider_values[str(key)] = value
+            provider_values[str(key)] = stored
     return StackValues(stack=stack, source=path.name, values=values, provider_values=provider_values)

@@ -1,0 +1,663 @@
+"""The native local runtime: Postgres and PgBouncer as plain processes, their state under `.local/`.
+
+Reads the same Pulumi.local.yaml as the Docker stack, so both runtimes agree on ports, names and
+pool sizes. Every step is idempotent: `up` on a running environment checks it and returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ops.binaries import Binaries, find_binaries
+from ops.errors import UserError
+from ops.scram import scram_verifier
+from pgbouncer import PgBouncerSettings, render_ini, render_userlist
+from stacks.config import LocalConfig, load_local_config
+from stacks.stackfile import REPO_ROOT
+
+Progress = Callable[[str], None]
+
+MARKER = "pgstack-env.json"
+MARKER_KIND = "pgstack-local-env"
+SUPERUSER = "postgres"
+SERVICE_USER = "postgres"  # the OS user Postgres and PgBouncer run as when we are root
+START_TIMEOUT_S = 30.0
+CONF_NAME = "pgstack.conf"
+
+
+def _quiet(_: str) -> None:
+    """A progress sink that prints nothing."""
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    """One process of the environment as `env.status` shows it."""
+
+    name: str
+    running: bool
+    pid: int | None
+    port: int
+    version: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnvStatus:
+    """The whole environment: initialised or not, and each process."""
+
+    state_dir: Path
+    initialised: bool
+    postgres: ProcessStatus
+    pgbouncer: ProcessStatus
+    pools: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        return self.postgres.running and self.pgbouncer.running
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        first = path.read_text().split("\n", 1)[0].strip()
+    except (FileNotFoundError, PermissionError):
+        return None
+    return int(first) if first.isdigit() else None
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on host:port (bound the way servers bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (for throwaway environments)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class LocalEnv:
+    """One local environment: a config (from the stack file) and a state directory."""
+
+    def __init__(self, config: LocalConfig, state_dir: Path) -> None:
+        self.config = config
+        self.state_dir = state_dir.resolve()
+        self._binaries: Binaries | None = None
+
+    @classmethod
+    def from_environment(cls) -> LocalEnv:
+        """The environment `invoke` works on: PGSTACK_STACK_FILE and PGSTACK_STATE_DIR, or the defaults."""
+        stack_file = os.environ.get("PGSTACK_STACK_FILE")
+        config = load_local_config(path=Path(stack_file) if stack_file else None)
+        state_dir = Path(os.environ.get("PGSTACK_STATE_DIR") or REPO_ROOT / ".local")
+        return cls(config, state_dir)
+
+    # --- layout ---------------------------------------------------------------------------
+    @property
+    def pgdata(self) -> Path:
+        return self.state_dir / "pgdata"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def bouncer_dir(self) -> Path:
+        return self.state_dir / "pgbouncer"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "log"
+
+    @property
+    def password_file(self) -> Path:
+        return self.state_dir / "password"
+
+    @property
+    def marker_file(self) -> Path:
+        return self.state_dir / MARKER
+
+    @property
+    def bouncer_pidfile(self) -> Path:
+        return self.bouncer_dir / "pgbouncer.pid"
+
+    @property
+    def postgres_log(self) -> Path:
+        return self.log_dir / "postgres.log"
+
+    @property
+    def bouncer_log(self) -> Path:
+        return self.log_dir / "pgbouncer.log"
+
+    # --- credentials and URLs -------------------------------------------------------------
+    def password(self) -> str:
+        """The generated local password (app role and superuser); UserError before the first `up`."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            raise UserError(f"no local environment in {self.state_dir}: run `invoke env.up` first") from None
+
+    def _url(self, user: str, port: int, database: str | None) -> str:
+        password = self.password()
+        return f"postgresql+psycopg://{user}:{password}@127.0.0.1:{port}/{database or self.config.database}"
+
+    def direct_url(self, database: str | None = None) -> str:
+        """The app role, straight to Postgres (migrations, admin work). Contains the password."""
+        return self._url(self.config.user, self.config.postgres_port, database)
+
+    def pooled_url(self, database: str | None = None) -> str:
+        """The app role, through PgBouncer (what the app uses). Contains the password."""
+        return self._url(self.config.user, self.config.pgbouncer_port, database)
+
+    def admin_url(self, database: str | None = None) -> str:
+        """The superuser, straight to Postgres. Contains the password."""
+        return self._url(SUPERUSER, self.config.postgres_port, database or "postgres")
+
+    def _connect(self, user: str, port: int, dbname: str, timeout: float = 5) -> psycopg.Connection:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=port,
+            user=user,
+            password=self.password(),
+            dbname=dbname,
+            connect_timeout=max(1, int(timeout)),
+            autocommit=True,
+        )
+
+    # --- running things as the service user ------------------------------------------------
+    @property
+    def _as_root(self) -> bool:
+        return os.geteuid() == 0
+
+    def _cmd(self, *argv: str) -> list[str]:
+        # Postgres and PgBouncer refuse to run as root; runuser drops to the service user.
+        if self._as_root:
+            return ["runuser", "-u", SERVICE_USER, "--", *argv]
+        return list(argv)
+
+    def _run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self._cmd(*argv), capture_output=True, text=True, timeout=timeout, check=False)
+
+    def _own(self, *paths: Path) -> None:
+        if self._as_root:
+            for path in paths:
+                shutil.chown(path, SERVICE_USER, SERVICE_USER)
+
+    @property
+    def binaries(self) -> Binaries:
+        if self._binaries is None:
+            self._binaries = find_binaries(self.config.postgres_version)
+        return self._binaries
+
+    # --- the state directory: ours or not -------------------------------------------------
+    def _marker(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.marker_file.read_text())
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write_marker(self, state: str) -> None:
+        marker = {
+            "kind": MARKER_KIND,
+            "postgres_version": self.config.postgres_version,
+            "state": state,
+        }
+        self.marker_file.write_text(json.dumps(marker, indent=2) + "\n")
+
+    def _is_ours(self) -> bool:
+        marker = self._marker()
+        return bool(marker) and marker.get("kind") == MARKER_KIND  # type: ignore[union-attr]
+
+    def _check_state_dir(self) -> str:
+        """'empty', 'initialising' or 'ready'; UserError (deleting nothing) when it is not ours."""
+        if not self.state_dir.exists():
+            return "empty"
+        if not self.state_dir.is_dir():
+            raise UserError(f"{self.state_dir} is not a directory: move it away (nothing was changed)")
+        marker = self._marker()
+        if marker is None:
+            if any(self.state_dir.iterdir()):
+                raise UserError(
+                    f"{self.state_dir} is not empty and was not created by pgstack: move it away or "
+                    "set PGSTACK_STATE_DIR to another directory (nothing was deleted)"
+                )
+            return "empty"
+        if marker.get("kind") != MARKER_KIND:
+            raise UserError(
+                f"{self.marker_file} is not pgstack's marker: move {self.state_dir} away "
+                "(nothing was deleted)"
+            )
+        version_file = self.pgdata / "PG_VERSION"
+        if version_file.exists():
+            found = version_file.read_text().strip()
+            if found != str(self.config.postgres_version):
+                raise UserError(
+                    f"{self.pgdata} holds a Postgres {found} cluster but {self.config.source} asks "
+                    f"for {self.config.postgres_version}: set pgstack:postgresVersion back to {found}, "
+                    "or `invoke env.reset --yes` to delete the local data (nothing was deleted)"
+                )
+        state = str(marker.get("state", ""))
+        return "ready" if state == "ready" and version_file.exists() else "initialising"
+
+    # --- status ---------------------------------------------------------------------------
+    def _postgres_pid(self) -> int | None:
+        pid = _read_pid(self.pgdata / "postmaster.pid")
+        return pid if pid is not None and _pid_alive(pid) else None
+
+    def _bouncer_pid(self) -> int | None:
+        pid = _read_pid(self.bouncer_pidfile)
+        return pid if pid is not None and _pid_alive(pid) else None
+
+    def _accepts(self, user: str, port: int, dbname: str) -> bool:
+        try:
+            with self._connect(user, port, dbname, timeout=2):
+                return True
+        except psycopg.Error:
+            return False
+
+    def status(self) -> EnvStatus:
+        """What runs now: pid, port, version, and PgBouncer's pools."""
+        initialised = self._is_ours() and (self.pgdata / "PG_VERSION").exists()
+        pg_pid = self._postgres_pid() if initialised else None
+        pg_version = None
+        if pg_pid is not None:
+            with (
+                contextlib.suppress(psycopg.Error),
+                self._connect(SUPERUSER, self.config.postgres_port, "postgres", 2) as conn,
+            ):
+                row = conn.execute("SHOW server_version").fetchone()
+                pg_version = str(row[0]) if row else None
+        bouncer_pid = self._bouncer_pid() if initialised else None
+        bouncer_version: str | None = None
+        pools: list[dict[str, Any]] = []
+        if bouncer_pid is not None:
+            with contextlib.suppress(psycopg.Error):
+                bouncer_version, pools = self._bouncer_admin_info()
+        return EnvStatus(
+            state_dir=self.state_dir,
+            initialised=initialised,
+            postgres=ProcessStatus(
+                "postgres", pg_version is not None, pg_pid, self.config.postgres_port, pg_version
+            ),
+            pgbouncer=ProcessStatus(
+                "pgbouncer",
+                bouncer_version is not None,
+                bouncer_pid,
+                self.config.pgbouncer_port,
+                bouncer_version,
+            ),
+            pools=pools,
+        )
+
+    def _bouncer_admin_info(self) -> tuple[str | None, list[dict[str, Any]]]:
+        # The admin console speaks the simple query protocol only: ClientCursor uses it.
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.config.pgbouncer_port,
+            user=SUPERUSER,
+            password=self.password(),
+            dbname="pgbouncer",
+            connect_timeout=2,
+            autocommit=True,
+            cursor_factory=psycopg.ClientCursor,
+        ) as conn:
+            cur = conn.cursor()
+            cur.execute("SHOW VERSION")
+            row = cur.fetchone()
+            version = str(row[0]).removeprefix("PgBouncer ") if row else None
+            cur.execute("SHOW POOLS")
+            names = [d.name for d in cur.description or []]
+            pools = [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
+        return version, [p for p in pools if p.get("database") != "pgbouncer"]
+
+    # --- up -------------------------------------------------------------------------------
+    def up(self, progress: Progress = _quiet) -> EnvStatus:
+        """Bring Postgres and PgBouncer up (initialising on first use); idempotent."""
+        state = self._check_state_dir()
+        binaries = self.binaries  # fail on missing binaries before touching anything
+        pg_running = state == "ready" and self._postgres_pid() is not None
+        bouncer_running = state == "ready" and self._bouncer_pid() is not None
+        # Check every port we are about to bind before starting anything: nothing half-way.
+        for running, port, key in (
+            (pg_running, self.config.postgres_port, "postgresPort"),
+            (bouncer_running, self.config.pgbouncer_port, "pgbouncerPort"),
+        ):
+            if not running and port_in_use(port):
+                raise UserError(
+                    f"port {port} on 127.0.0.1 is already in use: stop what listens there or "
+                    f"change pgstack:{key} in {self.config.source}"
+                )
+        if state != "ready":
+            self._initialise(binaries, state, progress)
+        pg_changed = self._write_postgres_conf()
+        if pg_running and pg_changed:
+            progress("postgres: settings changed, restarting")
+            self._stop_postgres()
+            pg_running = False
+        if not pg_running:
+            self._start_postgres(binaries, progress)
+        self._ensure_database(progress)
+        bouncer_changed = self._write_bouncer_files()
+        if bouncer_running and bouncer_changed:
+            progress("pgbouncer: settings changed, restarting")
+            self.stop_pgbouncer()
+            bouncer_running = False
+        if not bouncer_running:
+            self._start_bouncer(binaries, progress)
+        if state != "ready":
+            self._write_marker("ready")
+        return self.status()
+
+    def _initialise(self, binaries: Binaries, state: str, progress: Progress) -> None:
+        if state == "initialising" and self.pgdata.exists():
+            # Our own initdb was interrupted: its half-written cluster holds no data yet.
+            progress("postgres: removing an interrupted initialisation")
+            shutil.rmtree(self.pgdata)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._own(self.state_dir)
+        self._check_reachable()
+        self._write_marker("initialising")
+        if not self.password_file.exists():
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(24) + "\n")
+        for directory in (self.run_dir, self.bouncer_dir, self.log_dir):
+            directory.mkdir(mode=0o700, exist_ok=True)
+        self._own(self.state_dir, self.run_dir, self.bouncer_dir, self.log_dir)
+        started = time.monotonic()
+        progress(f"postgres: initdb {self.pgdata}")
+        pwfile = self.run_dir / "initdb.pw"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(self.password() + "\n")
+        self._own(pwfile)
+        try:
+            result = self._run(
+                binaries.pg("initdb"),
+                "--pgdata",
+                str(self.pgdata),
+                "--username",
+                SUPERUSER,
+                "--pwfile",
+                str(pwfile),
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C",
+                timeout=120,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserError(f"initdb failed: {last} (the full output is above)\n{result.stderr}")
+        with (self.pgdata / "postgresql.conf").open("a") as conf:
+            conf.write(f"\n# pgstack: the settings from the stack file\ninclude '{CONF_NAME}'\n")
+        progress(f"postgres: initialised in {time.monotonic() - started:.1f} s")
+
+    def _check_reachable(self) -> None:
+        if not self._as_root:
+            return
+        probe = self._run("test", "-w", str(self.state_dir), timeout=10)
+        if probe.returncode != 0:
+            raise UserError(
+                f"the {SERVICE_USER} user cannot reach {self.state_dir} (a parent directory is "
+                "private): set PGSTACK_STATE_DIR to a directory it can reach"
+            )
+
+    def _write_if_changed(self, path: Path, text: str, mode: int = 0o600) -> bool:
+        try:
+            if path.read_text() == text:
+                return False
+        except FileNotFoundError:
+            pass
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        path.chmod(mode)
+        self._own(path)
+        return True
+
+    def _write_postgres_conf(self) -> bool:
+        cfg = self.config
+        text = (
+            "# Written by pgstack from the stack file on every `env.up`; edit the stack file instead.\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"port = {cfg.postgres_port}\n"
+            f"max_connections = {cfg.max_connections}\n"
+            f"unix_socket_directories = '{self.run_dir}'\n"
+            "password_encryption = 'scram-sha-256'\n"
+            "log_min_messages = warning\n"
+            "log_line_prefix = '%m [%p] %q%u@%d '\n"
+        )
+        return self._write_if_changed(self.pgdata / CONF_NAME, text)
+
+    def _start_postgres(self, binaries: Binaries, progress: Progress) -> None:
+        started = time.monotonic()
+        deadline = started + START_TIMEOUT_S
+        progress(f"postgres: starting on 127.0.0.1:{self.config.postgres_port}")
+        while True:
+            result = self._run(
+                binaries.pg("pg_ctl"),
+                "start",
+                "--pgdata",
+                str(self.pgdata),
+                "--log",
+                str(self.postgres_log),
+                "--wait",
+                "--timeout",
+                str(int(START_TIMEOUT_S)),
+                "--silent",
+                timeout=START_TIMEOUT_S + 10,
+            )
+            if result.returncode == 0:
+                break
+            log_tail = self._tail(self.postgres_log)
+            # After a SIGKILL the old backends may hold the shared memory for a moment longer.
+            if "still in use" in log_tail and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            raise UserError(
+                f"postgres did not start: {(log_tail or result.stderr).strip().splitlines()[-1:]} "
+                f"(see {self.postgres_log})"
+            )
+        progress(f"postgres: up in {time.monotonic() - started:.1f} s")
+
+    @staticmethod
+    def _tail(path: Path, lines: int = 5) -> str:
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def _ensure_database(self, progress: Progress) -> None:
+        cfg = self.config
+        with self._connect(SUPERUSER, cfg.postgres_port, "postgres") as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (cfg.user,)).fetchone() is None:
+                progress(f"postgres: creating role {cfg.user}")
+                # A SCRAM verifier, not the plaintext: the password never reaches the server's logs.
+                conn.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                        sql.Identifier(cfg.user), sql.Literal(scram_verifier(self.password()))
+                    )
+                )
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (cfg.database,)).fetchone()
+            if exists is None:
+                progress(f"postgres: creating database {cfg.database}")
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(cfg.database), sql.Identifier(cfg.user)
+                    )
+                )
+        with self._connect(cfg.user, cfg.postgres_port, cfg.database) as conn:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
+                    sql.Identifier(cfg.schema), sql.Identifier(cfg.user)
+                )
+            )
+
+    def bouncer_settings(self) -> PgBouncerSettings:
+        """The template's values for the native runtime."""
+        cfg = self.config
+        return PgBouncerSettings(
+            database=cfg.database,
+            server_host="127.0.0.1",
+            server_port=cfg.postgres_port,
+            listen_port=cfg.pgbouncer_port,
+            admin_user=SUPERUSER,
+            auth_file=str(self.bouncer_dir / "userlist.txt"),
+            pool_mode=cfg.pooler.pool_mode,
+            default_pool_size=cfg.pooler.default_pool_size,
+            max_client_conn=cfg.pooler.max_client_conn,
+            reserve_pool_size=cfg.pooler.reserve_pool_size,
+            pidfile=str(self.bouncer_pidfile),
+            logfile=str(self.bouncer_log),
+            server_tls_sslmode="disable",  # loopback to our own Postgres
+        )
+
+    def _write_bouncer_files(self) -> bool:
+        password = self.password()
+        userlist = render_userlist({self.config.user: password, SUPERUSER: password})
+        users_changed = self._write_if_changed(self.bouncer_dir / "userlist.txt", userlist)
+        ini_changed = self._write_if_changed(
+            self.bouncer_dir / "pgbouncer.ini", render_ini(self.bouncer_settings())
+        )
+        return users_changed or ini_changed
+
+    def _start_bouncer(self, binaries: Binaries, progress: Progress) -> None:
+        started = time.monotonic()
+        progress(f"pgbouncer: starting on 127.0.0.1:{self.config.pgbouncer_port}")
+        # A pid file left by a killed PgBouncer would stop the new one from starting.
+        if self.bouncer_pidfile.exists() and self._bouncer_pid() is None:
+            self.bouncer_pidfile.unlink()
+        result = self._run(str(binaries.pgbouncer), "-d", str(self.bouncer_dir / "pgbouncer.ini"), timeout=30)
+        if result.returncode != 0:
+            detail = (result.stderr.strip() or self._tail(self.bouncer_log)).splitlines()[-1:]
+            raise UserError(f"pgbouncer did not start: {detail} (see {self.bouncer_log})")
+        self._wait_until(
+            lambda: self._accepts(self.config.user, self.config.pgbouncer_port, self.config.database),
+            "pgbouncer",
+            self.bouncer_log,
+        )
+        progress(f"pgbouncer: up in {time.monotonic() - started:.1f} s")
+
+    @staticmethod
+    def _wait_until(ready: Callable[[], bool], name: str, log: Path) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        delay = 0.01
+        while not ready():
+            if time.monotonic() > deadline:
+                raise UserError(
+                    f"{name} did not accept connections within {START_TIMEOUT_S:.0f} s (see {log})"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    # --- down and reset -------------------------------------------------------------------
+    def _stop_postgres(self) -> bool:
+        if self._postgres_pid() is None:
+            return False
+        result = self._run(
+            self.binaries.pg("pg_ctl"),
+            "stop",
+            "--pgdata",
+            str(self.pgdata),
+            "--mode",
+            "fast",
+            "--wait",
+            "--silent",
+            timeout=START_TIMEOUT_S + 10,
+        )
+        if result.returncode != 0 and self._postgres_pid() is not None:
+            raise UserError(f"postgres did not stop: {result.stderr.strip()}")
+        return True
+
+    def stop_postgres(self) -> bool:
+        """Stop Postgres (fast shutdown: open transactions are rolled back); True if it ran."""
+        return self._stop_postgres()
+
+    def stop_pgbouncer(self) -> bool:
+        """Stop PgBouncer and wait for it to exit; True if it ran."""
+        pid = self._bouncer_pid()
+        if pid is None:
+            self.bouncer_pidfile.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.02)
+        self.bouncer_pidfile.unlink(missing_ok=True)
+        return True
+
+    def down(self, progress: Progress = _quiet) -> None:
+        """Stop both processes; the data stays for the next `up`."""
+        if not self.state_dir.exists():
+            progress(f"nothing to stop: no local environment in {self.state_dir}")
+            return
+        self._check_state_dir()
+        progress("pgbouncer: stopped" if self.stop_pgbouncer() else "pgbouncer: was not running")
+        progress("postgres: stopped" if self._stop_postgres() else "postgres: was not running")
+
+    def reset(self, progress: Progress = _quiet) -> None:
+        """Stop everything and delete the state directory (refuses one pgstack did not create)."""
+        if not self.state_dir.exists():
+            progress(f"nothing to delete: {self.state_dir} does not exist")
+            return
+        self._check_state_dir()
+        if not self._is_ours():
+            raise UserError(f"{self.state_dir} was not created by pgstack: delete it yourself")
+        self.down(progress)
+        shutil.rmtree(self.state_dir)
+        progress(f"deleted {self.state_dir}")
+
+
+@contextlib.contextmanager
+def running_env(config: LocalConfig, state_dir: Path) -> Iterator[LocalEnv]:
+    """A throwaway environment that is always stopped afterwards (tests and benchmarks)."""
+    env = LocalEnv(config, state_dir)
+    try:
+        env.up()
+        yield env
+    finally:
+        with contextlib.suppress(UserError, OSError, subprocess.SubprocessError):
+            env.down()

@@ -1,0 +1,158 @@
+"""The test harness: one throwaway Postgres + PgBouncer for the session, a fresh database per test.
+
+Started through ops/localenv.py itself, on free ports in a temp dir, and always stopped, even when a
+test fails or the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from app.urls import libpq_dsn
+from ops.localenv import LocalEnv, free_port
+from stacks.config import LocalConfig, load_local_config
+
+
+@dataclasses.dataclass(frozen=True)
+class TestDatabase:
+    """A fresh database owned by the app role, with its (empty) schema, dropped after the test."""
+
+    __test__ = False  # not a test class, despite the name
+
+    name: str
+    direct_url: str
+    pooled_url: str
+    admin_url: str
+    schema: str
+
+    def environ(self) -> dict[str, str]:
+        """The app's settings for this database, for a subprocess's environment."""
+        return {
+            "DATABASE_URL": self.pooled_url,
+            "DIRECT_DATABASE_URL": self.direct_url,
+            "DB_SCHEMA": self.schema,
+        }
+
+
+def make_state_root(prefix: str) -> Path:
+    """A temp dir the postgres service user can reach (mkdtemp makes it private to us)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    return root
+
+
+def throwaway_config(**overrides: object) -> LocalConfig:
+    """The shipped local config on free ports, with any field replaced."""
+    base = load_local_config()
+    fields = {"postgres_port": free_port(), "pgbouncer_port": free_port(), **overrides}
+    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+
+def write_stack_file(path: Path, config: LocalConfig) -> Path:
+    """A Pulumi.local.yaml for `config`, so subprocesses (`invoke ...`) use the same environment."""
+    pooler = config.pooler
+    values = {
+        "environment": "local",
+        "postgresVersion": config.postgres_version,
+        "postgresPort": config.postgres_port,
+        "pgbouncerPort": config.pgbouncer_port,
+        "database": config.database,
+        "dbUser": config.user,
+        "dbSchema": config.schema,
+        "maxConnections": config.max_connections,
+        "poolMode": pooler.pool_mode,
+        "defaultPoolSize": pooler.default_pool_size,
+        "maxClientConn": pooler.max_client_conn,
+        "reservePoolSize": pooler.reserve_pool_size,
+    }
+    lines = ["config:"] + [f"  pgstack:{key}: {value}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _stop_on_signal(env: LocalEnv) -> None:
+    # pytest turns SIGINT into KeyboardInterrupt (fixtures tear down); SIGTERM would skip teardown.
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(Exception):
+            env.down()
+        if callable(previous):
+            previous(signum, frame)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@pytest.fixture(name="local_env", scope="session")
+def _local_env() -> Iterator[LocalEnv]:
+    """The session's Postgres + PgBouncer, on free ports, torn down whatever happens."""
+    root = make_state_root("pgstack-tests-")
+    config = throwaway_config()
+    stack_file = write_stack_file(root / "Pulumi.local.yaml", config)
+    env = LocalEnv(config, root / "state")
+    saved = {key: os.environ.get(key) for key in ("PGSTACK_STACK_FILE", "PGSTACK_STATE_DIR")}
+    os.environ["PGSTACK_STACK_FILE"] = str(stack_file)
+    os.environ["PGSTACK_STATE_DIR"] = str(env.state_dir)
+    atexit.register(env.down)  # a crash outside pytest's teardown still stops the processes
+    _stop_on_signal(env)
+    try:
+        env.up()
+        yield env
+    finally:
+        env.down()
+        shutil.rmtree(root, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def create_database(env: LocalEnv, name: str) -> TestDatabase:
+    """A new database owned by the app role, with the configured schema."""
+    cfg = env.config
+    with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(cfg.user))
+        )
+    with psycopg.connect(libpq_dsn(env.direct_url(name)), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(cfg.schema)))
+    return TestDatabase(
+        name=name,
+        direct_url=env.direct_url(name),
+        pooled_url=env.pooled_url(name),
+        admin_url=env.admin_url(name),
+        schema=cfg.schema,
+    )
+
+
+def drop_database(env: LocalEnv, name: str) -> None:
+    """Drop a test database, closing whatever still holds it (PgBouncer's server connections)."""
+    with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(name="database")
+def _database(local_env: LocalEnv) -> Iterator[TestDatabase]:
+    """A fresh, empty database for one test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    db = create_database(local_env, name)
+    try:
+        yield db
+    finally:
+        drop_database(local_env, name)
