@@ -1,0 +1,15 @@
+"""pgstack's tasks: `invoke --list` shows them all, `invoke --help <task>` explains one.
+
+The root collection only assembles the namespaces; each lives in its own module, and the work
+itself lives in `ops/` so the tasks stay argument parsing, help text and printing.
+"""
+
+from invoke.collection import Collection
+
+from tasks import dev, env, up
+
+ns = Collection()
+ns.add_task(up.up)
+ns.add_collection(Collection.from_module(env), name="env")
+ns.add_task(dev.test)
+ns.add_task(dev.lint)

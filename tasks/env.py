@@ -1,0 +1,137 @@
+"""env: the local environment (Postgres + PgBouncer) - up, down, reset, status, url."""
+
+from __future__ import annotations
+
+import json
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+from sqlalchemy.engine import make_url
+
+from app.urls import mask_url
+from ops.localenv import EnvStatus, LocalEnv
+from tasks.errors import reported
+
+RUNTIMES = ("auto", "native")
+RUNTIME_HELP = (
+    "where Postgres and PgBouncer run: `native` (processes under .local/) or `auto` (the default: "
+    "native here; the Docker runtime joins once the Pulumi local stack lands)"
+)
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def _check_runtime(runtime: str) -> None:
+    if runtime not in RUNTIMES:
+        raise Exit(f"error: --runtime must be one of {', '.join(RUNTIMES)} (got {runtime!r})", code=1)
+
+
+def bring_up(runtime: str) -> LocalEnv:
+    """Start the local environment and report progress; shared by `env.up` and the root `up`."""
+    _check_runtime(runtime)
+    env = LocalEnv.from_environment()
+    print(f"local environment ({env.config.source}, state in {env.state_dir})", flush=True)
+    env.up(_progress)
+    return env
+
+
+def _libpq(url: str, show_password: bool) -> str:
+    # psql and most tools want the plain scheme; the app normalises either form.
+    plain = make_url(url).set(drivername="postgresql")
+    return plain.render_as_string(hide_password=False) if show_password else mask_url(plain)
+
+
+def print_connection_help(env: LocalEnv, show_password: bool = False) -> None:
+    """The two URLs and what each is for."""
+    print(f"  direct (migrations, admin): {_libpq(env.direct_url(), show_password)}")
+    print(f"  pooled (the app, PgBouncer): {_libpq(env.pooled_url(), show_password)}")
+    if not show_password:
+        print("  (passwords masked: `invoke env.url --show-password` reveals them)")
+
+
+def _format_status(status: EnvStatus) -> list[str]:
+    lines = []
+    for proc in (status.postgres, status.pgbouncer):
+        state = "up" if proc.running else "down"
+        pid = f"pid {proc.pid}" if proc.pid else "pid -"
+        version = proc.version or "-"
+        lines.append(f"  {proc.name:<10} {state:<5} {pid:<11} 127.0.0.1:{proc.port:<6} {version}")
+    for pool in status.pools:
+        lines.append(
+            f"  pool {pool['database']}/{pool['user']}: {pool['pool_mode']}, clients active "
+            f"{pool['cl_active']} waiting {pool['cl_waiting']}, servers active {pool['sv_active']} "
+            f"idle {pool['sv_idle']}"
+        )
+    return lines
+
+
+@task(help={"runtime": RUNTIME_HELP})
+def up(c: Context, runtime: str = "auto") -> None:
+    """Start Postgres and PgBouncer (initialising .local/ on first use); safe to run again."""
+    with reported():
+        env = bring_up(runtime)
+        print("running:")
+        print("\n".join(_format_status(env.status())))
+        print_connection_help(env)
+
+
+@task
+def down(c: Context) -> None:
+    """Stop Postgres and PgBouncer; the data stays for the next `env.up`."""
+    with reported():
+        LocalEnv.from_environment().down(_progress)
+
+
+@task(help={"yes": "confirm: delete the local cluster, its data and the generated password"})
+def reset(c: Context, yes: bool = False) -> None:
+    """Stop everything and DELETE the local data (.local/); refuses without --yes."""
+    with reported():
+        env = LocalEnv.from_environment()
+        if not yes:
+            raise Exit(
+                f"error: env.reset deletes {env.state_dir} and every database in it: "
+                "run `invoke env.reset --yes` to confirm (nothing was deleted)",
+                code=1,
+            )
+        env.reset(_progress)
+
+
+@task(help={"json": "print the status as JSON (for scripts and CI)"})
+def status(c: Context, json_: bool = False) -> None:
+    """Show each process: up/down, pid, port, version, and PgBouncer's pools."""
+    with reported():
+        env = LocalEnv.from_environment()
+        current = env.status()
+        if json_:
+            payload = {
+                "state_dir": str(current.state_dir),
+                "initialised": current.initialised,
+                "processes": [
+                    {
+                        "name": p.name,
+                        "running": p.running,
+                        "pid": p.pid,
+                        "port": p.port,
+                        "version": p.version,
+                    }
+                    for p in (current.postgres, current.pgbouncer)
+                ],
+                "pools": current.pools,
+            }
+            print(json.dumps(payload, indent=2, default=str))
+        else:
+            if not current.initialised:
+                print(f"no local environment in {env.state_dir}: `invoke env.up` creates it")
+            print("\n".join(_format_status(current)))
+        if not current.running:
+            raise Exit(code=3)
+
+
+@task(help={"show_password": "print the URLs with the real password (it is masked otherwise)"})
+def url(c: Context, show_password: bool = False) -> None:
+    """Print the direct and pooled connection URLs (password masked unless --show-password)."""
+    with reported():
+        print_connection_help(LocalEnv.from_environment(), show_password)

@@ -1,0 +1,18 @@
+"""up: the main job - the local environment up, migrated and smoke-checked, then how to connect."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
+
+from tasks.env import RUNTIME_HELP, bring_up, print_connection_help
+from tasks.errors import reported
+
+
+@task(help={"runtime": RUNTIME_HELP})
+def up(c: Context, runtime: str = "auto") -> None:
+    """Bring the local environment up, migrate it to head, smoke-check it, print how to connect."""
+    with reported():
+        env = bring_up(runtime)
+        print("ready. connect with:")
+        print_connection_help(env)
