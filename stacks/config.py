@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from stacks.stackfile import PROJECT, REPO_ROOT, StackValues, read_stack
+from stacks.budget import POSTGRES_RESERVED, ConnectionBudget, InstanceConnections
+from stacks.stackfile import PROJECT, REPO_ROOT, read_stack
 
 POOL_MODES = ("session", "transaction", "statement")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -17,10 +19,25 @@ class ConfigError(ValueError):
     """A stack config value is missing or invalid; the message names the key and the file."""
 
 
+class ConfigSource(Protocol):
+    """One stack's values: a StackValues read from the files, or the engine's config in a program."""
+
+    @property
+    def stack(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def provider_values(self) -> Mapping[str, Any]: ...
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
 class _Reader:
     """Typed getters over one stack's values, each error naming `<file>: pgstack:<key>`."""
 
-    def __init__(self, values: StackValues) -> None:
+    def __init__(self, values: ConfigSource) -> None:
         self._values = values
 
     def fail(self, key: str, problem: str) -> ConfigError:
@@ -62,6 +79,30 @@ class _Reader:
             raise self.fail(key, f"must be one of {', '.join(choices)} (got {value!r})")
         return str(value)
 
+    def boolean(self, key: str) -> bool:
+        # The engine hands every value to the program as a string; the stack file has YAML bools.
+        value = self.raw(key)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise self.fail(key, f"must be true or false (got {value!r})")
+
+    def text(self, key: str, pattern: re.Pattern[str], expected: str) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise self.fail(key, f"must be {expected} (got {value!r})")
+        return value
+
+    def provider(self, key: str) -> str:
+        """A provider setting such as `gcp:project`, required and non-empty."""
+        value = self._values.provider_values.get(key)
+        if value is None or not str(value).strip():
+            raise ConfigError(
+                f"{self._values.source}: {key} is missing: set it with `pulumi config set {key} ...`"
+            )
+        return str(value)
+
 
 @dataclass(frozen=True)
 class PoolerConfig:
@@ -98,7 +139,7 @@ def _pooler(read: _Reader) -> PoolerConfig:
     )
 
 
-def local_config(values: StackValues) -> LocalConfig:
+def local_config(values: ConfigSource) -> LocalConfig:
     """Validate a local stack's values; raises ConfigError naming the first bad key."""
     read = _Reader(values)
     if read.raw("environment") != "local":
@@ -129,3 +170,248 @@ def local_config(values: StackValues) -> LocalConfig:
 def load_local_config(stack: str = "local", root: Path = REPO_ROOT, path: Path | None = None) -> LocalConfig:
     """Read and validate Pulumi.<stack>.yaml (or the stack file at `path`) for the local runtimes."""
     return local_config(read_stack(stack, root, path))
+
+
+# --- the Docker runtime of the local stack ---------------------------------------------------------
+_CPUS = re.compile(r"\d{1,2}(\.\d{1,2})?")
+
+
+@dataclass(frozen=True)
+class DockerLimits:
+    """CPU and memory caps for the local containers, so a laptop feels a small server's limits."""
+
+    postgres_cpus: str
+    postgres_memory_mb: int
+    pgbouncer_cpus: str
+    pgbouncer_memory_mb: int
+    postgres_image: str
+    pgbouncer_image: str
+
+
+def docker_limits(values: ConfigSource) -> DockerLimits:
+    """The local stack's container settings; raises ConfigError naming the first bad key."""
+    read = _Reader(values)
+    cpus = "a number of CPUs such as 1 or 0.5"
+    return DockerLimits(
+        postgres_cpus=read.text("localPostgresCpus", _CPUS, cpus),
+        postgres_memory_mb=read.integer("localPostgresMemoryMb", 64, 262144),
+        pgbouncer_cpus=read.text("localPgbouncerCpus", _CPUS, cpus),
+        pgbouncer_memory_mb=read.integer("localPgbouncerMemoryMb", 16, 65536),
+        postgres_image=f"postgres:{read.integer('postgresVersion', 12, 99)}",
+        pgbouncer_image=read.text("pgbouncerImage", _IMAGE, "an image reference"),
+    )
+
+
+# --- the cloud stacks (Cloud SQL + Cloud Run) ------------------------------------------------------
+EDITIONS = ("ENTERPRISE", "ENTERPRISE_PLUS")
+AVAILABILITY = ("ZONAL", "REGIONAL")
+POOLERS = ("sidecar", "managed", "none")
+INGRESS = {
+    "all": "INGRESS_TRAFFIC_ALL",
+    "internal": "INGRESS_TRAFFIC_INTERNAL_ONLY",
+    "internal-and-cloud-load-balancing": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+}
+# The migration job holds one direct connection while it runs.
+MIGRATION_JOB_CONNECTIONS = 1
+# Enterprise keeps at most 7 days of transaction logs, Enterprise Plus 35.
+PITR_MAX_DAYS = {"ENTERPRISE": 7, "ENTERPRISE_PLUS": 35}
+
+_TIER = re.compile(r"db-[a-z0-9-]+")
+_PERF_TIER = re.compile(r"db-perf-optimized-n-(?P<vcpus>\d+)")
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+_MEMORY = re.compile(r"\d+(Mi|Gi)")
+_IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*")
+_OPTIONAL_IMAGE = re.compile(r"|[a-z0-9][a-z0-9._/:@-]*")
+_CIDR = re.compile(r"(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-9])")
+_GCP_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_GCP_REGION = re.compile(r"[a-z]+-[a-z]+\d")
+
+
+@dataclass(frozen=True)
+class CloudSqlConfig:
+    """The Cloud SQL instance: machine, edition, availability, backups and maintenance."""
+
+    tier: str
+    edition: str
+    availability: str
+    disk_size_gb: int
+    backup_start_time: str
+    pitr_days: int
+    retained_backups: int
+    maintenance_day: int
+    maintenance_hour: int
+
+
+@dataclass(frozen=True)
+class CloudRunConfig:
+    """The Cloud Run service and its pooler."""
+
+    image: str | None  # None: build the Dockerfile and push it to the stack's registry
+    image_keep_count: int
+    cpu: str
+    memory: str
+    min_instances: int
+    max_instances: int
+    concurrency: int
+    ingress: str  # the Cloud Run v2 enum value, e.g. INGRESS_TRAFFIC_ALL
+    public: bool
+    pooler: str  # sidecar | managed | none
+    pgbouncer_image: str
+    app_pool_size: int
+    app_max_overflow: int
+
+
+@dataclass(frozen=True)
+class CloudConfig:
+    """A cloud stack (staging, prod): Cloud SQL for PostgreSQL behind Cloud Run, in one project."""
+
+    stack: str
+    source: str
+    project: str
+    region: str
+    postgres_version: int
+    database: str
+    user: str
+    schema: str
+    max_connections: int
+    reserved_connections: int
+    deletion_protection: bool
+    subnet_cidr: str
+    pooler: PoolerConfig
+    sql: CloudSqlConfig
+    run: CloudRunConfig
+    budget: ConnectionBudget
+
+
+def _cloud_sql(read: _Reader) -> CloudSqlConfig:
+    sql = CloudSqlConfig(
+        tier=read.text("tier", _TIER, "a Cloud SQL tier such as db-custom-2-7680"),
+        edition=read.choice("edition", EDITIONS),
+        availability=read.choice("availabilityType", AVAILABILITY),
+        disk_size_gb=read.integer("diskSizeGb", 10, 65536),
+        backup_start_time=read.text("backupStartTime", _HHMM, "a UTC time HH:MM"),
+        pitr_days=read.integer("pitrDays", 1, 35),
+        retained_backups=read.integer("retainedBackups", 1, 365),
+        maintenance_day=read.integer("maintenanceDay", 1, 7),
+        maintenance_hour=read.integer("maintenanceHour", 0, 23),
+    )
+    perf_tier = _PERF_TIER.fullmatch(sql.tier) is not None
+    if sql.edition == "ENTERPRISE_PLUS" and not perf_tier:
+        raise read.fail(
+            "tier", f"must be a db-perf-optimized-N-* tier for ENTERPRISE_PLUS (got {sql.tier!r})"
+        )
+    if sql.edition == "ENTERPRISE" and perf_tier:
+        raise read.fail("edition", f"must be ENTERPRISE_PLUS for the tier {sql.tier}")
+    if sql.pitr_days > PITR_MAX_DAYS[sql.edition]:
+        raise read.fail(
+            "pitrDays",
+            f"must be at most {PITR_MAX_DAYS[sql.edition]} on {sql.edition} (got {sql.pitr_days})",
+        )
+    return sql
+
+
+def _cloud_run(read: _Reader) -> CloudRunConfig:
+    image = read.text("image", _OPTIONAL_IMAGE, "an image reference, or empty to build the Dockerfile")
+    ingress = read.choice("ingress", tuple(INGRESS))
+    run = CloudRunConfig(
+        image=image or None,
+        image_keep_count=read.integer("imageKeepCount", 1, 1000),
+        cpu=read.text("cpu", _CPUS, "a number of vCPUs such as 1 or 2"),
+        memory=read.text("memory", _MEMORY, "a size such as 512Mi or 1Gi"),
+        min_instances=read.integer("minInstances", 0, 1000),
+        max_instances=read.integer("maxInstances", 1, 1000),
+        concurrency=read.integer("concurrency", 1, 1000),
+        ingress=INGRESS[ingress],
+        public=read.boolean("public"),
+        pooler=read.choice("pooler", POOLERS),
+        pgbouncer_image=read.text("pgbouncerImage", _IMAGE, "an image reference"),
+        app_pool_size=read.integer("appPoolSize", 1, 1000),
+        app_max_overflow=read.integer("appMaxOverflow", 0, 1000),
+    )
+    if run.min_instances > run.max_instances:
+        raise read.fail(
+            "minInstances", f"({run.min_instances}) must not exceed maxInstances ({run.max_instances})"
+        )
+    return run
+
+
+def _budget(
+    sql: CloudSqlConfig,
+    run: CloudRunConfig,
+    pooler: PoolerConfig,
+    max_conn: int,
+    reserved: int,
+) -> ConnectionBudget:
+    if run.pooler == "sidecar":
+        # Each instance's PgBouncer opens at most its server pool, whatever the app asks for.
+        instances = run.max_instances
+        per_instance = InstanceConnections.from_pgbouncer(pooler.default_pool_size, pooler.reserve_pool_size)
+    elif run.pooler == "managed":
+        # Cloud SQL runs one pooler per 4 vCPUs (at least one), each with max_pool_size server
+        # connections for our one database/user pair, however many Cloud Run instances there are.
+        match = _PERF_TIER.fullmatch(sql.tier)
+        vcpus = int(match["vcpus"]) if match else 1
+        instances = max(1, vcpus // 4)
+        per_instance = InstanceConnections(
+            pooler.default_pool_size, f"managed pooler max_pool_size {pooler.default_pool_size}"
+        )
+    else:
+        instances = run.max_instances
+        per_instance = InstanceConnections.from_pool(run.app_pool_size, run.app_max_overflow)
+    return ConnectionBudget(
+        max_instances=instances,
+        per_instance=per_instance,
+        migration_job=MIGRATION_JOB_CONNECTIONS,
+        reserved=reserved,
+        max_connections=max_conn,
+    )
+
+
+def cloud_config(values: ConfigSource) -> CloudConfig:
+    """Validate a cloud stack's values; raises ConfigError naming the first bad key."""
+    read = _Reader(values)
+    if read.raw("environment") != "gcp":
+        raise read.fail("environment", "must be `gcp` for a cloud stack")
+    project = read.provider("gcp:project")
+    region = read.provider("gcp:region")
+    if not _GCP_PROJECT.fullmatch(project):
+        raise ConfigError(f"{values.source}: gcp:project must be a project id (got {project!r})")
+    if not _GCP_REGION.fullmatch(region):
+        raise ConfigError(
+            f"{values.source}: gcp:region must be a region such as europe-west1 (got {region!r})"
+        )
+    pooler = _pooler(read)
+    sql = _cloud_sql(read)
+    run = _cloud_run(read)
+    max_connections = read.integer("maxConnections", 25, 262143)
+    reserved = read.integer("reservedConnections", POSTGRES_RESERVED, 1000)
+    if run.pooler == "managed" and sql.edition != "ENTERPRISE_PLUS":
+        raise read.fail("pooler", "`managed` needs edition ENTERPRISE_PLUS (Cloud SQL managed pooling)")
+    if run.pooler != "none" and pooler.pool_mode != "transaction":
+        raise read.fail("poolMode", "must be `transaction`: the app keeps no session state behind a pooler")
+    budget = _budget(sql, run, pooler, max_connections, reserved)
+    if not budget.fits:
+        raise read.fail("maxInstances", f"breaks the connection budget: {budget.explain()}")
+    return CloudConfig(
+        stack=values.stack,
+        source=values.source,
+        project=project,
+        region=region,
+        postgres_version=read.integer("postgresVersion", 12, 99),
+        database=read.identifier("database"),
+        user=read.identifier("dbUser"),
+        schema=read.identifier("dbSchema"),
+        max_connections=max_connections,
+        reserved_connections=reserved,
+        deletion_protection=read.boolean("deletionProtection"),
+        subnet_cidr=read.text("subnetCidr", _CIDR, "an IPv4 range such as 10.8.0.0/24"),
+        pooler=pooler,
+        sql=sql,
+        run=run,
+        budget=budget,
+    )
+
+
+def load_cloud_config(stack: str, root: Path = REPO_ROOT, path: Path | None = None) -> CloudConfig:
+    """Read and validate Pulumi.<stack>.yaml as a cloud stack (outside the Pulumi engine)."""
+    return cloud_config(read_stack(stack, root, path))
