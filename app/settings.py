@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -28,9 +29,7 @@ def _normalised(value: SecretStr, variable: str) -> SecretStr:
         url = to_psycopg_url(value.get_secret_value())
     except Exception as exc:  # make_url's own message quotes the whole URL, password included
         reason = str(exc) if str(exc).startswith("not a PostgreSQL URL") else "not a valid URL"
-        raise ValueError(
-            f"{reason}: set {variable} to postgresql://user:password@host:port/db"
-        ) from None
+        raise ValueError(f"{reason}: set {variable} to postgresql://user:password@host:port/db") from None
     if not url.host or not url.database:
         raise ValueError(f"needs a host and a database name: set {variable} to postgresql://...")
     return SecretStr(url.render_as_string(hide_password=False))
@@ -49,7 +48,7 @@ class Settings(BaseSettings):
     # `pgbouncer-transaction` when DATABASE_URL goes through PgBouncer (no session state may be
     # relied on), `direct` when it reaches Postgres itself.
     db_pool_mode: PoolMode = "pgbouncer-transaction"
-    # Client-side pool, used in `direct` mode only (behind PgBouncer: no pool, see app/db.py).
+    # Client-side pool (connections to PgBouncer, or to Postgres in `direct` mode; see app/db.py).
     db_pool_size: int = Field(default=5, ge=1, le=1000)
     db_max_overflow: int = Field(default=5, ge=0, le=1000)
     db_pool_timeout_s: float = Field(default=10.0, gt=0, le=300)
@@ -60,6 +59,8 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=5000, ge=0, le=3_600_000)
     # Budget of each health check; no check may outlive it.
     health_timeout_ms: int = Field(default=2000, ge=50, le=60_000)
+    # The Alembic scripts shipped with the app: /readyz compares the database with their head.
+    migrations_dir: Path = Path(__file__).resolve().parents[1] / "migrations"
     # Set by Cloud Run: switches logs to Cloud Logging's JSON and names the trace's project.
     k_service: str | None = None
     google_cloud_project: str | None = None

@@ -1,0 +1,131 @@
+"""Engines and connections: pooled (through PgBouncer, transaction pooling) and direct (admin work).
+
+Nothing here relies on session state, because behind PgBouncer a connection is lent per transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.concurrency import DbSlots
+from app.settings import Settings
+
+# Server connections are recycled by PgBouncer (server_lifetime); client connections to PgBouncer
+# are recycled well before any idle timeout a proxy or NAT on the way could apply.
+_POOL_RECYCLE_S = 300
+
+
+def _connect_args(settings: Settings, *, direct: bool) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        # PgBouncer 1.18 cannot follow prepared statements across transactions: never prepare.
+        "prepare_threshold": None,
+        "connect_timeout": settings.db_connect_timeout_s,
+    }
+    if direct and settings.db_statement_timeout_ms:
+        # A direct connection is ours for its lifetime, so a session setting at startup is safe.
+        args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    return args
+
+
+def _set_local_statement_timeout(engine: AsyncEngine, timeout_ms: int) -> None:
+    """Bound every transaction with SET LOCAL: it dies with the transaction, so it is pooling-safe."""
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # Autocommit work (the health checks) has no transaction to scope it to; it runs under its
+        # own deadline instead. Measured: the extra statement costs ~40% of a SELECT 1's throughput.
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+
+
+def pooled_engine(settings: Settings) -> AsyncEngine:
+    """The engine requests use: DATABASE_URL, through PgBouncer in `pgbouncer-transaction` mode."""
+    behind_pgbouncer = settings.db_pool_mode == "pgbouncer-transaction"
+    # Client-side pool behind PgBouncer, chosen by measurement (bench/health_load.py prints it):
+    # a NullPool opens a new client connection per checkout and pays PgBouncer's SCRAM handshake
+    # each time, ~10x slower for short queries than a small QueuePool of connections to PgBouncer.
+    # Pre-ping is off: it costs ~10-25% throughput, and a PgBouncer restart costs the requests in
+    # flight only, since SQLAlchemy invalidates the whole pool on the first disconnect error.
+    engine = create_async_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
+        pool_recycle=_POOL_RECYCLE_S,
+        pool_pre_ping=False,
+        connect_args=_connect_args(settings, direct=not behind_pgbouncer),
+    )
+    if behind_pgbouncer and settings.db_statement_timeout_ms:
+        _set_local_statement_timeout(engine, settings.db_statement_timeout_ms)
+    return engine
+
+
+def direct_engine(settings: Settings) -> AsyncEngine:
+    """An engine straight to Postgres for admin work (DIRECT_DATABASE_URL), small and pre-pinged."""
+    return create_async_engine(
+        settings.direct_url(),
+        pool_size=1,
+        max_overflow=1,
+        pool_pre_ping=True,
+        connect_args=_connect_args(settings, direct=True),
+    )
+
+
+class Database:
+    """One process's database access: the pooled engine, sessions, and the concurrency limit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = pooled_engine(settings)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.slots = DbSlots(settings.db_semaphore_limit, settings.db_semaphore_max_wait_ms / 1000)
+
+    @asynccontextmanager
+    async def connection(self, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection once a slot is free; raises DbBusy after the maximum wait."""
+        async with self.slots.slot(), self.engine.connect() as connection:
+            if autocommit:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session once a slot is free; raises DbBusy after the maximum wait."""
+        async with self.slots.slot(), self.sessions() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        """Close the pool's connections (at shutdown)."""
+        await self.engine.dispose()
+
+
+async def _request_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    database: Database = request.app.state.database
+    async with database.connection() as connection:
+        yield connection
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.database
+    async with database.session() as session:
+        yield session
+
+
+# Route parameters: a pooled connection or session held for the request, within the concurrency
+# limit (DbBusy -> 503 + Retry-After when no slot frees up in time).
+DbConnection = Annotated[AsyncConnection, Depends(_request_connection)]
+DbSession = Annotated[AsyncSession, Depends(_request_session)]

@@ -1,0 +1,1 @@
+"""Tests of the app package: settings, database layer, health endpoints, smoke checks."""
