@@ -1,0 +1,206 @@
+"""Offline plan of a stack: run the Pulumi program under mocks with the stack's own config and record
+every resource it registers (type, name, parent, dependencies, inputs), secrets masked, as stable JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ops.errors import UserError
+from ops.plan_mocks import run_under_mocks
+from ops.plan_values import MASKED, PLACEHOLDER_PREFIX, decode_struct, mask_text
+from stacks.stackfile import PROJECT, REPO_ROOT, Secure, StackValues, read_stack
+
+FORMAT_VERSION = 1
+# The program the plan runs unless told otherwise (module, function).
+DEFAULT_PROGRAM = "stacks.program:main"
+
+Program = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource the program registered, as the engine would receive it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    protect: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """`type name`, how people name a resource in a review."""
+        return f"{self.type} {self.name}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one stack's program would create, in a stable order."""
+
+    project: str
+    stack: str
+    config: dict[str, Any]  # "pgstack:key" -> value, secure values masked
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+
+    def by_urn(self) -> dict[str, PlannedResource]:
+        return {r.urn: r for r in self.resources}
+
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A `pgstack:` config value of the planned stack (masked if secure)."""
+        return self.config.get(f"{PROJECT}:{key}", default)
+
+
+def secure_placeholder(key: str) -> str:
+    """What the program sees instead of an encrypted value (only the Pulumi CLI can decrypt)."""
+    # Letters, digits and dashes only, so it survives being embedded in URLs and names.
+    return f"{PLACEHOLDER_PREFIX}{key.replace(':', '-')}"
+
+
+def engine_config(values: StackValues) -> tuple[dict[str, str], list[str]]:
+    """The stack's config as the engine hands it to a program: strings, plus the secret keys."""
+    merged = {f"{PROJECT}:{k}": v for k, v in values.values.items()}
+    merged.update(values.provider_values)
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in sorted(merged.items()):
+        if isinstance(value, Secure):
+            config[key] = secure_placeholder(key)
+            secret_keys.append(key)
+        elif isinstance(value, bool):
+            config[key] = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            config[key] = json.dumps(value, sort_keys=True)
+        else:
+            config[key] = str(value)
+    return config, secret_keys
+
+
+def shown_config(values: StackValues) -> dict[str, Any]:
+    """The config as the plan file shows it: secure values masked, plain strings URL-masked."""
+    merged: dict[str, Any] = {f"{PROJECT}:{k}": v for k, v in values.values.items()}
+    merged.update(values.provider_values)
+    return {
+        k: MASKED if isinstance(v, Secure) else mask_text(v) if isinstance(v, str) else v
+        for k, v in sorted(merged.items())
+    }
+
+
+def load_program(spec: str = DEFAULT_PROGRAM) -> Program:
+    """Import `module:function`; a missing program is a user error, not a traceback."""
+    module_name, _, function = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UserError(f"cannot import the Pulumi program {spec} ({exc}): check the module path") from None
+    program = getattr(module, function or "main", None)
+    if not callable(program):
+        raise UserError(f"{spec} is not a function: point --program at `module:function`")
+    return program  # type: ignore[no-any-return]  # checked callable above
+
+
+def record_plan(program: Program, values: StackValues) -> Plan:
+    """Run `program` under Pulumi mocks with `values` as its config and return what it registered."""
+    config, secret_keys = engine_config(values)
+    recorded, outputs = run_under_mocks(program, PROJECT, values.stack, config, secret_keys)
+    resources = [
+        PlannedResource(
+            urn=r.urn,
+            type=r.type,
+            name=r.name,
+            parent=r.parent,
+            custom=r.custom,
+            dependencies=r.dependencies,
+            inputs=decode_struct(r.inputs),
+            protect=r.protect,
+            replace_on_changes=r.replace_on_changes,
+        )
+        for r in sorted(recorded, key=lambda r: r.urn)
+    ]
+    return Plan(
+        project=PROJECT,
+        stack=values.stack,
+        config=shown_config(values),
+        resources=resources,
+        outputs=decode_struct(outputs),
+    )
+
+
+def plan_stack(
+    stack: str,
+    root: Path = REPO_ROOT,
+    program: Program | None = None,
+    path: Path | None = None,
+) -> Plan:
+    """The offline plan of `stack` (Pulumi.<stack>.yaml under `root`, or the file at `path`)."""
+    values = read_stack(stack, root, path)
+    return record_plan(program or load_program(), values)
+
+
+def to_json(plan: Plan) -> str:
+    """The plan file: sorted keys, fixed indentation, one trailing newline, so it diffs well."""
+    payload = {"format": FORMAT_VERSION, **asdict(plan)}
+    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def from_json(text: str, source: str = "plan") -> Plan:
+    """Read a plan file written by `to_json`; a foreign or damaged file is a user error."""
+    try:
+        data = json.loads(text)
+        if data.get("format") != FORMAT_VERSION:
+            raise UserError(
+                f"{source}: plan format {data.get('format')!r} is not {FORMAT_VERSION}: "
+                "re-create it with `invoke infra.plan --json`"
+            )
+        return Plan(
+            project=data["project"],
+            stack=data["stack"],
+            config=data["config"],
+            resources=[PlannedResource(**r) for r in data["resources"]],
+            outputs=data["outputs"],
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(
+            f"{source} is not a plan file ({exc}): create it with `invoke infra.plan --json`"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ops.plan --stack X --json -`: how `infra.diff` plans a base revision."""
+    parser = argparse.ArgumentParser(prog="python -m ops.plan", description=main.__doc__)
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--json", default="-", help="file to write, - for stdout")
+    parser.add_argument("--program", default=DEFAULT_PROGRAM)
+    args = parser.parse_args(argv)
+    try:
+        text = to_json(plan_stack(args.stack, program=load_program(args.program)))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - a CLI entry point reports here
+        return 1
+    except ValueError as exc:  # ConfigError / StackFileError: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    if args.json == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.json).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

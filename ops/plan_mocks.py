@@ -1,0 +1,112 @@
+"""Run a Pulumi program in preview mode against a recording mock monitor instead of the engine.
+
+The mocks echo each resource's inputs back as its state, so what a real preview leaves unknown
+(ids, computed outputs) stays unknown here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]  # no stubs installed
+from pulumi.runtime import mocks, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from ops.errors import UserError
+
+_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def _engine_urn(urn: str) -> str:
+    """The URN the engine would give: the mock monitor puts the stack's type in top-level ones."""
+    return urn.replace(f"::{_STACK_TYPE}$", "::")
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    """A RegisterResource request as the monitor saw it (inputs still in wire form)."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    protect: bool
+    replace_on_changes: list[str]
+
+
+class _PreviewMocks(mocks.Mocks):
+    """Echo inputs as state with no id: computed outputs stay unknown, as in `pulumi preview`."""
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return "", dict(args.inputs)
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return dict(args.args), []
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping every registration request and the stack's outputs."""
+
+    def __init__(self) -> None:
+        super().__init__(_PreviewMocks())
+        self.recorded: list[RecordedResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # untyped SDK
+        if request.type != _STACK_TYPE:
+            parent = _engine_urn(request.parent) if request.parent else None
+            if parent is not None and f"::{_STACK_TYPE}::" in parent:
+                parent = None  # top level: the stack itself is implied
+            self.recorded.append(
+                RecordedResource(
+                    urn=_engine_urn(response.urn),
+                    type=request.type,
+                    name=request.name,
+                    parent=parent,
+                    custom=bool(request.custom),
+                    dependencies=sorted(
+                        {_engine_urn(d) for d in request.dependencies if f"::{_STACK_TYPE}::" not in d}
+                    ),
+                    inputs=MessageToDict(request.object),
+                    protect=bool(getattr(request, "protect", False)),
+                    replace_on_changes=sorted(request.replaceOnChanges),
+                )
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if f"::{_STACK_TYPE}::" in request.urn:
+            self.stack_outputs.update(MessageToDict(request.outputs))
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]  # untyped SDK
+
+
+def run_under_mocks(
+    program: Any,
+    project: str,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+) -> tuple[list[RecordedResource], dict[str, Any]]:
+    """Run `program` as `pulumi preview -s stack` would, returning its registrations and outputs."""
+    monitor = _RecordingMonitor()
+    set_all_config(config, secret_keys)
+    mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True, monitor=monitor)
+    # set_mocks registers and finishes a root stack of its own; run_in_stack makes the one the
+    # program's exports belong to, which needs the slot free.
+    settings.ROOT.set(None)
+    settings.SETTINGS.outputs.clear()
+    try:
+        _sync_await(run_in_stack(program))
+    except pulumi.RunError as exc:
+        raise UserError(f"the program failed for stack {stack}: {exc}") from None
+    finally:
+        settings.ROOT.set(None)
+    return monitor.recorded, monitor.stack_outputs
