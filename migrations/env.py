@@ -1,0 +1,100 @@
+"""Alembic environment: the DIRECT connection only (never PgBouncer), tables and version table in
+DB_SCHEMA, and a connection passed in through `config.attributes["connection"]` when given."""
+
+from __future__ import annotations
+
+import logging
+
+from alembic import context
+from sqlalchemy import Connection, create_engine, pool, text
+
+import app.models
+from app.settings import get_settings
+from ops.history import StepRecorder, ensure_table
+from ops.schema import is_application_object
+
+config = context.config
+log = logging.getLogger("alembic.env")
+
+
+def _schema() -> str:
+    """The schema to migrate: one passed in by the caller (the migrator), else DB_SCHEMA."""
+    passed = config.attributes.get("schema")
+    if passed:
+        return str(passed)
+    return get_settings().db_schema
+
+
+def _direct_url() -> str:
+    passed = config.attributes.get("url")
+    if passed:
+        return str(passed)
+    return get_settings().direct_url()  # DIRECT_DATABASE_URL; refuses to fall back to PgBouncer
+
+
+def _configure(connection: Connection | None, schema: str, **extra: object) -> None:
+    # History rows need a live connection; `--sql` output records nothing.
+    recorder = config.attributes.get("on_version_apply") or StepRecorder()
+    context.configure(
+        connection=connection,
+        target_metadata=app.models.metadata,
+        version_table_schema=schema,
+        # Autogenerate must not propose dropping the bookkeeping tables next to the models.
+        include_name=is_application_object,
+        # One transaction per revision: a crash mid-revision leaves the previous revision applied.
+        transaction_per_migration=True,
+        compare_type=True,
+        on_version_apply=recorder if connection is not None else None,
+        **extra,  # type: ignore[arg-type]  # Alembic's configure takes **kw of mixed types
+    )
+
+
+def run_migrations_offline() -> None:
+    """`--sql`: print the SQL instead of running it."""
+    schema = _schema()
+    _configure(None, schema, url=_direct_url(), literal_binds=True)
+    with context.begin_transaction():
+        context.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        context.execute(f'SET search_path TO "{schema}"')
+        context.run_migrations()
+
+
+def _run_on(connection: Connection, schema: str) -> None:
+    # The migrations connection is direct, so search_path is safe here and lets revisions (and
+    # autogenerate) use unqualified names. Committed at once unless the caller holds a transaction
+    # (then it is theirs, and rolled back with it), so Alembic still commits revision by revision.
+    outer = connection.in_transaction()
+    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    connection.execute(text(f'SET search_path TO "{schema}"'))
+    ensure_table(connection)
+    if not outer:
+        connection.commit()
+    # The dialect learnt its default schema at connect time, before search_path was set; reflection
+    # and autogenerate compare against it, so point it at DB_SCHEMA for the duration of the run.
+    dialect = connection.dialect
+    saved = dialect.default_schema_name
+    dialect.default_schema_name = schema
+    try:
+        _configure(connection, schema)
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        dialect.default_schema_name = saved
+
+
+def run_migrations_online() -> None:
+    """Migrate on the caller's connection, or on a new direct one for the plain `alembic` CLI."""
+    schema = _schema()
+    passed = config.attributes.get("connection")
+    if passed is not None:
+        _run_on(passed, schema)
+        return
+    engine = create_engine(_direct_url(), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        _run_on(connection, schema)
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,318 @@
+"""`db.migrate` for every database state: empty -> build from base; unversioned and matching the
+baseline -> verified stamp, then upgrade; unversioned and different -> refuse with the diff;
+versioned -> upgrade. Runs as `python -m ops.migrate` in the Cloud Run migration job."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from ops import history
+from ops.db_state import Found, State, detect, version_rows
+from ops.errors import UserError
+from ops.history import BASELINE_REVISION, StepRecorder
+from ops.migration_lock import Timeouts, direct_connection, migration_connection, refuse_pooled
+from ops.revisions import (
+    alembic_config,
+    fingerprint_at,
+    head_revision,
+    known_revision,
+    pending,
+    resolve,
+)
+from ops.schema import Fingerprint, diff, fingerprint
+from ops.schema_check import CheckReport, check
+from ops.targets import DatabaseTarget, target_for
+
+Progress = Callable[[str], None]
+
+__all__ = ["CheckReport", "MigrateReport", "State", "check", "head_revision", "migrate"]
+
+
+@dataclass
+class MigrateReport:
+    """What one `migrate` run found and did."""
+
+    state: State
+    from_revision: str | None
+    to_revision: str | None
+    actions: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """True when the run applied or stamped anything."""
+        return bool(self.actions)
+
+
+class SchemaMismatchError(UserError):
+    """The live schema is not the one the migrations produce; `.diff` says how it differs."""
+
+    def __init__(self, message: str, lines: list[str]) -> None:
+        super().__init__(message)
+        self.diff = lines
+
+
+def verify(connection: Connection, schema: str, revision: str) -> Fingerprint:
+    """Compare the live schema with what migrations produce at `revision`; refuse on a difference."""
+    expected = fingerprint_at(connection, revision)
+    live = fingerprint(connection, schema)
+    connection.rollback()
+    if expected != live:
+        lines = diff(expected, live)
+        raise SchemaMismatchError(
+            f"schema {schema!r} does not match revision {revision} ({len(lines)} differences, "
+            "listed above): nothing was changed; fix the schema by hand or restore it, then retry",
+            lines,
+        )
+    return live
+
+
+def _failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts) -> str:
+    state = getattr(exc.orig, "sqlstate", None)
+    first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if state == "55P03":
+        return (
+            f"revision {revision} could not get a lock within lock_timeout={timeouts.lock_timeout} "
+            f"({first}): another transaction holds the table; let it finish (see pg_stat_activity) "
+            "and migrate again, nothing was applied for this revision"
+        )
+    if state == "57014":
+        return (
+            f"revision {revision} exceeded statement_timeout={timeouts.statement_timeout}: raise "
+            "MIGRATE_STATEMENT_TIMEOUT or make the revision cheaper; it was rolled back"
+        )
+    return f"revision {revision} failed and was rolled back: {first}"
+
+
+def _record_failure(
+    connection: Connection, schema: str, action: history.Action, revision: str, duration_s: float
+) -> None:
+    script = known_revision(revision)
+    connection.execute(text(f'SET search_path TO "{schema}"'))
+    history.ensure_table(connection)
+    history.record(
+        connection,
+        action=action,
+        revision=revision,
+        description=script.doc if script and script.doc else "",
+        checksum=history.file_checksum(script.path) if script and script.path else None,
+        duration_s=duration_s,
+        success=False,
+    )
+    connection.commit()
+
+
+def _run_alembic(
+    connection: Connection,
+    *,
+    schema: str,
+    timeouts: Timeouts,
+    action: history.Action,
+    steps: list[str],
+    run: Callable[[Config], None],
+) -> None:
+    """Run one Alembic command on the locked connection; a failed revision is rolled back by its
+    own transaction, recorded as a failure, and reported in one line."""
+    connection.commit()
+    config = alembic_config(connection=connection, schema=schema, on_version_apply=StepRecorder())
+    started = time.monotonic()
+    try:
+        run(config)
+    except DBAPIError as exc:
+        connection.rollback()
+        rows = version_rows(connection, schema)
+        at = rows[0] if rows else None
+        if action == "downgrade":
+            failed = at or "?"
+        else:  # the step after the revision the database reached
+            index = steps.index(at) + 1 if at in steps else 0
+            failed = steps[index] if index < len(steps) else "?"
+        _record_failure(connection, schema, action, failed, time.monotonic() - started)
+        raise UserError(_failure_message(exc, failed, timeouts)) from None
+    except CommandError as exc:
+        raise UserError(f"alembic refused: {exc}") from None
+
+
+def _upgrade(
+    connection: Connection, schema: str, current: str | None, to: str, timeouts: Timeouts
+) -> list[str]:
+    steps = [script.revision for script in pending(current, to)]
+    if steps:
+        _run_alembic(
+            connection,
+            schema=schema,
+            timeouts=timeouts,
+            action="upgrade",
+            steps=steps,
+            run=lambda cfg: command.upgrade(cfg, to),
+        )
+    return steps
+
+
+def _stamp(connection: Connection, schema: str, revision: str, note: str) -> None:
+    connection.commit()
+    config = alembic_config(connection=connection, schema=schema, on_version_apply=StepRecorder(note=note))
+    # purge: a stamp replaces whatever version was recorded, leaving exactly one row.
+    command.stamp(config, revision, purge=True)
+
+
+def migrate(
+    target: DatabaseTarget,
+    to: str = "head",
+    progress: Progress = print,
+    timeouts: Timeouts | None = None,
+) -> MigrateReport:
+    """Bring `target` to revision `to` (default head), whatever state it is in; see the module doc."""
+    timeouts = timeouts or Timeouts.from_environment()
+    refuse_pooled(target)
+    head_revision()  # several heads in the code: refuse before connecting
+    goal = resolve(to)
+    schema = target.schema
+    with migration_connection(target, timeouts, progress) as connection:
+        found = detect(connection, schema)
+        connection.rollback()
+        report = MigrateReport(found.state, found.revision, found.revision)
+        current = found.revision
+        if found.state is State.EMPTY:
+            progress(f"schema {schema!r} is empty: building it from {BASELINE_REVISION}")
+        elif found.state is State.UNVERSIONED:
+            progress(f"schema {schema!r} has tables but no version: verifying it against {BASELINE_REVISION}")
+            try:
+                live = verify(connection, schema, BASELINE_REVISION)
+            except SchemaMismatchError as exc:
+                for line in exc.diff:
+                    progress(f"  {line}")
+                raise
+            _stamp(connection, schema, BASELINE_REVISION, f"verified stamp, fingerprint {live.digest[:12]}")
+            report.actions.append(f"stamp {BASELINE_REVISION} (verified)")
+            progress(f"schema matches {BASELINE_REVISION}: stamped it")
+            current = BASELINE_REVISION
+        applied = _upgrade(connection, schema, current, goal, timeouts)
+        report.actions.extend(f"upgrade {revision}" for revision in applied)
+        for revision in applied:
+            progress(f"applied {revision}")
+        report.to_revision = goal if applied or current == goal else current
+        if not report.changed:
+            progress(f"schema {schema!r} is already at {goal}: nothing to do")
+        return report
+
+
+def stamp(
+    target: DatabaseTarget,
+    revision: str,
+    *,
+    verified: bool = True,
+    progress: Progress = print,
+    timeouts: Timeouts | None = None,
+) -> None:
+    """Mark the schema as being at `revision` without running it; verified against its fingerprint
+    unless `verified=False` (the caller must have asked the user)."""
+    timeouts = timeouts or Timeouts.from_environment()
+    goal = resolve(revision)
+    with migration_connection(target, timeouts, progress) as connection:
+        note = "UNVERIFIED stamp (--no-verify)"
+        if verified:
+            try:
+                live = verify(connection, target.schema, goal)
+            except SchemaMismatchError as exc:
+                for line in exc.diff:
+                    progress(f"  {line}")
+                raise
+            note = f"verified stamp, fingerprint {live.digest[:12]}"
+        _stamp(connection, target.schema, goal, note)
+        progress(f"stamped {target.schema!r} at {goal} ({note})")
+
+
+def downgrade(
+    target: DatabaseTarget, to: str, progress: Progress = print, timeouts: Timeouts | None = None
+) -> list[str]:
+    """Undo revisions down to `to` (a revision id or `base`); returns the revisions undone."""
+    timeouts = timeouts or Timeouts.from_environment()
+    goal = "base" if to == "base" else resolve(to)
+    with migration_connection(target, timeouts, progress) as connection:
+        found = detect(connection, target.schema)
+        connection.rollback()
+        if found.state is not State.VERSIONED:
+            raise UserError(f"schema {target.schema!r} is {found.state.value}: nothing to downgrade")
+        lower = None if goal == "base" else goal
+        steps = [script.revision for script in reversed(pending(lower, found.revision or "base"))]
+        _run_alembic(
+            connection,
+            schema=target.schema,
+            timeouts=timeouts,
+            action="downgrade",
+            steps=steps,
+            run=lambda cfg: command.downgrade(cfg, goal),
+        )
+        for revision in steps:
+            progress(f"undid {revision}")
+        return steps
+
+
+def current(target: DatabaseTarget) -> Found:
+    """The state and revision of the target's schema, read without the lock."""
+    with direct_connection(target) as connection:
+        return detect(connection, target.schema)
+
+
+def upgrade_sql(target: DatabaseTarget, to: str = "head") -> str:
+    """The SQL `migrate` would run from the database's current revision, without running it."""
+    found = current(target)
+    goal = resolve(to)
+    buffer = io.StringIO()
+    config = alembic_config(url=target.direct_url, schema=target.schema)
+    config.output_buffer = buffer
+    preamble = ""
+    start = found.revision
+    if found.state is State.UNVERSIONED:
+        preamble = (
+            f"-- unversioned schema: db.migrate verifies it against {BASELINE_REVISION} and stamps it\n"
+        )
+        start = BASELINE_REVISION
+    span = f"{start}:{goal}" if start else goal
+    if start == goal:
+        return preamble + f"-- already at {goal}: nothing to run\n"
+    try:
+        command.upgrade(config, span, sql=True)
+    except CommandError as exc:
+        raise UserError(f"alembic refused: {exc}") from None
+    return preamble + buffer.getvalue()
+
+
+def _say(line: str) -> None:
+    # Flushed line by line: Cloud Run job logs (and a killed run) show how far it got.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ops.migrate [--env NAME] [--to REV]`: the migration job's entry point."""
+    parser = argparse.ArgumentParser(prog="python -m ops.migrate", description=__doc__)
+    parser.add_argument(
+        "--env",
+        default=os.environ.get("PGSTACK_ENV", "job"),
+        help="`local`, or any other name to read DIRECT_DATABASE_URL, DATABASE_URL and DB_SCHEMA",
+    )
+    parser.add_argument("--to", default="head", help="target revision (default: head)")
+    args = parser.parse_args(argv)
+    try:
+        migrate(target_for(args.env), to=args.to, progress=_say)
+    except UserError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
