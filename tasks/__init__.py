@@ -6,10 +6,11 @@ itself lives in `ops/` so the tasks stay argument parsing, help text and printin
 
 from invoke.collection import Collection
 
-from tasks import dev, env, up
+from tasks import db, dev, env, up
 
 ns = Collection()
 ns.add_task(up.up)
 ns.add_collection(Collection.from_module(env), name="env")
+ns.add_collection(Collection.from_module(db), name="db")
 ns.add_task(dev.test)
 ns.add_task(dev.lint)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from invoke.context import Context
 from invoke.tasks import task
 
+from ops.migrate import migrate
+from ops.targets import target_for
 from tasks.env import RUNTIME_HELP, bring_up, print_connection_help
 from tasks.errors import reported
 
@@ -14,5 +16,6 @@ def up(c: Context, runtime: str = "auto") -> None:
     """Bring the local environment up, migrate it to head, smoke-check it, print how to connect."""
     with reported():
         env = bring_up(runtime)
+        migrate(target_for("local"), progress=lambda line: print(f"  {line}", flush=True))
         print("ready. connect with:")
         print_connection_help(env)
