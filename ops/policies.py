@@ -206,7 +206,8 @@ def _plaintext_reason(name: str, value: Any, cloud: bool) -> str | None:
     if value == MASKED:
         # Marked secret by Pulumi, but Cloud Run still shows env values in clear to viewers.
         return "holds a secret value in plain text" if cloud else None
-    if _SENSITIVE_NAME.search(name) and value != UNKNOWN_SHOWN:
+    # NAME_FILE points at a mounted secret file: the recommended way, not a credential.
+    if _SENSITIVE_NAME.search(name) and not name.upper().endswith("_FILE") and value != UNKNOWN_SHOWN:
         return "is a credential set as a literal"
     return None
 
