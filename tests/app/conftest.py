@@ -98,7 +98,7 @@ async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture(name="private_env", scope="module")
+@pytest.fixture(name="private_env", scope="session")
 def _private_env() -> Iterator[LocalEnv]:
     """A Postgres + PgBouncer of our own, for tests that stop and restart them."""
     root = make_state_root("pgstack-app-tests-")

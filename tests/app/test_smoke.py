@@ -1,0 +1,111 @@
+"""The smoke checks and the `smoke` task, on a private environment migrated to head."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops import migrate as migrator
+from ops.localenv import LocalEnv, free_port
+from ops.revisions import script_directory
+from ops.smoke import run_smoke
+from ops.targets import DatabaseTarget
+from tests.conftest import write_stack_file
+
+REPO = Path(__file__).resolve().parents[2]
+APP_CHECKS = ["app /healthz", "app /healthz/db", "app /readyz"]
+
+
+def _quiet(_: str) -> None:
+    """Progress lines are not what these tests look at."""
+
+
+@pytest.fixture(name="migrated")
+def _migrated(private_env: LocalEnv) -> Iterator[DatabaseTarget]:
+    """The private environment's main database at head (as `invoke up` leaves it), running."""
+    private_env.up()
+    target = DatabaseTarget(
+        env="local",
+        direct_url=private_env.direct_url(),
+        pooled_url=private_env.pooled_url(),
+        schema=private_env.config.schema,
+    )
+    migrator.migrate(target, progress=_quiet)
+    try:
+        yield target
+    finally:
+        private_env.up()
+        migrator.migrate(target, progress=_quiet)
+
+
+def _smoke_cli(env: LocalEnv, tmp_path: Path) -> tuple[int, dict[str, object]]:
+    """`invoke smoke --json` on the private environment, as a user or CI runs it."""
+    stack_file = write_stack_file(tmp_path / "Pulumi.local.yaml", env.config)
+    environ = {
+        **os.environ,
+        "PGSTACK_STACK_FILE": str(stack_file),
+        "PGSTACK_STATE_DIR": str(env.state_dir),
+        "HEALTH_TIMEOUT_MS": "1000",  # the started app answers its failing checks sooner
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "smoke", "--json"],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_smoke_passes_on_a_migrated_environment(private_env: LocalEnv, migrated: DatabaseTarget) -> None:
+    """Every check passes (the app started for the check) on an environment at head."""
+    report = run_smoke(migrated, local_env=private_env, progress=_quiet)
+    assert [] == report.failing, report.render()
+    assert [
+        "direct connection",
+        "pooled connection",
+        "migrations",
+        *APP_CHECKS,
+        "pgbouncer pools",
+    ] == [check.name for check in report.checks]
+
+
+def test_smoke_fails_when_pgbouncer_is_down(
+    private_env: LocalEnv, migrated: DatabaseTarget, tmp_path: Path
+) -> None:
+    """`invoke smoke` exits non-zero naming the pooled checks when PgBouncer is stopped."""
+    private_env.stop_pgbouncer()
+    code, report = _smoke_cli(private_env, tmp_path)
+    assert 1 == code
+    assert ["pooled connection", "app /healthz/db", "app /readyz", "pgbouncer pools"] == report["failing"]
+
+
+def test_smoke_fails_when_the_database_is_behind_head(
+    private_env: LocalEnv, migrated: DatabaseTarget
+) -> None:
+    """The migrations check and /readyz fail, naming the revisions, one migration behind head."""
+    head = script_directory().get_current_head()
+    assert head is not None
+    previous = script_directory().get_revision(head).down_revision
+    migrator.downgrade(migrated, str(previous), progress=_quiet)
+    report = run_smoke(migrated, local_env=private_env, progress=_quiet)
+    assert ["migrations", "app /readyz"] == report.failing
+    readyz = next(check for check in report.checks if check.name == "app /readyz")
+    assert f"database at {previous}, the app expects {head}" in readyz.summary
+
+
+def test_smoke_fails_when_the_app_is_not_reachable(private_env: LocalEnv, migrated: DatabaseTarget) -> None:
+    """Given an app URL nobody answers on, the three endpoint checks fail and the rest pass."""
+    report = run_smoke(
+        migrated, url=f"http://127.0.0.1:{free_port()}", local_env=private_env, progress=_quiet
+    )
+    assert APP_CHECKS == report.failing
+    assert "Connection refused" in report.checks[3].summary
