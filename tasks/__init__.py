@@ -6,11 +6,13 @@ itself lives in `ops/` so the tasks stay argument parsing, help text and printin
 
 from invoke.collection import Collection
 
-from tasks import db, dev, env, up
+from tasks import db, dev, env, smoke, up, webapp
 
 ns = Collection()
 ns.add_task(up.up)
 ns.add_collection(Collection.from_module(env), name="env")
 ns.add_collection(Collection.from_module(db), name="db")
+ns.add_collection(Collection.from_module(webapp), name="app")
+ns.add_task(smoke.smoke)
 ns.add_task(dev.test)
 ns.add_task(dev.lint)
