@@ -71,14 +71,46 @@ class EnvStatus:
         return self.postgres.running and self.pgbouncer.running
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, program: str | None = None) -> bool:
+    """True when `pid` runs (not a zombie) and, if given, is `program` (pid files outlive reboots)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # alive, owned by someone else
+        pass  # alive, owned by someone else
+    proc = Path(f"/proc/{pid}")
+    try:
+        # A killed daemon whose parent does not reap it stays a zombie: it is gone for our purposes.
+        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        if program is not None:
+            return program.encode() in proc.joinpath("cmdline").read_bytes()
+    except (FileNotFoundError, PermissionError, IndexError):
+        return proc.exists()
     return True
+
+
+def _worst_line(log: str) -> str:
+    """The line of a log tail that says why a server stopped: its last FATAL/ERROR, else its last line."""
+    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if any(level in line for level in ("FATAL", "PANIC", "ERROR")):
+            return line
+    return lines[-1] if lines else "no output"
+
+
+def _shm_attached(shmid: str) -> bool:
+    """True while some process is attached to the SysV shared-memory segment `shmid`."""
+    try:
+        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except FileNotFoundError:
+        return False
+    for row in rows:
+        fields = row.split()
+        if len(fields) > 6 and fields[1] == shmid:
+            return int(fields[6]) > 0
+    return False
 
 
 def _read_pid(path: Path) -> int | None:
@@ -277,11 +309,11 @@ class LocalEnv:
     # --- status ---------------------------------------------------------------------------
     def _postgres_pid(self) -> int | None:
         pid = _read_pid(self.pgdata / "postmaster.pid")
-        return pid if pid is not None and _pid_alive(pid) else None
+        return pid if pid is not None and _pid_alive(pid, "postgres") else None
 
     def _bouncer_pid(self) -> int | None:
         pid = _read_pid(self.bouncer_pidfile)
-        return pid if pid is not None and _pid_alive(pid) else None
+        return pid if pid is not None and _pid_alive(pid, "pgbouncer") else None
 
     def _accepts(self, user: str, port: int, dbname: str) -> bool:
         try:
@@ -469,7 +501,32 @@ class LocalEnv:
         )
         return self._write_if_changed(self.pgdata / CONF_NAME, text)
 
+    def _clear_stale_lockfile(self, progress: Progress) -> None:
+        """Remove postmaster.pid left by a killed server, once its backends have let go of memory.
+
+        Postgres removes a stale lock file itself, unless the dead postmaster lingers as a zombie
+        (a container whose init does not reap): then only the shared-memory check tells it is gone.
+        """
+        lock = self.pgdata / "postmaster.pid"
+        pid = _read_pid(lock)
+        if pid is None or _pid_alive(pid, "postgres"):
+            return
+        lines = lock.read_text().splitlines()
+        shmid = lines[6].split()[-1] if len(lines) > 6 and lines[6].split() else None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while shmid is not None and _shm_attached(shmid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the old backends exit as soon as they notice the postmaster died
+        if shmid is not None and _shm_attached(shmid):
+            return  # still in use: leave the interlock to Postgres, which will say so
+        progress(f"postgres: removing the lock files of a server that is gone (pid {pid})")
+        lock.unlink(missing_ok=True)
+        (self.run_dir / f".s.PGSQL.{self.config.postgres_port}.lock").unlink(missing_ok=True)
+        for socket_lock in self.run_dir.glob(".s.PGSQL.*.lock"):
+            if _read_pid(socket_lock) == pid:
+                socket_lock.unlink(missing_ok=True)
+
     def _start_postgres(self, binaries: Binaries, progress: Progress) -> None:
+        self._clear_stale_lockfile(progress)
         started = time.monotonic()
         deadline = started + START_TIMEOUT_S
         progress(f"postgres: starting on 127.0.0.1:{self.config.postgres_port}")
@@ -495,8 +552,7 @@ class LocalEnv:
                 time.sleep(0.2)
                 continue
             raise UserError(
-                f"postgres did not start: {(log_tail or result.stderr).strip().splitlines()[-1:]} "
-                f"(see {self.postgres_log})"
+                f"postgres did not start: {_worst_line(log_tail or result.stderr)} (see {self.postgres_log})"
             )
         progress(f"postgres: up in {time.monotonic() - started:.1f} s")
 
@@ -569,7 +625,7 @@ class LocalEnv:
             self.bouncer_pidfile.unlink()
         result = self._run(str(binaries.pgbouncer), "-d", str(self.bouncer_dir / "pgbouncer.ini"), timeout=30)
         if result.returncode != 0:
-            detail = (result.stderr.strip() or self._tail(self.bouncer_log)).splitlines()[-1:]
+            detail = _worst_line(result.stderr.strip() or self._tail(self.bouncer_log))
             raise UserError(f"pgbouncer did not start: {detail} (see {self.bouncer_log})")
         self._wait_until(
             lambda: self._accepts(self.config.user, self.config.pgbouncer_port, self.config.database),

@@ -58,7 +58,11 @@ def make_state_root(prefix: str) -> Path:
 def throwaway_config(**overrides: object) -> LocalConfig:
     """The shipped local config on free ports, with any field replaced."""
     base = load_local_config()
-    fields = {"postgres_port": free_port(), "pgbouncer_port": free_port(), **overrides}
+    postgres_port = free_port()
+    pgbouncer_port = free_port()
+    while pgbouncer_port == postgres_port:
+        pgbouncer_port = free_port()
+    fields = {"postgres_port": postgres_port, "pgbouncer_port": pgbouncer_port, **overrides}
     return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
 
 
