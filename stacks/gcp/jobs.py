@@ -1,0 +1,81 @@
+"""The Cloud Run v2 job `migrate`: `python -m ops.migrate` from the app image, direct to Postgres."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+from stacks.config import CloudConfig
+from stacks.gcp.env import EnvValue, migration_env
+from stacks.gcp.service import ServiceInputs
+
+run_v2 = gcp.cloudrunv2
+MIGRATE_COMMAND = ["python", "-m", "ops.migrate"]
+
+
+def job_envs(env: dict[str, EnvValue]) -> list[run_v2.JobTemplateTemplateContainerEnvArgs]:
+    return [
+        run_v2.JobTemplateTemplateContainerEnvArgs(name=name, value=value)
+        if isinstance(value, str)
+        else run_v2.JobTemplateTemplateContainerEnvArgs(
+            name=name,
+            value_source=run_v2.JobTemplateTemplateContainerEnvValueSourceArgs(
+                secret_key_ref=run_v2.JobTemplateTemplateContainerEnvValueSourceSecretKeyRefArgs(
+                    secret=value.secret.secret_id, version=value.version.version
+                )
+            ),
+        )
+        for name, value in env.items()
+    ]
+
+
+class MigrationJob(pulumi.ComponentResource):
+    """One task, no automatic retry: a failed migration needs a person, not a second attempt."""
+
+    def __init__(
+        self,
+        name: str,
+        config: CloudConfig,
+        inputs: ServiceInputs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pgstack:gcp:MigrationJob", name, None, opts)
+        network = inputs.network
+        self.job = run_v2.Job(
+            "job",
+            name=f"pgstack-{config.stack}-migrate",
+            project=config.project,
+            location=config.region,
+            deletion_protection=config.deletion_protection,
+            labels={"app": "pgstack", "stack": config.stack},
+            template=run_v2.JobTemplateArgs(
+                task_count=1,
+                parallelism=1,
+                template=run_v2.JobTemplateTemplateArgs(
+                    service_account=inputs.identity.email,
+                    max_retries=0,
+                    timeout="900s",
+                    vpc_access=run_v2.JobTemplateTemplateVpcAccessArgs(
+                        network_interfaces=[
+                            run_v2.JobTemplateTemplateVpcAccessNetworkInterfaceArgs(
+                                network=network.network.name, subnetwork=network.subnet.name
+                            )
+                        ],
+                        egress="PRIVATE_RANGES_ONLY",
+                    ),
+                    containers=[
+                        run_v2.JobTemplateTemplateContainerArgs(
+                            name="migrate",
+                            image=inputs.image,
+                            commands=MIGRATE_COMMAND,
+                            envs=job_envs(migration_env(config, inputs.database.secrets)),
+                        )
+                    ],
+                ),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[inputs.database.user, *inputs.identity.grants]
+            ),
+        )
+        self.name = self.job.name
+        self.register_outputs({"name": self.name})

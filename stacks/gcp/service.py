@@ -1,0 +1,141 @@
+"""The Cloud Run v2 service: the app image, its pooler, secrets from Secret Manager, health probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from stacks.config import CloudConfig
+from stacks.gcp.database import CloudSqlDatabase
+from stacks.gcp.env import EnvValue, app_env
+from stacks.gcp.identity import ServiceIdentity
+from stacks.gcp.network import PrivateNetwork
+from stacks.gcp.sidecar import PgBouncerSidecar
+
+run_v2 = gcp.cloudrunv2
+APP_PORT = 8080
+PUBLIC_MEMBER = "allUsers"
+INVOKER_ROLE = "roles/run.invoker"
+
+
+@dataclass(frozen=True)
+class ServiceInputs:
+    """What the service runs: the image and the components it connects to."""
+
+    image: pulumi.Input[str]
+    database: CloudSqlDatabase
+    identity: ServiceIdentity
+    network: PrivateNetwork
+    sidecar: PgBouncerSidecar | None
+
+
+def service_envs(env: dict[str, EnvValue]) -> list[run_v2.ServiceTemplateContainerEnvArgs]:
+    return [
+        run_v2.ServiceTemplateContainerEnvArgs(name=name, value=value)
+        if isinstance(value, str)
+        else run_v2.ServiceTemplateContainerEnvArgs(
+            name=name,
+            value_source=run_v2.ServiceTemplateContainerEnvValueSourceArgs(
+                secret_key_ref=run_v2.ServiceTemplateContainerEnvValueSourceSecretKeyRefArgs(
+                    secret=value.secret.secret_id, version=value.version.version
+                )
+            ),
+        )
+        for name, value in env.items()
+    ]
+
+
+def _app_container(config: CloudConfig, inputs: ServiceInputs) -> run_v2.ServiceTemplateContainerArgs:
+    run = config.run
+    return run_v2.ServiceTemplateContainerArgs(
+        name="app",
+        image=inputs.image,
+        ports=run_v2.ServiceTemplateContainerPortsArgs(container_port=APP_PORT, name="http1"),
+        envs=service_envs(app_env(config, inputs.database.secrets)),
+        resources=run_v2.ServiceTemplateContainerResourcesArgs(
+            limits={"cpu": run.cpu, "memory": run.memory},
+            cpu_idle=True,
+            startup_cpu_boost=True,
+        ),
+        # Started = the database answers; alive = the process answers (a database outage must
+        # not restart every instance).
+        startup_probe=run_v2.ServiceTemplateContainerStartupProbeArgs(
+            http_get=run_v2.ServiceTemplateContainerStartupProbeHttpGetArgs(path="/readyz", port=APP_PORT),
+            period_seconds=5,
+            timeout_seconds=3,
+            failure_threshold=24,
+        ),
+        liveness_probe=run_v2.ServiceTemplateContainerLivenessProbeArgs(
+            http_get=run_v2.ServiceTemplateContainerLivenessProbeHttpGetArgs(path="/healthz", port=APP_PORT),
+            period_seconds=15,
+            timeout_seconds=3,
+            failure_threshold=3,
+        ),
+        depends_ons=[inputs.sidecar.container_name] if inputs.sidecar else None,
+    )
+
+
+class AppService(pulumi.ComponentResource):
+    """The service, and the public invoker binding only when the stack says `public: true`."""
+
+    def __init__(
+        self,
+        name: str,
+        config: CloudConfig,
+        inputs: ServiceInputs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pgstack:gcp:AppService", name, None, opts)
+        run = config.run
+        containers = [_app_container(config, inputs)]
+        volumes: list[run_v2.ServiceTemplateVolumeArgs] = []
+        if inputs.sidecar is not None:
+            containers.append(inputs.sidecar.service_container())
+            volumes += inputs.sidecar.service_volumes()
+        network = inputs.network
+        self.service = run_v2.Service(
+            "service",
+            name=f"pgstack-{config.stack}",
+            project=config.project,
+            location=config.region,
+            ingress=run.ingress,
+            deletion_protection=config.deletion_protection,
+            template=run_v2.ServiceTemplateArgs(
+                service_account=inputs.identity.email,
+                max_instance_request_concurrency=run.concurrency,
+                scaling=run_v2.ServiceTemplateScalingArgs(
+                    min_instance_count=run.min_instances, max_instance_count=run.max_instances
+                ),
+                # Direct VPC egress into the stack's subnet: Cloud SQL has a private IP only.
+                vpc_access=run_v2.ServiceTemplateVpcAccessArgs(
+                    network_interfaces=[
+                        run_v2.ServiceTemplateVpcAccessNetworkInterfaceArgs(
+                            network=network.network.name, subnetwork=network.subnet.name
+                        )
+                    ],
+                    egress="PRIVATE_RANGES_ONLY",
+                ),
+                containers=containers,
+                volumes=volumes,
+                labels={"app": "pgstack", "stack": config.stack},
+            ),
+            # Cloud Run checks secret access when it deploys a revision.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[inputs.database.user, *inputs.identity.grants]
+            ),
+        )
+        self.url = self.service.uri
+        self.invoker: run_v2.ServiceIamMember | None = None
+        if run.public:
+            self.invoker = run_v2.ServiceIamMember(
+                "public-invoker",
+                project=config.project,
+                location=config.region,
+                name=self.service.name,
+                role=INVOKER_ROLE,
+                member=PUBLIC_MEMBER,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({"url": self.url, "name": self.service.name})

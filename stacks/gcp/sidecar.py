@@ -1,0 +1,99 @@
+"""The PgBouncer sidecar of each Cloud Run instance: the one pgbouncer/ template, mounted from secrets."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+from pgbouncer import PgBouncerSettings, render_ini, render_userlist
+from stacks.config import CloudConfig
+from stacks.gcp.database import LOOPBACK, POSTGRES_PORT, SIDECAR_PORT, CloudSqlDatabase
+from stacks.gcp.secrets import StoredSecret, store_secret
+
+run_v2 = gcp.cloudrunv2
+CONTAINER = "pgbouncer"
+# Cloud Run mounts one secret per volume, each in its own directory.
+CONFIG_DIR = "/etc/pgbouncer"
+AUTH_DIR = "/etc/pgbouncer-auth"
+
+
+def sidecar_settings(config: CloudConfig, server_host: str) -> PgBouncerSettings:
+    """The template's values for the sidecar: loopback only, TLS to Cloud SQL, foreground."""
+    return PgBouncerSettings(
+        database=config.database,
+        server_host=server_host,
+        server_port=POSTGRES_PORT,
+        listen_port=SIDECAR_PORT,
+        listen_addr=LOOPBACK,  # only the app container of the same instance reaches it
+        admin_user=config.user,
+        auth_file=f"{AUTH_DIR}/userlist.txt",
+        pool_mode=config.pooler.pool_mode,
+        default_pool_size=config.pooler.default_pool_size,
+        max_client_conn=config.pooler.max_client_conn,
+        reserve_pool_size=config.pooler.reserve_pool_size,
+        server_tls_sslmode="require",  # the instance is ENCRYPTED_ONLY
+    )
+
+
+class PgBouncerSidecar(pulumi.ComponentResource):
+    """The rendered pgbouncer.ini and userlist.txt as secrets, and the sidecar container spec."""
+
+    def __init__(
+        self,
+        name: str,
+        config: CloudConfig,
+        database: CloudSqlDatabase,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pgstack:gcp:PgBouncerSidecar", name, None, opts)
+        ini = database.private_ip.apply(lambda ip: render_ini(sidecar_settings(config, ip)))
+        userlist = database.password.result.apply(lambda pw: render_userlist({config.user: pw}))
+        self.config_secret = store_secret("pgbouncer-ini", ini, config, self)
+        self.auth_secret = store_secret("pgbouncer-userlist", userlist, config, self)
+        self.secrets: list[StoredSecret] = [self.config_secret, self.auth_secret]
+        self.container_name = CONTAINER
+        self._pgbouncer_image = config.run.pgbouncer_image
+        self.register_outputs({"secret_ids": [s.secret.secret_id for s in self.secrets]})
+
+    def service_volumes(self) -> list[run_v2.ServiceTemplateVolumeArgs]:
+        """The two secret volumes the sidecar mounts."""
+        return [
+            self._volume("pgbouncer-config", self.config_secret, "pgbouncer.ini"),
+            self._volume("pgbouncer-auth", self.auth_secret, "userlist.txt"),
+        ]
+
+    def service_container(self) -> run_v2.ServiceTemplateContainerArgs:
+        """PgBouncer in the foreground on the rendered config; the app waits for its probe."""
+        return run_v2.ServiceTemplateContainerArgs(
+            name=CONTAINER,
+            image=self._pgbouncer_image,
+            commands=["pgbouncer"],
+            args=[f"{CONFIG_DIR}/pgbouncer.ini"],
+            resources=run_v2.ServiceTemplateContainerResourcesArgs(limits={"cpu": "1", "memory": "256Mi"}),
+            volume_mounts=[
+                run_v2.ServiceTemplateContainerVolumeMountArgs(
+                    name="pgbouncer-config", mount_path=CONFIG_DIR
+                ),
+                run_v2.ServiceTemplateContainerVolumeMountArgs(name="pgbouncer-auth", mount_path=AUTH_DIR),
+            ],
+            startup_probe=run_v2.ServiceTemplateContainerStartupProbeArgs(
+                tcp_socket=run_v2.ServiceTemplateContainerStartupProbeTcpSocketArgs(port=SIDECAR_PORT),
+                period_seconds=2,
+                timeout_seconds=1,
+                failure_threshold=15,
+            ),
+        )
+
+    @staticmethod
+    def _volume(name: str, stored: StoredSecret, path: str) -> run_v2.ServiceTemplateVolumeArgs:
+        return run_v2.ServiceTemplateVolumeArgs(
+            name=name,
+            secret=run_v2.ServiceTemplateVolumeSecretArgs(
+                secret=stored.secret.secret_id,
+                items=[
+                    run_v2.ServiceTemplateVolumeSecretItemArgs(
+                        path=path, version=stored.version.version, mode=0o444
+                    )
+                ],
+            ),
+        )

@@ -1,0 +1,176 @@
+"""The `local` stack's Docker runtime: Postgres and PgBouncer containers on a private network.
+
+Reads the same Pulumi.local.yaml as the native runtime (ops/localenv.py): same ports, names, roles
+and pool sizes, and PgBouncer runs the one pgbouncer/ template.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+from pgbouncer import PgBouncerSettings, render_ini, render_userlist
+from stacks.config import DockerLimits, LocalConfig
+
+# The native runtime's superuser (ops/localenv.py); the app role is config.user.
+SUPERUSER = "postgres"
+POSTGRES_PORT = 5432  # inside the network; published on config.postgres_port
+PGBOUNCER_PORT = 6432  # inside the network; published on config.pgbouncer_port
+POSTGRES_ALIAS = "postgres"
+LOOPBACK = "127.0.0.1"
+PASSWORD_FILE = "/run/secrets/pgstack-password"  # noqa: S105 - a path, not a password
+INIT_SCRIPT = "/docker-entrypoint-initdb.d/10-pgstack.sh"
+PGBOUNCER_DIR = "/etc/pgbouncer"
+
+
+def init_script(config: LocalConfig) -> str:
+    """First-start script: the app role, database and schema the native runtime creates."""
+    # Names are validated SQL identifiers (stacks/config.py), safe to quote as they are. The
+    # password comes from the uploaded file through a psql variable: the script holds none.
+    user, database, schema = config.user, config.database, config.schema
+    return f"""#!/bin/sh
+set -eu
+psql -v ON_ERROR_STOP=1 -U {SUPERUSER} -d postgres -v app_password="$(cat {PASSWORD_FILE})" <<'SQL'
+CREATE ROLE "{user}" LOGIN PASSWORD :'app_password';
+CREATE DATABASE "{database}" OWNER "{user}";
+SQL
+psql -v ON_ERROR_STOP=1 -U {SUPERUSER} -d "{database}" <<'SQL'
+CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{user}";
+SQL
+"""
+
+
+def pgbouncer_settings(config: LocalConfig) -> PgBouncerSettings:
+    """The template's values for the PgBouncer container (foreground, logs to stderr)."""
+    return PgBouncerSettings(
+        database=config.database,
+        server_host=POSTGRES_ALIAS,
+        server_port=POSTGRES_PORT,
+        listen_port=PGBOUNCER_PORT,
+        listen_addr="0.0.0.0",  # noqa: S104 - inside the container; published on 127.0.0.1 only
+        admin_user=SUPERUSER,
+        auth_file=f"{PGBOUNCER_DIR}/userlist.txt",
+        pool_mode=config.pooler.pool_mode,
+        default_pool_size=config.pooler.default_pool_size,
+        max_client_conn=config.pooler.max_client_conn,
+        reserve_pool_size=config.pooler.reserve_pool_size,
+        server_tls_sslmode="disable",  # a private Docker network to our own Postgres
+    )
+
+
+class LocalDatabase(pulumi.ComponentResource):
+    """Docker network, persistent volume, Postgres (healthchecked) and PgBouncer waiting for it."""
+
+    def __init__(
+        self,
+        name: str,
+        config: LocalConfig,
+        limits: DockerLimits,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pgstack:local:LocalDatabase", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"pgstack-{config.stack}"
+
+        # One generated password for the app role and the superuser, as the native runtime does.
+        self.password = random.RandomPassword("password", length=32, special=False, opts=child)
+        network = docker.Network("network", name=prefix, opts=child)
+        volume = docker.Volume("pgdata", name=f"{prefix}-pgdata", opts=child)
+        postgres_image = docker.RemoteImage(
+            "postgres-image", name=limits.postgres_image, keep_locally=True, opts=child
+        )
+        pgbouncer_image = docker.RemoteImage(
+            "pgbouncer-image", name=limits.pgbouncer_image, keep_locally=True, opts=child
+        )
+
+        self.postgres = docker.Container(
+            "postgres",
+            name=f"{prefix}-postgres",
+            image=postgres_image.image_id,
+            command=["postgres", "-c", f"max_connections={config.max_connections}"],
+            envs=[f"POSTGRES_USER={SUPERUSER}", f"POSTGRES_PASSWORD_FILE={PASSWORD_FILE}"],
+            uploads=[
+                docker.ContainerUploadArgs(
+                    file=PASSWORD_FILE, content=self.password.result, permissions="0444"
+                ),
+                docker.ContainerUploadArgs(file=INIT_SCRIPT, content=init_script(config), executable=True),
+            ],
+            # Over TCP: during first-start initialisation Postgres listens on its socket only,
+            # so the container turns healthy once the role, database and schema exist.
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD", "pg_isready", "-h", LOOPBACK, "-U", SUPERUSER, "-d", "postgres"],
+                interval="2s",
+                timeout="3s",
+                retries=30,
+                start_period="5s",
+            ),
+            ports=[
+                docker.ContainerPortArgs(internal=POSTGRES_PORT, external=config.postgres_port, ip=LOOPBACK)
+            ],
+            volumes=[
+                docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/var/lib/postgresql/data")
+            ],
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[POSTGRES_ALIAS])
+            ],
+            cpus=limits.postgres_cpus,
+            memory=limits.postgres_memory_mb,
+            restart="unless-stopped",
+            wait=True,  # created = healthy: PgBouncer below starts only then
+            wait_timeout=120,
+            opts=child,
+        )
+
+        # Secret like the password it is made from.
+        userlist: pulumi.Output[str] = self.password.result.apply(
+            lambda pw: render_userlist({config.user: pw, SUPERUSER: pw})
+        )
+        self.pgbouncer = docker.Container(
+            "pgbouncer",
+            name=f"{prefix}-pgbouncer",
+            image=pgbouncer_image.image_id,
+            entrypoints=["pgbouncer"],
+            command=[f"{PGBOUNCER_DIR}/pgbouncer.ini"],
+            uploads=[
+                docker.ContainerUploadArgs(
+                    file=f"{PGBOUNCER_DIR}/pgbouncer.ini",
+                    content=render_ini(pgbouncer_settings(config)),
+                    permissions="0444",
+                ),
+                # Readable by the image's non-root user; it never leaves this container.
+                docker.ContainerUploadArgs(
+                    file=f"{PGBOUNCER_DIR}/userlist.txt", content=userlist, permissions="0444"
+                ),
+            ],
+            ports=[
+                docker.ContainerPortArgs(internal=PGBOUNCER_PORT, external=config.pgbouncer_port, ip=LOOPBACK)
+            ],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name)],
+            cpus=limits.pgbouncer_cpus,
+            memory=limits.pgbouncer_memory_mb,
+            restart="unless-stopped",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.postgres]),
+        )
+
+        self.direct_url = self._url(config, config.postgres_port)
+        self.pooled_url = self._url(config, config.pgbouncer_port)
+        self.register_outputs(
+            {
+                "postgres": self.postgres.name,
+                "pgbouncer": self.pgbouncer.name,
+                "direct_url": self.direct_url,
+                "pooled_url": self.pooled_url,
+            }
+        )
+
+    def _url(self, config: LocalConfig, port: int) -> pulumi.Output[str]:
+        return pulumi.Output.secret(
+            pulumi.Output.concat(
+                "postgresql+psycopg://",
+                config.user,
+                ":",
+                self.password.result,
+                f"@{LOOPBACK}:{port}/{config.database}",
+            )
+        )

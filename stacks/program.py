@@ -1,0 +1,82 @@
+"""The Pulumi program as a function: `main()` builds the current stack from its config and exports.
+
+`stacks/__main__.py` calls it under the engine; tests and the offline plan call it under the SDK's
+mocks, once per stack. Every value comes from `pulumi.Config` (through EngineValues).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from stacks.config import ConfigError, cloud_config, docker_limits, local_config
+from stacks.engineconfig import EngineValues
+from stacks.gcp.database import CloudSqlDatabase
+from stacks.gcp.identity import ServiceIdentity
+from stacks.gcp.jobs import MigrationJob
+from stacks.gcp.network import PrivateNetwork
+from stacks.gcp.registry import AppRegistry
+from stacks.gcp.service import AppService, ServiceInputs
+from stacks.gcp.services import ProjectServices
+from stacks.gcp.sidecar import PgBouncerSidecar
+from stacks.local import LocalDatabase
+
+
+def local_stack(values: EngineValues) -> dict[str, Any]:
+    """Docker Postgres + PgBouncer with the native runtime's ports and names."""
+    config = local_config(values)
+    db = LocalDatabase("local", config, docker_limits(values))
+    return {
+        "postgresContainer": db.postgres.name,
+        "pgbouncerContainer": db.pgbouncer.name,
+        "postgresPort": config.postgres_port,
+        "pgbouncerPort": config.pgbouncer_port,
+        "database": config.database,
+        "directUrl": db.direct_url,
+        "pooledUrl": db.pooled_url,
+    }
+
+
+def gcp_stack(values: EngineValues) -> dict[str, Any]:
+    """Cloud SQL on a private network, Cloud Run service and migration job."""
+    config = cloud_config(values)
+    services = ProjectServices("services", config)
+    after_apis = pulumi.ResourceOptions(depends_on=services.services)
+    network = PrivateNetwork("network", config, after_apis)
+    database = CloudSqlDatabase("database", config, network, after_apis)
+    registry = AppRegistry("registry", config, after_apis)
+    sidecar = None
+    if config.run.pooler == "sidecar":
+        sidecar = PgBouncerSidecar("pgbouncer", config, database, after_apis)
+    secrets = [*database.secrets.values(), *(sidecar.secrets if sidecar else [])]
+    identity = ServiceIdentity("identity", config, secrets, after_apis)
+    inputs = ServiceInputs(registry.image, database, identity, network, sidecar)
+    service = AppService("app", config, inputs, after_apis)
+    job = MigrationJob("migrate", config, inputs, after_apis)
+    return {
+        "connectionName": database.connection_name,
+        "serviceUrl": service.url,
+        "serviceName": service.service.name,
+        "migrationJob": job.name,
+        "serviceAccount": identity.email,
+        "image": registry.image,
+        "secretIds": {s.key: s.secret.secret_id for s in secrets},
+        "directUrl": database.direct_url,
+        "pooledUrl": database.pooled_url,
+        "connectionBudget": config.budget.explain(),
+    }
+
+
+def main() -> None:
+    """Build the stack named by the engine and export its outputs (URLs only as secrets)."""
+    values = EngineValues()
+    environment = values.get("environment")
+    if environment == "local":
+        outputs = local_stack(values)
+    elif environment == "gcp":
+        outputs = gcp_stack(values)
+    else:
+        raise ConfigError(f"{values.source}: pgstack:environment must be local or gcp (got {environment!r})")
+    for name, value in outputs.items():
+        pulumi.export(name, value)
