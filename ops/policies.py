@@ -297,16 +297,19 @@ def _per_instance(service: PlannedResource, plan: Plan) -> InstanceConnections:
     """What one instance of `service` may open: its sidecar PgBouncer's pool or the app's pool."""
     containers = (service.inputs.get("template") or {}).get("containers") or []
     sidecar = [c for c in containers if "pgbouncer" in str(c.get("image", "")).lower()]
-    if sidecar or plan.setting("pooler") == "sidecar":
+    app_env: dict[str, Any] = {}
+    for container in containers:
+        app_env.update(_env_map(container))
+    # The resources say how the app connects; the stack config only fills in what they hide
+    # (a sidecar's pool sizes live in its pgbouncer.ini, a secret).
+    direct = app_env.get("DB_POOL_MODE") == "direct" or plan.setting("pooler") == "none"
+    if sidecar or (not direct and plan.setting("pooler") == "sidecar"):
         env = _env_map(sidecar[0]) if sidecar else {}
         pool = _number(env.get("DEFAULT_POOL_SIZE")) or _number(plan.setting("defaultPoolSize")) or 0
         reserve = _number(env.get("RESERVE_POOL_SIZE"))
         if reserve is None:
             reserve = _number(plan.setting("reservePoolSize")) or 0
         return InstanceConnections.from_pgbouncer(pool, reserve)
-    app_env: dict[str, Any] = {}
-    for container in containers:
-        app_env.update(_env_map(container))
     pool = _number(app_env.get("DB_POOL_SIZE")) or _number(plan.setting("appPoolSize")) or 0
     overflow = _number(app_env.get("DB_MAX_OVERFLOW"))
     if overflow is None:
