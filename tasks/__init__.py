@@ -6,13 +6,14 @@ itself lives in `ops/` so the tasks stay argument parsing, help text and printin
 
 from invoke.collection import Collection
 
-from tasks import db, dev, env, smoke, up, webapp
+from tasks import db, dev, env, infra, smoke, up, webapp
 
 ns = Collection()
 ns.add_task(up.up)
 ns.add_collection(Collection.from_module(env), name="env")
 ns.add_collection(Collection.from_module(db), name="db")
 ns.add_collection(Collection.from_module(webapp), name="app")
+ns.add_collection(Collection.from_module(infra), name="infra")
 ns.add_task(smoke.smoke)
 ns.add_task(dev.test)
 ns.add_task(dev.lint)

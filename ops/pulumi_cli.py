@@ -1,0 +1,136 @@
+"""Run the Pulumi CLI on a stack (preview, up, destroy), with one-line errors for what a user can fix.
+
+The CLI is a separate download; without it, or without the stack, the tasks say what to do instead
+of failing inside pulumi. The program itself is stacks/program.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from ops.errors import UserError
+from stacks.stackfile import REPO_ROOT, stack_file
+
+Action = Literal["preview", "up", "destroy"]
+# Stacks whose destroy takes an explicit --yes (and whose resources carry deletion protection).
+PROTECTED_STACKS = ("prod",)
+INSTALL_HINT = "install it (https://www.pulumi.com/docs/install/) and run `pulumi login`"
+# Where the official installer puts the binary when it is not on PATH.
+INSTALLER_BIN = Path.home() / ".pulumi" / "bin" / "pulumi"
+QUERY_TIMEOUT_S = 60
+
+Runner = Callable[[list[str], Path], int]
+
+
+def find_cli() -> str:
+    """The pulumi binary: $PULUMI_CLI, then PATH, then the installer's location."""
+    configured = os.environ.get("PULUMI_CLI")
+    if configured:
+        if shutil.which(configured) is None:
+            raise UserError(f"PULUMI_CLI={configured} is not an executable: fix it or unset it")
+        return configured
+    found = shutil.which("pulumi")
+    if found:
+        return found
+    if INSTALLER_BIN.is_file() and os.access(INSTALLER_BIN, os.X_OK):
+        return str(INSTALLER_BIN)
+    raise UserError(f"the Pulumi CLI is not installed: {INSTALL_HINT}")
+
+
+def known_stack_files(root: Path = REPO_ROOT) -> list[str]:
+    """Stacks that have a Pulumi.<stack>.yaml in the project."""
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
+
+
+def check_stack_file(stack: str, root: Path = REPO_ROOT) -> None:
+    """A UserError unless the project has a stack file for `stack`."""
+    if not stack_file(stack, root).is_file():
+        known = ", ".join(known_stack_files(root)) or "none"
+        raise UserError(
+            f"no stack file Pulumi.{stack}.yaml: pick one of {known}, or create it for a new stack"
+        )
+
+
+def stack_args(action: Action, stack: str, *, yes: bool = False, diff: bool = False) -> list[str]:
+    """The CLI arguments (after the binary) for `action` on `stack`."""
+    args = [action, "--stack", stack]
+    if diff:
+        args.append("--diff")
+    if yes and action != "preview":
+        # Without --yes pulumi shows the preview and asks before changing anything.
+        args.append("--yes")
+    return args
+
+
+def backend_stacks(cli: str, root: Path = REPO_ROOT) -> list[str]:
+    """Stack names the logged-in backend has for this project (`pulumi stack ls --json`)."""
+    try:
+        result = subprocess.run(
+            [cli, "stack", "ls", "--json"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=QUERY_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise UserError("`pulumi stack ls` did not answer in time: check `pulumi whoami`") from None
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"pulumi cannot list stacks ({last}): run `pulumi login` first")
+    try:
+        listed = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        raise UserError("`pulumi stack ls --json` printed something unexpected: check the CLI") from None
+    # Names may be qualified (org/project/stack); the last part is the stack.
+    return [str(item.get("name", "")).rsplit("/", 1)[-1] for item in listed if isinstance(item, dict)]
+
+
+def _run_attached(argv: list[str], cwd: Path) -> int:
+    # The CLI talks to the terminal itself (progress, confirmation prompts).
+    return subprocess.run(argv, cwd=cwd, check=False).returncode
+
+
+def run_stack(
+    action: Action,
+    stack: str,
+    *,
+    yes: bool = False,
+    diff: bool = False,
+    root: Path = REPO_ROOT,
+    runner: Runner = _run_attached,
+) -> None:
+    """`pulumi <action> --stack <stack>`; raises UserError when it cannot run or fails."""
+    check_stack_file(stack, root)
+    if action == "destroy" and stack in PROTECTED_STACKS and not yes:
+        raise UserError(f"destroying {stack} takes --yes: rerun with --yes if you mean it")
+    cli = find_cli()
+    if stack not in backend_stacks(cli, root):
+        raise UserError(
+            f"stack {stack} does not exist in the Pulumi backend: run `pulumi stack init {stack}`"
+        )
+    code = runner([cli, *stack_args(action, stack, yes=yes, diff=diff)], root)
+    if code != 0:
+        raise UserError(f"pulumi {action} --stack {stack} failed (exit {code}): see its output above")
+
+
+def cli_answers(timeout: float = 10) -> bool:
+    """True when a Pulumi CLI is installed and `pulumi version` runs."""
+    try:
+        cli = find_cli()
+    except UserError:
+        return False
+    return _answers([cli, "version"], timeout)
+
+
+def _answers(argv: Sequence[str], timeout: float) -> bool:
+    try:
+        return subprocess.run(list(argv), capture_output=True, timeout=timeout, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
