@@ -12,10 +12,8 @@ import dataclasses
 import os
 import shutil
 import signal
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from types import FrameType
 
 import psycopg
@@ -23,8 +21,18 @@ import pytest
 from psycopg import sql
 
 from app.urls import libpq_dsn
-from ops.localenv import LocalEnv, free_port
-from stacks.config import LocalConfig, load_local_config
+from ops.localenv import LocalEnv
+from ops.throwaway import make_state_root, throwaway_config, write_stack_file
+
+# Tests import these from here as well as from ops.throwaway.
+__all__ = [
+    "TestDatabase",
+    "create_database",
+    "drop_database",
+    "make_state_root",
+    "throwaway_config",
+    "write_stack_file",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,46 +54,6 @@ class TestDatabase:
             "DIRECT_DATABASE_URL": self.direct_url,
             "DB_SCHEMA": self.schema,
         }
-
-
-def make_state_root(prefix: str) -> Path:
-    """A temp dir the postgres service user can reach (mkdtemp makes it private to us)."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
-    root.chmod(0o755)
-    return root
-
-
-def throwaway_config(**overrides: object) -> LocalConfig:
-    """The shipped local config on free ports, with any field replaced."""
-    base = load_local_config()
-    postgres_port = free_port()
-    pgbouncer_port = free_port()
-    while pgbouncer_port == postgres_port:
-        pgbouncer_port = free_port()
-    fields = {"postgres_port": postgres_port, "pgbouncer_port": pgbouncer_port, **overrides}
-    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
-
-
-def write_stack_file(path: Path, config: LocalConfig) -> Path:
-    """A Pulumi.local.yaml for `config`, so subprocesses (`invoke ...`) use the same environment."""
-    pooler = config.pooler
-    values = {
-        "environment": "local",
-        "postgresVersion": config.postgres_version,
-        "postgresPort": config.postgres_port,
-        "pgbouncerPort": config.pgbouncer_port,
-        "database": config.database,
-        "dbUser": config.user,
-        "dbSchema": config.schema,
-        "maxConnections": config.max_connections,
-        "poolMode": pooler.pool_mode,
-        "defaultPoolSize": pooler.default_pool_size,
-        "maxClientConn": pooler.max_client_conn,
-        "reservePoolSize": pooler.reserve_pool_size,
-    }
-    lines = ["config:"] + [f"  pgstack:{key}: {value}" for key, value in values.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def _stop_on_signal(env: LocalEnv) -> None:

@@ -1,0 +1,125 @@
+"""How long `invoke env.up` takes, cold and warm, against the floor of the raw commands it wraps.
+
+Run: .venv/bin/python bench/env_up.py [--runs N]
+Cold: `invoke env.up` with no state dir (initdb, start, role/db/schema, PgBouncer), as a user types it.
+Floor: the same initdb + pg_ctl start + pgbouncer -d, with the same settings, as bare commands.
+Warm: `invoke env.up` again with everything running. The three are interleaved run by run, so the
+machine's noise hits them alike; the figures are medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ops.binaries import find_binaries
+from ops.localenv import CONF_NAME, SERVICE_USER, LocalEnv
+from ops.throwaway import throwaway_config, write_stack_file
+from pgbouncer import render_ini, render_userlist
+from stacks.stackfile import REPO_ROOT
+
+AS_ROOT = os.geteuid() == 0
+
+
+def _as_service(*argv: str) -> list[str]:
+    return ["runuser", "-u", SERVICE_USER, "--", *argv] if AS_ROOT else list(argv)
+
+
+def _chown(path: Path) -> None:
+    if AS_ROOT:
+        shutil.chown(path, SERVICE_USER, SERVICE_USER)
+
+
+def _timed(action: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def _invoke(task: str, stack_file: Path, state_dir: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "invoke", task],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PGSTACK_STACK_FILE": str(stack_file), "PGSTACK_STATE_DIR": str(state_dir)},
+        check=True,
+        capture_output=True,
+    )
+
+
+def _floor(root: Path) -> LocalEnv:
+    """The bare commands, with the settings env.up uses (a LocalEnv only lends paths and config)."""
+    env = LocalEnv(throwaway_config(), root)
+    binaries = find_binaries(env.config.postgres_version)
+    for directory in (env.state_dir, env.run_dir, env.bouncer_dir, env.log_dir):
+        directory.mkdir(mode=0o700)
+        _chown(directory)
+    password = secrets.token_urlsafe(24)
+    pwfile = env.run_dir / "pw"
+    pwfile.write_text(password + "\n")
+    _chown(pwfile)
+    initdb = [binaries.pg("initdb"), "-D", str(env.pgdata), "-U", "postgres", "--pwfile", str(pwfile)]
+    initdb += ["--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C"]
+    subprocess.run(_as_service(*initdb), check=True, capture_output=True)
+    conf = env.pgdata / CONF_NAME
+    conf.write_text(
+        f"listen_addresses = '127.0.0.1'\nport = {env.config.postgres_port}\n"
+        f"max_connections = {env.config.max_connections}\nunix_socket_directories = '{env.run_dir}'\n"
+    )
+    with (env.pgdata / "postgresql.conf").open("a") as main_conf:
+        main_conf.write(f"include '{CONF_NAME}'\n")
+    start = [binaries.pg("pg_ctl"), "start", "-D", str(env.pgdata), "-l", str(env.postgres_log), "-w"]
+    subprocess.run(_as_service(*start), check=True, capture_output=True)
+    (env.bouncer_dir / "userlist.txt").write_text(render_userlist({"postgres": password}))
+    ini = env.bouncer_dir / "pgbouncer.ini"
+    ini.write_text(render_ini(env.bouncer_settings()))
+    for path in (env.bouncer_dir / "userlist.txt", ini):
+        _chown(path)
+    subprocess.run(_as_service(str(binaries.pgbouncer), "-d", str(ini)), check=True, capture_output=True)
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="cold/floor/warm rounds (default 3)")
+    runs = parser.parse_args().runs
+    cold: list[float] = []
+    floor: list[float] = []
+    warm: list[float] = []
+    for round_no in range(1, runs + 1):
+        root = Path(tempfile.mkdtemp(prefix="pgstack-bench-"))
+        root.chmod(0o755)
+        stack_file = write_stack_file(root / "Pulumi.local.yaml", throwaway_config())
+        state = root / "env"
+        floor_env: LocalEnv | None = None
+        try:
+            cold.append(_timed(lambda: _invoke("env.up", stack_file, state)))  # noqa: B023 - runs at once
+            warm.append(_timed(lambda: _invoke("env.up", stack_file, state)))  # noqa: B023 - runs at once
+            started = time.perf_counter()
+            floor_env = _floor(root / "floor")
+            floor.append(time.perf_counter() - started)
+            print(f"round {round_no}: cold {cold[-1]:.2f} s, floor {floor[-1]:.2f} s, warm {warm[-1]:.2f} s")
+        finally:
+            _invoke("env.down", stack_file, state)
+            if floor_env is not None:
+                floor_env.stop_pgbouncer()
+                floor_env.stop_postgres()
+            shutil.rmtree(root, ignore_errors=True)
+    cold_m, floor_m, warm_m = (statistics.median(x) for x in (cold, floor, warm))
+    print(f"\nmedians over {runs} runs:")
+    print(f"  cold invoke env.up : {cold_m:.2f} s")
+    print(f"  floor (raw cmds)   : {floor_m:.2f} s")
+    print(f"  warm invoke env.up : {warm_m:.2f} s   (target <= 1.0 s)")
+    print(f"  cold / floor       : {cold_m / floor_m:.2f}     (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
