@@ -1,0 +1,126 @@
+"""pgstack's policy pack: the rules of ops/policies.py adapted to `pulumi preview --policy-pack`.
+
+The stack whose rules apply (prod rules, `pgstack:public`, pool sizes) is named by PGSTACK_STACK,
+which the workflows set; without it the pack assumes `prod`, the strictest.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+# The pack runs from policy/; the rules live in the project beside it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy import Policy as PackPolicy
+
+from ops.plan import Plan, PlannedResource, shown_config
+from ops.policies import POLICIES, Policy, PolicyContext
+from stacks.stackfile import PROJECT, read_stack
+
+STACK_VARIABLE = "PGSTACK_STACK"
+
+
+def plain(value: Any) -> Any:
+    """Props as JSON-like data: proxies and SDK objects become dicts, lists and strings."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def context(stack: str | None = None) -> PolicyContext:
+    """The stack's masked config, read from its stack file as the offline plan does."""
+    name = stack or os.environ.get(STACK_VARIABLE) or "prod"
+    return PolicyContext(name, shown_config(read_stack(name)))
+
+
+def as_planned(resource_type: str, name: str, urn: str, props: Mapping[str, Any]) -> PlannedResource:
+    return PlannedResource(
+        urn=urn,
+        type=resource_type,
+        name=name,
+        parent=None,
+        custom=True,
+        dependencies=[],
+        inputs=plain(props),
+    )
+
+
+def resource_validator(
+    policy: Policy, ctx: Callable[[], PolicyContext] = context
+) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
+    """`policy.check` as a pulumi-policy resource validation."""
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        assert policy.check is not None  # noqa: S101 - only built for resource rules
+        resource = as_planned(args.resource_type, args.name, args.urn, args.props)
+        for violation in policy.check(resource, ctx()):
+            report_violation(f"{violation.input}: {violation.message}", args.urn)
+
+    return validate
+
+
+def stack_validator(
+    policy: Policy, ctx: Callable[[], PolicyContext] = context
+) -> Callable[[StackValidationArgs, ReportViolation], None]:
+    """`policy.check_plan` as a pulumi-policy stack validation over the previewed resources."""
+
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        assert policy.check_plan is not None  # noqa: S101 - only built for stack rules
+        settings = ctx()
+        plan = Plan(
+            project=PROJECT,
+            stack=settings.stack,
+            config=dict(settings.config),
+            resources=[as_planned(r.resource_type, r.name, r.urn, r.props) for r in args.resources],
+            outputs={},
+        )
+        for violation in policy.check_plan(plan):
+            report_violation(f"{violation.input}: {violation.message}", None)
+
+    return validate
+
+
+def pack_policies() -> list[PackPolicy]:
+    """One pulumi-policy policy per rule, mandatory: a violation fails the preview."""
+    built: list[PackPolicy] = []
+    for policy in POLICIES:
+        if policy.check is not None:
+            built.append(
+                ResourceValidationPolicy(
+                    name=policy.id,
+                    description=policy.rule,
+                    enforcement_level=EnforcementLevel.MANDATORY,
+                    validate=resource_validator(policy),
+                )
+            )
+        if policy.check_plan is not None:
+            built.append(
+                StackValidationPolicy(
+                    name=policy.id,
+                    description=policy.rule,
+                    enforcement_level=EnforcementLevel.MANDATORY,
+                    validate=stack_validator(policy),
+                )
+            )
+    return built
+
+
+if __name__ == "__main__":
+    PolicyPack(name="pgstack", enforcement_level=EnforcementLevel.MANDATORY, policies=pack_policies())
