@@ -1,15 +1,26 @@
-"""Database URL helpers shared by the app and the ops tooling: normalise the driver, mask passwords."""
+"""Database URL helpers shared by the app and the ops tooling: normalise the driver, mask passwords.
+
+Only the standard library at import time: the tasks import this on every `invoke` run, and
+SQLAlchemy is loaded only by the functions that build SQLAlchemy URLs.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.engine import URL, make_url
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 PSYCOPG_DRIVER = "postgresql+psycopg"
 _POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2")
+MASK = "***"
 
 
 def to_psycopg_url(url: str | URL) -> URL:
-    """Parse a Postgres URL and make it use psycopg 3 (`postgres://` as Heroku/Cloud tools write it)."""
+    """Parse a Postgres URL and make it use psycopg 3 (`postgres://` as Heroku and Cloud tools write it)."""
+    from sqlalchemy.engine import make_url
+
     text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
     if text.startswith("postgres://"):
         text = "postgresql://" + text.removeprefix("postgres://")
@@ -21,11 +32,26 @@ def to_psycopg_url(url: str | URL) -> URL:
 
 def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ***, safe to print or log; unparsable input is hidden."""
+    if not isinstance(url, str):
+        return url.render_as_string(hide_password=True)
     try:
-        parsed = url if isinstance(url, URL) else make_url(url)
-    except Exception:  # whatever it is, it must not be printed
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
         return "<unparsable URL hidden>"
-    return parsed.render_as_string(hide_password=True)
+    netloc = parts.netloc
+    if password is not None:
+        netloc = f"{parts.username or ''}:{MASK}@{netloc.rsplit('@', 1)[1]}"
+    query = parts.query
+    if "password" in query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, MASK if k == "password" else v) for k, v in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def with_scheme(url: str, scheme: str) -> str:
+    """The same URL with another scheme, e.g. the plain `postgresql` that psql and libpq take."""
+    return f"{scheme}://{url.split('://', 1)[1]}"
 
 
 def libpq_dsn(url: str | URL) -> str:

@@ -7,9 +7,8 @@ import json
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
-from sqlalchemy.engine import make_url
 
-from app.urls import mask_url
+from app.urls import mask_url, with_scheme
 from ops.localenv import EnvStatus, LocalEnv
 from tasks.errors import reported
 
@@ -40,8 +39,8 @@ def bring_up(runtime: str) -> LocalEnv:
 
 def _libpq(url: str, show_password: bool) -> str:
     # psql and most tools want the plain scheme; the app normalises either form.
-    plain = make_url(url).set(drivername="postgresql")
-    return plain.render_as_string(hide_password=False) if show_password else mask_url(plain)
+    plain = with_scheme(url, "postgresql")
+    return plain if show_password else mask_url(plain)
 
 
 def print_connection_help(env: LocalEnv, show_password: bool = False) -> None:
