@@ -154,5 +154,9 @@ def migration_connection(
                 f"invalid migration timeout ({exc.orig}): use Postgres durations like 5s or 15min "
                 "in MIGRATE_LOCK_TIMEOUT / MIGRATE_STATEMENT_TIMEOUT"
             ) from None
+        # Postgres 14+: a backend whose migrator died (SIGKILL, lost VM) notices within a second,
+        # even inside a long statement, and rolls back, releasing the migration lock.
+        if (connection.dialect.server_version_info or (0,)) >= (14,):
+            connection.execute(text("SET client_connection_check_interval = '1s'"))
         connection.commit()
         yield connection

@@ -3,6 +3,7 @@ schema a revision produces (built in a throwaway schema inside a transaction tha
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from functools import lru_cache
@@ -23,6 +24,8 @@ from ops.schema import Fingerprint, fingerprint
 T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# More revision directories on top of migrations/versions, separated by os.pathsep.
+EXTRA_VERSIONS_VARIABLE = "PGSTACK_EXTRA_VERSIONS"
 
 
 def alembic_config(**attributes: Any) -> Config:
@@ -30,6 +33,12 @@ def alembic_config(**attributes: Any) -> Config:
     `attributes` reach migrations/env.py (connection, schema, url, on_version_apply)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    extra = os.environ.get(EXTRA_VERSIONS_VARIABLE)
+    if extra:  # e.g. the tests' deliberately slow revision; never set in deployments
+        config.set_main_option("path_separator", "os")
+        config.set_main_option(
+            "version_locations", os.pathsep.join([str(MIGRATIONS_DIR / "versions"), extra])
+        )
     config.attributes.update(attributes)
     return config
 

@@ -1,0 +1,151 @@
+"""db.check and the Alembic contract: one head, every downgrade, models equal to the DDL,
+checksums of applied revisions, the plain `alembic` CLI and the tasks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ops.errors import UserError
+from ops.migrate import check, downgrade, migrate, stamp, upgrade_sql
+from ops.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from ops.targets import DatabaseTarget
+from tests.conftest import TestDatabase
+from tests.migrations.conftest import (
+    REPO_ROOT,
+    SLOW_VERSIONS,
+    apply_legacy,
+    history_rows,
+    migrator_env,
+    version,
+)
+
+
+def _quiet(_: str) -> None:
+    """Progress sink for tests that only look at the result."""
+
+
+def _results(target: DatabaseTarget) -> dict[str, bool]:
+    return {result.name: result.ok for result in check(target).results}
+
+
+def test_the_migrations_have_one_head() -> None:
+    """The shipped revisions form one line ending in a single head."""
+    assert 1 == len(script_directory().get_heads())
+    assert "0003_users_last_login" == head_revision()
+
+
+def test_every_downgrade_works_and_upgrade_from_base_returns_to_head(
+    target: DatabaseTarget, sql_conn: psycopg.Connection
+) -> None:
+    """Each revision can be undone one by one down to base, and base upgrades back to head."""
+    migrate(target, progress=_quiet)
+    for lower in ("0002_events_user_start_index", "0001_baseline"):
+        downgrade(target, lower, progress=_quiet)
+        assert [lower] == version(sql_conn, target.schema)
+    downgrade(target, "base", progress=_quiet)
+    assert [] == version(sql_conn, target.schema)
+    tables = sql_conn.execute(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename IN "
+        "('users', 'sessions', 'oauth_tokens', 'events', 'usage_events')",
+        (target.schema,),
+    ).fetchone()
+    assert (0,) == tables
+    migrate(target, progress=_quiet)
+    assert [head_revision()] == version(sql_conn, target.schema)
+    assert ["downgrade"] * 3 == [row[0] for row in history_rows(sql_conn, target.schema)[3:6]]
+
+
+def test_check_passes_at_head(target: DatabaseTarget) -> None:
+    """At head, models, version, live schema and checksums all pass."""
+    migrate(target, progress=_quiet)
+    report = check(target)
+    assert {
+        "one head": True,
+        "models match migrations": True,
+        "database at head": True,
+        "live schema matches migrations": True,
+        "revision checksums": True,
+    } == {result.name: result.ok for result in report.results}
+    assert report.ok
+
+
+def test_check_reports_a_hand_made_change(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
+    """A column added by hand makes the live-schema check fail with the column named."""
+    migrate(target, progress=_quiet)
+    sql_conn.execute(f'ALTER TABLE "{target.schema}".events ADD COLUMN colour text')
+    report = check(target)
+    live = next(r for r in report.results if r.name == "live schema matches migrations")
+    assert not report.ok
+    assert ["unexpected column events.colour: text NULL"] == live.details
+
+
+def test_check_reports_an_applied_revision_edited_afterwards(
+    target: DatabaseTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Editing a revision file after it was applied fails the checksum check, naming it."""
+    extra = tmp_path / "versions"
+    extra.mkdir()
+    revision_file = extra / "0004_slow_for_tests.py"
+    shutil.copy(SLOW_VERSIONS / "0004_slow_for_tests.py", revision_file)
+    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(extra))
+    script_directory.cache_clear()
+    migrate(target, progress=_quiet)
+    assert _results(target)["revision checksums"]
+    revision_file.write_text(revision_file.read_text() + "\n# tweaked after deployment\n")
+    report = check(target)
+    checksums = next(r for r in report.results if r.name == "revision checksums")
+    assert not checksums.ok
+    assert checksums.details[0].startswith("0004_slow_for_tests: applied as sha256 ")
+
+
+def test_verified_stamp_refuses_a_schema_that_differs(
+    target: DatabaseTarget, sql_conn: psycopg.Connection
+) -> None:
+    """Stamping head onto a legacy (baseline-only) schema is refused: the schema is not at head."""
+    apply_legacy(sql_conn, target.schema)
+    with pytest.raises(UserError, match="does not match revision 0003_users_last_login"):
+        stamp(target, "head", progress=_quiet)
+    assert [] == version(sql_conn, target.schema)
+    stamp(target, "0001_baseline", progress=_quiet)
+    assert ["0001_baseline"] == version(sql_conn, target.schema)
+
+
+def test_sql_mode_prints_the_upgrade_and_applies_nothing(
+    target: DatabaseTarget, sql_conn: psycopg.Connection
+) -> None:
+    """`--sql` on an empty schema prints the baseline's DDL and leaves the schema empty."""
+    text = upgrade_sql(target)
+    assert "CREATE TABLE users" in text
+    assert "ALTER TABLE users ADD COLUMN last_login_at" in text
+    assert [] == version(sql_conn, target.schema)
+
+
+def test_plain_alembic_cli_and_the_db_tasks(database: TestDatabase, sql_conn: psycopg.Connection) -> None:
+    """`alembic upgrade head` works as users type it; `invoke db.*` tasks then see it at head."""
+    env = migrator_env(database)
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "alembic", "upgrade", "head"], cwd=REPO_ROOT, env=env, check=True)
+    assert ["0003_users_last_login"] == version(sql_conn, database.schema)
+
+    def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [str(bin_dir / "invoke"), *args, "--env", "test"]
+        return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+
+    checked = invoke("db.check", "--json")
+    assert 0 == checked.returncode, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["ok"]
+    unverified = invoke("db.stamp", "--revision", "0001_baseline", "--no-verify")
+    assert 1 == unverified.returncode
+    assert unverified.stderr.startswith("error: --no-verify records a revision without checking")
+    sql_conn.execute(f'ALTER TABLE "{database.schema}".users ADD COLUMN nickname text')
+    failing = invoke("db.check")
+    assert 1 == failing.returncode
+    assert "FAIL  live schema matches migrations" in failing.stdout
+    assert "password" not in failing.stdout + failing.stderr

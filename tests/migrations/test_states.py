@@ -1,0 +1,163 @@
+"""db.migrate in every database state, on the harness's real Postgres."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from app.urls import libpq_dsn
+from ops.db_state import State
+from ops.errors import UserError
+from ops.migrate import SchemaMismatchError, migrate
+from ops.migration_lock import Timeouts
+from ops.revisions import head_revision
+from ops.targets import DatabaseTarget
+from tests.conftest import TestDatabase
+from tests.migrations.conftest import apply_legacy, history_rows, version
+
+ALL = ["0001_baseline", "0002_events_user_start_index", "0003_users_last_login"]
+
+
+def _quiet(_: str) -> None:
+    """Progress sink for tests that only look at the result."""
+
+
+def _catalog_snapshot(conn: psycopg.Connection, schema: str) -> list[tuple[object, ...]]:
+    """Every object of the schema with its definition, plus the data of users: what must not move."""
+    objects = conn.execute(
+        "SELECT c.relname, c.relkind, c.relfilenode, "
+        "coalesce(pg_get_indexdef(c.oid), ''), "
+        "(SELECT string_agg(a.attname || ':' || format_type(a.atttypid, a.atttypmod) || "
+        "  ':' || a.attnotnull, ',' ORDER BY a.attnum) FROM pg_attribute a "
+        "  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s ORDER BY c.relname",
+        (schema,),
+    ).fetchall()
+    rows = conn.execute(
+        sql.SQL("SELECT * FROM {}.users ORDER BY id").format(sql.Identifier(schema))
+    ).fetchall()
+    return [tuple(row) for row in objects] + [tuple(row) for row in rows]
+
+
+def test_empty_schema_is_built_from_base(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
+    """An empty schema gets every revision, recorded once each, the first as the baseline."""
+    report = migrate(target, progress=_quiet)
+    assert State.EMPTY == report.state
+    assert [head_revision()] == version(sql_conn, target.schema)
+    expected = [("baseline", ALL[0], True), ("upgrade", ALL[1], True), ("upgrade", ALL[2], True)]
+    assert expected == history_rows(sql_conn, target.schema)
+
+
+def test_matching_unversioned_schema_is_stamped_then_upgraded(
+    target: DatabaseTarget, sql_conn: psycopg.Connection
+) -> None:
+    """A schema bootstrapped from the legacy SQL is verified, stamped (not replayed) and upgraded."""
+    apply_legacy(sql_conn, target.schema)
+    sql_conn.execute(
+        sql.SQL("INSERT INTO {}.users (email) VALUES ('kept@example.com')").format(
+            sql.Identifier(target.schema)
+        )
+    )
+    report = migrate(target, progress=_quiet)
+    assert State.UNVERSIONED == report.state
+    assert ["stamp 0001_baseline (verified)", f"upgrade {ALL[1]}", f"upgrade {ALL[2]}"] == report.actions
+    expected = [("stamp", ALL[0], True), ("upgrade", ALL[1], True), ("upgrade", ALL[2], True)]
+    assert expected == history_rows(sql_conn, target.schema)
+    emails = sql_conn.execute(
+        sql.SQL("SELECT email FROM {}.users").format(sql.Identifier(target.schema))
+    ).fetchall()
+    assert [("kept@example.com",)] == emails
+
+
+def test_mismatched_unversioned_schema_is_refused_and_left_untouched(
+    target: DatabaseTarget, sql_conn: psycopg.Connection
+) -> None:
+    """A legacy schema someone altered by hand is refused with a diff, and nothing changes."""
+    apply_legacy(sql_conn, target.schema)
+    schema = sql.Identifier(target.schema)
+    sql_conn.execute(sql.SQL("ALTER TABLE {}.users ALTER COLUMN name SET NOT NULL").format(schema))
+    sql_conn.execute(sql.SQL("DROP INDEX {}.ix_usage_events_ts").format(schema))
+    sql_conn.execute(sql.SQL("INSERT INTO {}.users (email, name) VALUES ('a@b.c', 'A')").format(schema))
+    before = _catalog_snapshot(sql_conn, target.schema)
+    lines: list[str] = []
+    with pytest.raises(SchemaMismatchError, match="does not match revision 0001_baseline") as caught:
+        migrate(target, progress=lines.append)
+    assert before == _catalog_snapshot(sql_conn, target.schema)
+    assert [] == version(sql_conn, target.schema)
+    shown = "\n".join(lines)
+    assert "differs    column users.name: expected text NULL, found text NOT NULL" in shown
+    assert "missing    index ix_usage_events_ts on usage_events" in shown
+    assert 2 == len(caught.value.diff)
+
+
+def test_versioned_schema_is_upgraded_to_head(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
+    """A database at an older revision gets only the revisions it lacks."""
+    migrate(target, to=ALL[1], progress=_quiet)
+    assert [ALL[1]] == version(sql_conn, target.schema)
+    report = migrate(target, progress=_quiet)
+    assert State.VERSIONED == report.state
+    assert [f"upgrade {ALL[2]}"] == report.actions
+    assert [ALL[2]] == version(sql_conn, target.schema)
+
+
+def test_at_head_is_a_no_op(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
+    """Migrating a database already at head changes nothing and records nothing."""
+    migrate(target, progress=_quiet)
+    rows = history_rows(sql_conn, target.schema)
+    report = migrate(target, progress=_quiet)
+    assert [] == report.actions
+    assert rows == history_rows(sql_conn, target.schema)
+
+
+def test_unknown_revision_is_refused(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
+    """A database migrated by newer code (unknown revision) is refused with what to do."""
+    migrate(target, progress=_quiet)
+    sql_conn.execute(
+        sql.SQL("UPDATE {}.alembic_version SET version_num = '9999_from_the_future'").format(
+            sql.Identifier(target.schema)
+        )
+    )
+    with pytest.raises(UserError, match=r"9999_from_the_future.*does not know.*deploy"):
+        migrate(target, progress=_quiet)
+
+
+def test_several_recorded_heads_are_refused(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
+    """A database recording two heads is refused and told to merge."""
+    migrate(target, progress=_quiet)
+    sql_conn.execute(
+        sql.SQL("INSERT INTO {}.alembic_version VALUES ('0002_events_user_start_index')").format(
+            sql.Identifier(target.schema)
+        )
+    )
+    with pytest.raises(UserError, match=r"several heads.*merge"):
+        migrate(target, progress=_quiet)
+
+
+def test_pgbouncer_url_is_refused(database: TestDatabase) -> None:
+    """A direct URL that is really the PgBouncer URL is refused, naming the setting to fix."""
+    through_pgbouncer = DatabaseTarget("test", database.pooled_url, database.pooled_url, database.schema)
+    with pytest.raises(UserError, match=r"goes through PgBouncer.*DIRECT_DATABASE_URL"):
+        migrate(through_pgbouncer, progress=_quiet)
+
+
+def test_blocked_migration_fails_within_the_lock_timeout(
+    target: DatabaseTarget, sql_conn: psycopg.Connection, database: TestDatabase
+) -> None:
+    """A revision blocked by another transaction's lock fails fast, clearly, and is recorded."""
+    migrate(target, to=ALL[1], progress=_quiet)
+    with psycopg.connect(libpq_dsn(database.direct_url)) as blocker:
+        blocker.execute(sql.SQL("SELECT * FROM {}.users").format(sql.Identifier(target.schema)))
+        started = time.monotonic()
+        with pytest.raises(
+            UserError, match=r"0003_users_last_login could not get a lock within lock_timeout=300ms"
+        ):
+            migrate(target, progress=_quiet, timeouts=Timeouts(lock_timeout="300ms"))
+        elapsed = time.monotonic() - started
+        blocker.rollback()
+    assert elapsed < 5
+    assert [ALL[1]] == version(sql_conn, target.schema)
+    assert ("upgrade", ALL[2], False) == history_rows(sql_conn, target.schema)[-1]
