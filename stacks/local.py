@@ -75,6 +75,9 @@ class LocalDatabase(pulumi.ComponentResource):
 
         # One generated password for the app role and the superuser, as the native runtime does.
         self.password = random.RandomPassword("password", length=32, special=False, opts=child)
+        # The provider marks `result` secret in the engine's state; marking it here as well keeps
+        # everything derived from it secret whatever engine runs the program (mocks included).
+        self.secret_password: pulumi.Output[str] = pulumi.Output.secret(self.password.result)
         network = docker.Network("network", name=prefix, opts=child)
         volume = docker.Volume("pgdata", name=f"{prefix}-pgdata", opts=child)
         postgres_image = docker.RemoteImage(
@@ -92,7 +95,7 @@ class LocalDatabase(pulumi.ComponentResource):
             envs=[f"POSTGRES_USER={SUPERUSER}", f"POSTGRES_PASSWORD_FILE={PASSWORD_FILE}"],
             uploads=[
                 docker.ContainerUploadArgs(
-                    file=PASSWORD_FILE, content=self.password.result, permissions="0444"
+                    file=PASSWORD_FILE, content=self.secret_password, permissions="0444"
                 ),
                 docker.ContainerUploadArgs(file=INIT_SCRIPT, content=init_script(config), executable=True),
             ],
@@ -123,7 +126,7 @@ class LocalDatabase(pulumi.ComponentResource):
         )
 
         # Secret like the password it is made from.
-        userlist: pulumi.Output[str] = self.password.result.apply(
+        userlist: pulumi.Output[str] = self.secret_password.apply(
             lambda pw: render_userlist({config.user: pw, SUPERUSER: pw})
         )
         self.pgbouncer = docker.Container(
@@ -170,7 +173,7 @@ class LocalDatabase(pulumi.ComponentResource):
                 "postgresql+psycopg://",
                 config.user,
                 ":",
-                self.password.result,
+                self.secret_password,
                 f"@{LOOPBACK}:{port}/{config.database}",
             )
         )

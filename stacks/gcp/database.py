@@ -106,12 +106,14 @@ class CloudSqlDatabase(pulumi.ComponentResource):
         self.password = random.RandomPassword(
             "password", length=32, special=False, opts=child
         )  # letters and digits: it goes into URLs unescaped
+        # Secret here too, not only in the provider's state: everything derived stays secret.
+        self.secret_password: pulumi.Output[str] = pulumi.Output.secret(self.password.result)
         self.user = gcp.sql.User(
             "user",
             name=config.user,
             project=config.project,
             instance=self.instance.name,
-            password=self.password.result,
+            password=self.secret_password,
             # A Postgres role that owns objects cannot be dropped; leave it with the instance.
             deletion_policy="ABANDON",
             opts=child,
@@ -126,7 +128,7 @@ class CloudSqlDatabase(pulumi.ComponentResource):
         else:
             self.pooled_url = self.direct_url
         self.secrets: dict[str, StoredSecret] = {
-            "password": store_secret("db-password", self.password.result, config, self),
+            "password": store_secret("db-password", self.secret_password, config, self),
             "direct": store_secret("direct-database-url", self.direct_url, config, self),
             "pooled": store_secret("database-url", self.pooled_url, config, self),
         }
@@ -146,7 +148,7 @@ class CloudSqlDatabase(pulumi.ComponentResource):
                 "postgresql+psycopg://",
                 self.user.name,
                 ":",
-                self.password.result,
+                self.secret_password,
                 "@",
                 host,
                 f":{port}/",

@@ -47,7 +47,7 @@ class PgBouncerSidecar(pulumi.ComponentResource):
     ) -> None:
         super().__init__("pgstack:gcp:PgBouncerSidecar", name, None, opts)
         ini = database.private_ip.apply(lambda ip: render_ini(sidecar_settings(config, ip)))
-        userlist = database.password.result.apply(lambda pw: render_userlist({config.user: pw}))
+        userlist = database.secret_password.apply(lambda pw: render_userlist({config.user: pw}))
         self.config_secret = store_secret("pgbouncer-ini", ini, config, self)
         self.auth_secret = store_secret("pgbouncer-userlist", userlist, config, self)
         self.secrets: list[StoredSecret] = [self.config_secret, self.auth_secret]

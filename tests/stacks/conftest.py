@@ -1,0 +1,25 @@
+"""Fixtures for the program tests: each stack run once per module under the mocks (runs are pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.stacks.engine import Run, run_stack
+
+
+@pytest.fixture(name="local_run", scope="module")
+def _local_run() -> Run:
+    """The local stack, as Pulumi.local.yaml configures it."""
+    return run_stack("local")
+
+
+@pytest.fixture(name="staging_run", scope="module")
+def _staging_run() -> Run:
+    """The staging stack, as Pulumi.staging.yaml configures it."""
+    return run_stack("staging")
+
+
+@pytest.fixture(name="prod_run", scope="module")
+def _prod_run() -> Run:
+    """The prod stack, as Pulumi.prod.yaml configures it."""
+    return run_stack("prod")
