@@ -8,23 +8,18 @@ import os
 import re
 import subprocess
 
-from alembic import command
-from alembic.util import CommandError
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
-from sqlalchemy.engine import make_url
 
 from app.urls import mask_url
-from ops import history as history_table
-from ops import migrate as migrator
 from ops.errors import UserError
-from ops.history import BASELINE_REVISION
-from ops.migration_lock import direct_connection
-from ops.revisions import alembic_config, script_directory
 from ops.targets import target_for
 from tasks.errors import reported
 
+# Alembic, SQLAlchemy and the migrator are imported inside the tasks that use them: they cost
+# about half a second, which every other `invoke` command would otherwise pay at start-up.
+BASELINE_REVISION = "0001_baseline"  # ops.history.BASELINE_REVISION, without importing it
 ENV_HELP = "environment: `local` (default), or e.g. `staging` with DIRECT_DATABASE_URL exported"
 
 
@@ -42,6 +37,8 @@ def _say(line: str) -> None:
 def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False) -> None:
     """Migrate the database to head whatever its state: empty, unversioned (verified) or versioned."""
     with reported():
+        from ops import migrate as migrator
+
         target = target_for(env)
         if sql:
             print(migrator.upgrade_sql(target, to), end="")
@@ -67,6 +64,8 @@ def stamp(
 ) -> None:
     """Record a revision as applied without running it, after verifying the live schema matches it."""
     with reported():
+        from ops import migrate as migrator
+
         if not verify and not yes:
             raise UserError(
                 "--no-verify records a revision without checking the schema, which is how "
@@ -79,6 +78,8 @@ def stamp(
 def current(c: Context, env: str = "local") -> None:
     """Show the database's state (empty, unversioned, versioned) and revision, and the code's head."""
     with reported():
+        from ops import migrate as migrator
+
         found = migrator.current(target_for(env))
         head = migrator.head_revision()
         where = found.revision or "-"
@@ -90,6 +91,9 @@ def current(c: Context, env: str = "local") -> None:
 def history(c: Context, env: str = "local", json: bool = False) -> None:
     """List every recorded baseline, stamp, upgrade and downgrade, oldest first."""
     with reported():
+        from ops import history as history_table
+        from ops.migration_lock import direct_connection
+
         target = target_for(env)
         with direct_connection(target) as connection:
             entries = history_table.entries(connection, target.schema)
@@ -112,6 +116,8 @@ def history(c: Context, env: str = "local", json: bool = False) -> None:
 def check(c: Context, env: str = "local", json: bool = False) -> None:
     """Check models vs migrations, database at head, live schema vs migrations, checksums."""
     with reported():
+        from ops import migrate as migrator
+
         report = migrator.check(target_for(env))
         print(report.to_json() if json else report.render())
         if not report.ok:
@@ -119,6 +125,8 @@ def check(c: Context, env: str = "local", json: bool = False) -> None:
 
 
 def _next_revision_id(message: str) -> str:
+    from ops.revisions import script_directory
+
     numbers = [
         int(match.group(1))
         for script in script_directory().walk_revisions()
@@ -138,6 +146,11 @@ def _next_revision_id(message: str) -> str:
 def revision(c: Context, message: str, autogenerate: bool = False, env: str = "local") -> None:
     """Create the next revision file in migrations/versions (numbered 0004_..., 0005_...)."""
     with reported():
+        from alembic import command
+        from alembic.util import CommandError
+
+        from ops.revisions import alembic_config
+
         rev_id = _next_revision_id(message)
         attributes: dict[str, object] = {}
         if autogenerate:
@@ -163,6 +176,8 @@ def revision(c: Context, message: str, autogenerate: bool = False, env: str = "l
 def downgrade(c: Context, to: str, env: str = "local", yes: bool = False) -> None:
     """Undo revisions down to --to (asks for --yes: data in dropped columns is lost)."""
     with reported():
+        from ops import migrate as migrator
+
         if not yes:
             raise UserError(
                 f"downgrading to {to} may drop columns and tables with their data: rerun with --yes"
@@ -174,6 +189,8 @@ def downgrade(c: Context, to: str, env: str = "local", yes: bool = False) -> Non
 def shell(c: Context, env: str = "local") -> None:
     """Open psql on the database, directly (not through PgBouncer), with search_path = DB_SCHEMA."""
     with reported():
+        from sqlalchemy.engine import make_url
+
         target = target_for(env)
         url = make_url(target.direct_url)
         # The password goes through the environment, never the command line (visible in ps).
