@@ -1,0 +1,94 @@
+"""How long `invoke infra.check --all` takes (target: under 3 s), against the floor of importing the
+provider SDKs the program uses, and the warm per-stack cost once those imports are paid.
+
+Run: .venv/bin/python bench/infra_check.py [--runs N]
+Cold: `invoke infra.check --all` in a fresh process, as CI and a user run it.
+Floor: a fresh process that only imports the Pulumi SDK and the provider modules the program uses.
+Warm: plan + policies of every stack again in one process whose imports are done.
+Cold and floor are interleaved run by run so the machine's noise hits both; figures are medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ops.plan import plan_stack, stack_names
+from ops.policies import evaluate
+from stacks.stackfile import REPO_ROOT
+
+TARGET_S = 3.0
+INVOKE = Path(sys.executable).with_name("invoke")
+# The provider classes the shipped program touches; pulumi_gcp loads a module on first access.
+FLOOR = """
+import pulumi, pulumi_docker, pulumi_random
+from pulumi_gcp import artifactregistry, cloudrunv2, compute, projects, secretmanager
+from pulumi_gcp import serviceaccount, servicenetworking, sql
+for cls in (artifactregistry.Repository, cloudrunv2.Service, compute.Network, projects.Service,
+            secretmanager.Secret, serviceaccount.Account, servicenetworking.Connection,
+            sql.DatabaseInstance, pulumi_docker.Container, pulumi_random.RandomPassword):
+    pass
+"""
+
+
+def _timed(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=REPO_ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _check_command() -> tuple[list[str], str]:
+    """`invoke infra.check --all` once the namespace mounts it; until then the same task body."""
+    listed = subprocess.run(
+        [str(INVOKE), "--list"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    if "infra.check" in listed.stdout:
+        return [str(INVOKE), "infra.check", "--all"], "invoke infra.check --all"
+    body = "from invoke.context import Context; from tasks.plan import check; check(Context(), all=True)"
+    return [sys.executable, "-c", body], "tasks.plan.check(all=True)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+
+    command, label = _check_command()
+    cold, floor = [], []
+    for _ in range(runs):
+        cold.append(_timed(command))
+        floor.append(_timed([sys.executable, "-c", FLOOR]))
+
+    stacks = stack_names()
+    for name in stacks:  # pay the imports once
+        evaluate(plan_stack(name))
+    warm: dict[str, list[float]] = {name: [] for name in stacks}
+    for _ in range(runs):
+        for name in stacks:
+            started = time.perf_counter()
+            evaluate(plan_stack(name))
+            warm[name].append(time.perf_counter() - started)
+
+    cold_s, floor_s = statistics.median(cold), statistics.median(floor)
+    warm_s = sum(statistics.median(w) for w in warm.values())
+    print(f"infra.check --all, {len(stacks)} stacks ({', '.join(stacks)}), median of {runs} runs")
+    print(
+        f"  cold  {label:<30} {cold_s:6.2f} s   (target < {TARGET_S:.0f} s: "
+        f"{'met' if cold_s < TARGET_S else 'NOT met'})"
+    )
+    print(f"  floor {'python + provider SDK imports':<30} {floor_s:6.2f} s")
+    print(f"  warm  {'plan + policies, all stacks':<30} {warm_s:6.2f} s")
+    for name, times in warm.items():
+        print(f"          {name:<10} {statistics.median(times):6.3f} s")
+    print(
+        f"  cold / floor = {cold_s / floor_s:.2f}x; "
+        f"cold - floor = {cold_s - floor_s:.2f} s of which warm work {warm_s:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
