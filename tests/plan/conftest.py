@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,12 @@ CLEAN_LOCAL: dict[str, Any] = {
 }
 
 SamplePlan = Callable[..., Plan]
+
+
+@cache
+def shipped_plan(stack: str) -> Plan:
+    """The plan of a shipped stack with the real program, made once per test session."""
+    return plan_stack(stack)
 
 
 @pytest.fixture(name="sample_plan")

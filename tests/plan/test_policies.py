@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from ops.plan import plan_stack
 from ops.policies import POLICIES, evaluate, plan_budget
 from stacks.config import cloud_config
 from stacks.stackfile import read_stack
-from tests.plan.conftest import CIPHERTEXT, CLEAN_LOCAL, SamplePlan
+from tests.plan.conftest import CIPHERTEXT, CLEAN_LOCAL, SamplePlan, shipped_plan
 
 BREAKERS: list[tuple[str, str, dict[str, Any], str]] = [
     # (policy, stack, config overrides, the input it must name)
@@ -89,13 +88,13 @@ def test_budget_message_shows_the_arithmetic(sample_plan: SamplePlan) -> None:
 @pytest.mark.parametrize("stack", ["local", "staging", "prod"])
 def test_shipped_stacks_pass_every_policy(stack: str) -> None:
     """The stacks in the repository, planned with the real program, break no rule."""
-    assert [] == evaluate(plan_stack(stack))
+    assert [] == evaluate(shipped_plan(stack))
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_plan_budget_matches_the_config_budget(stack: str) -> None:
     """The budget read off the planned resources is the one the stack config validated."""
-    planned = plan_budget(plan_stack(stack))
+    planned = plan_budget(shipped_plan(stack))
     configured = cloud_config(read_stack(stack)).budget
     assert planned is not None
     assert (configured.total, configured.max_connections) == (planned.total, planned.max_connections)
