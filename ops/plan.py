@@ -16,7 +16,15 @@ from typing import Any
 from ops.errors import UserError
 from ops.plan_mocks import run_under_mocks
 from ops.plan_values import MASKED, PLACEHOLDER_PREFIX, decode_struct, mask_text
-from stacks.stackfile import PROJECT, REPO_ROOT, Secure, StackValues, read_stack
+from stacks.config import ConfigError
+from stacks.stackfile import (
+    PROJECT,
+    REPO_ROOT,
+    Secure,
+    StackFileError,
+    StackValues,
+    read_stack,
+)
 
 FORMAT_VERSION = 1
 # The program the plan runs unless told otherwise (module, function).
@@ -194,11 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         text = to_json(plan_stack(args.stack, program=load_program(args.program)))
-    except UserError as exc:
+    except (UserError, ConfigError, StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - a CLI entry point reports here
-        return 1
-    except ValueError as exc:  # ConfigError / StackFileError: one line, no traceback
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     if args.json == "-":
         sys.stdout.write(text)

@@ -43,7 +43,7 @@ PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 LOOPBACK = "127.0.0.1"
 # Env var names that carry credentials; their value must come from Secret Manager.
 _SENSITIVE_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|DATABASE_URL", re.I)
-_URL_WITH_PASSWORD = re.compile(r"://[^\s:/@]*:[^\s@/]+@")
+_URL_WITH_PASSWORD = re.compile(r"://[^\s:/@]*:[^\s@]+@")
 
 
 @dataclass(frozen=True)
@@ -215,14 +215,16 @@ def _plaintext_reason(name: str, value: Any, cloud: bool) -> str | None:
 def _run_envs(resource: PlannedResource) -> list[tuple[str, str, Any]]:
     """(path, env name, plain value) of every container env var of a Cloud Run service or job."""
     template = resource.inputs.get("template") or {}
+    prefix = "template"
     if resource.type == RUN_JOB:
         template = template.get("template") or {}
+        prefix = "template.template"
     found = []
     for index, container in enumerate(template.get("containers") or []):
         for env in container.get("envs") or []:
             if "value" in env:
                 name = str(env.get("name"))
-                path = f"template.containers[{index}].envs[{name}].value"
+                path = f"{prefix}.containers[{index}].envs[{name}].value"
                 found.append((path, name, env["value"]))
     return found
 
