@@ -1,4 +1,7 @@
-"""infra: preview, deploy and destroy a Pulumi stack (local, staging, prod) with the Pulumi CLI."""
+"""infra: preview, deploy and destroy a stack with the Pulumi CLI; plan, diff, check it offline.
+
+The offline tasks live in tasks/plan.py; importing them here puts them in this namespace.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ from invoke.tasks import task
 
 from ops.pulumi_cli import run_stack
 from tasks.errors import reported
+from tasks.plan import check, diff, plan
+
+__all__ = ["check", "destroy", "diff", "plan", "preview", "up"]
 
 STACK_HELP = "stack to act on: local (Docker), staging or prod (Google Cloud)"
 
