@@ -11,11 +11,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from invoke.context import Context
+from invoke.exceptions import Exit
+from sqlalchemy.engine import make_url
 
 from ops.errors import UserError
 from ops.migrate import check, downgrade, migrate, stamp, upgrade_sql
 from ops.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
 from ops.targets import DatabaseTarget
+from tasks import db as db_tasks
 from tests.conftest import TestDatabase
 from tests.migrations.conftest import (
     REPO_ROOT,
@@ -127,25 +131,44 @@ def test_sql_mode_prints_the_upgrade_and_applies_nothing(
     assert [] == version(sql_conn, target.schema)
 
 
-def test_plain_alembic_cli_and_the_db_tasks(database: TestDatabase, sql_conn: psycopg.Connection) -> None:
-    """`alembic upgrade head` works as users type it; `invoke db.*` tasks then see it at head."""
+def test_plain_alembic_cli_and_the_db_check_task(
+    database: TestDatabase, sql_conn: psycopg.Connection
+) -> None:
+    """`alembic upgrade head` works as users type it; `invoke db.check --json` then reports ok."""
     env = migrator_env(database)
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "alembic", "upgrade", "head"], cwd=REPO_ROOT, env=env, check=True)
     assert ["0003_users_last_login"] == version(sql_conn, database.schema)
-
-    def invoke(*args: str) -> subprocess.CompletedProcess[str]:
-        argv = [str(bin_dir / "invoke"), *args, "--env", "test"]
-        return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
-
-    checked = invoke("db.check", "--json")
+    argv = [str(bin_dir / "invoke"), "db.check", "--json", "--env", "test"]
+    checked = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     assert 0 == checked.returncode, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["ok"]
-    unverified = invoke("db.stamp", "--revision", "0001_baseline", "--no-verify")
-    assert 1 == unverified.returncode
-    assert unverified.stderr.startswith("error: --no-verify records a revision without checking")
-    sql_conn.execute(f'ALTER TABLE "{database.schema}".users ADD COLUMN nickname text')
-    failing = invoke("db.check")
-    assert 1 == failing.returncode
-    assert "FAIL  live schema matches migrations" in failing.stdout
-    assert "password" not in failing.stdout + failing.stderr
+
+
+def test_db_tasks_refuse_unconfirmed_actions_and_fail_on_drift(
+    database: TestDatabase,
+    target: DatabaseTarget,
+    sql_conn: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Unverified stamps and downgrades need --yes; db.check exits 1 on drift, password unprinted."""
+    for key, value in database.environ().items():
+        monkeypatch.setenv(key, value)
+    migrate(target, progress=_quiet)
+    context = Context()
+    with pytest.raises(Exit, match="error: --no-verify records a revision without checking"):
+        db_tasks.stamp(context, revision="0001_baseline", env="test", verify=False)
+    with pytest.raises(Exit, match="rerun with --yes"):
+        db_tasks.downgrade(context, to="base", env="test")
+    assert ["0003_users_last_login"] == version(sql_conn, target.schema)
+    sql_conn.execute(f'ALTER TABLE "{target.schema}".users ADD COLUMN nickname text')
+    with pytest.raises(Exit) as failed:
+        db_tasks.check(context, env="test")
+    assert 1 == failed.value.code
+    out = capsys.readouterr().out
+    assert "FAIL  live schema matches migrations" in out
+    assert "unexpected column users.nickname: text NULL" in out
+    password = make_url(database.direct_url).password
+    assert password
+    assert password not in out
