@@ -59,10 +59,13 @@ def _app_container(config: CloudConfig, inputs: ServiceInputs) -> run_v2.Service
             cpu_idle=True,
             startup_cpu_boost=True,
         ),
-        # Started = the database answers; alive = the process answers (a database outage must
-        # not restart every instance).
+        # Started = the database answers through the pooler; alive = the process answers (a
+        # database outage must not restart every instance). Not /readyz (schema at the image's
+        # head): between a migration and the rollout, the old revision must still scale out.
         startup_probe=run_v2.ServiceTemplateContainerStartupProbeArgs(
-            http_get=run_v2.ServiceTemplateContainerStartupProbeHttpGetArgs(path="/readyz", port=APP_PORT),
+            http_get=run_v2.ServiceTemplateContainerStartupProbeHttpGetArgs(
+                path="/healthz/db", port=APP_PORT
+            ),
             period_seconds=5,
             timeout_seconds=3,
             failure_threshold=24,

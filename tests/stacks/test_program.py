@@ -182,7 +182,7 @@ def test_service_runs_the_app_with_probes_scaling_and_sidecar(staging_run: Run) 
     service = staging_run.one(RUN_SERVICE).inputs
     template = service["template"]
     app, bouncer = template["containers"]
-    assert "/readyz" == app["startupProbe"]["httpGet"]["path"]
+    assert "/healthz/db" == app["startupProbe"]["httpGet"]["path"]
     assert "/healthz" == app["livenessProbe"]["httpGet"]["path"]
     assert ["pgbouncer"] == app["dependsOns"]
     assert "app" == env_of(app)["DB_SCHEMA"]["value"]
