@@ -7,6 +7,7 @@ import json as json_module
 import os
 import re
 import subprocess
+import sys
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -163,6 +164,9 @@ def revision(c: Context, message: str, autogenerate: bool = False, env: str = "l
         except CommandError as exc:
             raise UserError(f"alembic refused: {exc}") from None
         path = script.path if script is not None and not isinstance(script, list) else rev_id
+        # House style for the new file (import order, quotes); ruff is a dev tool, so best effort.
+        for fix in (["check", "--fix-only", "--quiet"], ["format", "--quiet"]):
+            subprocess.run([sys.executable, "-m", "ruff", *fix, path], check=False, capture_output=True)
         print(f"created {os.path.relpath(path)}: edit it, then `invoke db.migrate`")
 
 
