@@ -50,6 +50,9 @@ class PrivateNetwork(pulumi.ComponentResource):
             network=self.network.id,
             service="servicenetworking.googleapis.com",
             reserved_peering_ranges=[self.peering_range.name],
+            # Deleting the peering fails while Cloud SQL still holds addresses in it (they are
+            # released days after the instance); abandon it on destroy instead of failing there.
+            deletion_policy="ABANDON",
             opts=child,
         )
         self.register_outputs(
