@@ -35,6 +35,7 @@ URL_OUTPUTS = ("directUrl", "pooledUrl")
 
 @pytest.fixture(name="runs", scope="module")
 def _runs(local_run: Run, staging_run: Run, prod_run: Run) -> dict[str, Run]:
+    """The three shipped stacks' runs, by stack name."""
     return {"local": local_run, "staging": staging_run, "prod": prod_run}
 
 
@@ -315,7 +316,7 @@ def test_local_names_and_pool_sizes_match_the_native_runtime(local_run: Run) -> 
     assert render_ini(pgbouncer_settings(config)) == ini
     assert f"default_pool_size = {config.pooler.default_pool_size}" in ini
     assert f"pool_mode = {config.pooler.pool_mode}" in ini
-    assert local_run.outputs["database"] == config.database
+    assert config.database == local_run.outputs["database"]
 
 
 def test_local_postgres_is_healthchecked_capped_and_waited_for(local_run: Run) -> None:
