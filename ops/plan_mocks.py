@@ -6,6 +6,8 @@ The mocks echo each resource's inputs back as its state, so what a real preview 
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +16,6 @@ from google.protobuf.json_format import MessageToDict  # type: ignore[import-unt
 from pulumi.runtime import mocks, settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
 
 from ops.errors import UserError
 
@@ -96,17 +97,36 @@ def run_under_mocks(
     secret_keys: list[str],
 ) -> tuple[list[RecordedResource], dict[str, Any]]:
     """Run `program` as `pulumi preview -s stack` would, returning its registrations and outputs."""
+    # A loop of its own per run, closed afterwards, so runs (and other users of asyncio in the
+    # same process, such as tests) cannot leak state into each other.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # The SDK's mock monitor runs in executor threads that each need a loop; they get theirs up
+    # front so they can be closed after the run.
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def give_thread_a_loop() -> None:
+        thread_loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(thread_loop)
+        thread_loops.append(thread_loop)
+
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=4, initializer=give_thread_a_loop))
     monitor = _RecordingMonitor()
-    set_all_config(config, secret_keys)
-    mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True, monitor=monitor)
-    # set_mocks registers and finishes a root stack of its own; run_in_stack makes the one the
-    # program's exports belong to, which needs the slot free.
-    settings.ROOT.set(None)
-    settings.SETTINGS.outputs.clear()
     try:
-        _sync_await(run_in_stack(program))
+        set_all_config(config, secret_keys)
+        mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True, monitor=monitor)
+        # set_mocks registers and finishes a root stack of its own; run_in_stack makes the one
+        # the program's exports belong to, which needs the slot free.
+        settings.ROOT.set(None)
+        settings.SETTINGS.outputs.clear()
+        loop.run_until_complete(run_in_stack(program))
     except pulumi.RunError as exc:
         raise UserError(f"the program failed for stack {stack}: {exc}") from None
     finally:
         settings.ROOT.set(None)
+        loop.run_until_complete(loop.shutdown_default_executor())
+        for thread_loop in thread_loops:
+            thread_loop.close()
+        asyncio.set_event_loop(None)
+        loop.close()
     return monitor.recorded, monitor.stack_outputs
