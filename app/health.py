@@ -61,14 +61,30 @@ def reason(exc: BaseException) -> str:
 
 def read_head_revisions(script_location: Path) -> frozenset[str]:
     """The head revision(s) of the migrations shipped with this image, read from the scripts."""
-    from alembic.script import ScriptDirectory  # noqa: PLC0415 - only at start-up, off the import path
+    from alembic.script import ScriptDirectory  # start-up only: alembic is not on the import path
 
     return frozenset(ScriptDirectory(str(script_location)).get_heads())
 
 
 async def _select_one(database: Database) -> bool:
-    async with database.connection(autocommit=True) as connection:
-        return bool((await connection.execute(text("SELECT 1"))).scalar())
+    """SELECT 1 on a pooled connection, sent by the driver itself.
+
+    Measured (7 clients through PgBouncer): ~2x the rate of `connection.execute(text(...))`, whose
+    statement compilation and result machinery a ping does not need. Autocommit makes it one round
+    trip; if anything interrupts the ping, the connection is discarded rather than returned to the
+    pool with autocommit still on.
+    """
+    async with database.connection() as connection:
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection  # psycopg's AsyncConnection (typed loosely by SQLAlchemy)
+        try:
+            await driver.set_autocommit(True)
+            row = await (await driver.execute("SELECT 1")).fetchone()
+            await driver.set_autocommit(False)
+        except BaseException:
+            await connection.invalidate()
+            raise
+        return bool(row and row[0] == 1)
 
 
 async def _database_revisions(database: Database) -> frozenset[str] | None:
@@ -85,6 +101,37 @@ async def _database_revisions(database: Database) -> frozenset[str] | None:
         return frozenset(str(row[0]) for row in rows)
 
 
+class SharedPing:
+    """At most one database ping in flight per process; requests arriving meanwhile share its answer.
+
+    A burst of health probes (a load balancer, a dashboard, a benchmark) would otherwise take every
+    database slot and starve real requests; shared, it costs one slot and one statement. An answer is
+    never older than the ping it comes from, which started at most one health timeout earlier.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.pings = 0  # statements sent, for the benchmark's pings-per-request figure
+        self._in_flight: asyncio.Future[bool] | None = None
+
+    async def __call__(self) -> bool:
+        """The answer of the ping in flight, or of a new one; raises what the ping raised."""
+        ping = self._in_flight
+        if ping is None or ping.done():
+            timeout_s = self.database.settings.health_timeout_ms / 1000
+            ping = asyncio.ensure_future(within(_select_one(self.database), timeout_s))
+            ping.add_done_callback(_retrieve)
+            self._in_flight = ping
+            self.pings += 1
+        # Shielded: a caller that goes away (client disconnect) must not cancel the others' ping.
+        return await asyncio.shield(ping)
+
+
+def _retrieve(ping: asyncio.Future[bool]) -> None:
+    if not ping.cancelled():
+        ping.exception()  # marked retrieved: every caller may have gone already
+
+
 def _unavailable(payload: dict[str, Any], retry_after_s: int | None = None) -> JSONResponse:
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s else None
     return JSONResponse(payload, status_code=503, headers=headers)
@@ -98,11 +145,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/healthz/db", response_model=None)
 async def healthz_db(request: Request) -> dict[str, bool] | JSONResponse:
-    """SELECT 1 through the pooled engine within the health timeout; 503 with the reason if not."""
-    database: Database = request.app.state.database
-    timeout_s = database.settings.health_timeout_ms / 1000
+    """SELECT 1 through the pooled engine within the health timeout (shared by concurrent
+    requests); 503 with the reason if not."""
+    ping: SharedPing = request.app.state.ping
     try:
-        ok = await within(_select_one(database), timeout_s)
+        ok = await ping()
     except DbBusy as exc:
         return _unavailable({"db_ok": False, "reason": str(exc)}, exc.retry_after_s)
     except Exception as exc:  # any failure is an answer: the database is not OK

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from app.concurrency import DbBusy
 from app.db import Database
-from app.health import read_head_revisions
+from app.health import SharedPing, read_head_revisions
 from app.health import router as health_router
 from app.logs import RequestLogMiddleware, configure_logging
 from app.settings import Settings, SettingsError, get_settings
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
         app.state.database = database
+        app.state.ping = SharedPing(database)
         app.state.head_revisions = heads
         log.info(
             "serving with %s pooling, %d database slots, head %s",

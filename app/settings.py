@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     # relied on), `direct` when it reaches Postgres itself.
     db_pool_mode: PoolMode = "pgbouncer-transaction"
     # Client-side pool (connections to PgBouncer, or to Postgres in `direct` mode; see app/db.py).
-    db_pool_size: int = Field(default=5, ge=1, le=1000)
-    db_max_overflow: int = Field(default=5, ge=0, le=1000)
+    db_pool_size: int = Field(default=7, ge=1, le=1000)
+    db_max_overflow: int = Field(default=3, ge=0, le=1000)
     db_pool_timeout_s: float = Field(default=10.0, gt=0, le=300)
     db_connect_timeout_s: int = Field(default=3, ge=1, le=60)
     # At most this many requests use the database at once per process (seed 001's DB_SEM_*).

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.app.conftest import FIRST_REVISION, HEAD_REVISION, served, settings_for, stamp
+from app.main import create_app
+from tests.app.conftest import FIRST_REVISION, HEAD_REVISION, served, serving, settings_for, stamp
 from tests.conftest import TestDatabase
 
 
@@ -92,3 +93,21 @@ def test_readyz_reports_unreadable_shipped_migrations(database: TestDatabase, tm
     assert 503 == status
     assert ["database"] == body["ok"]
     assert "cannot read the migrations shipped" in body["failing"]["migrations"]  # type: ignore[index]
+
+
+def test_concurrent_healthz_db_requests_share_one_ping(database: TestDatabase, script_dir: Path) -> None:
+    """Requests arriving while a ping is in flight share it; sequential requests each ping again."""
+
+    async def call() -> tuple[list[int], int, int]:
+        app = create_app(settings_for(database, script_dir))
+        async with serving(app) as client:
+            burst = await asyncio.gather(*(client.get("/healthz/db") for _ in range(20)))
+            after_burst = app.state.ping.pings
+            for _ in range(3):
+                await client.get("/healthz/db")
+            return [r.status_code for r in burst], after_burst, app.state.ping.pings - after_burst
+
+    statuses, burst_pings, sequential_pings = asyncio.run(call())
+    assert [200] * 20 == statuses
+    assert burst_pings < 20
+    assert 3 == sequential_pings
