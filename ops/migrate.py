@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from alembic import command
 from alembic.config import Config
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
@@ -147,7 +148,13 @@ def _run_alembic(
 def _upgrade(
     connection: Connection, schema: str, current: str | None, to: str, timeouts: Timeouts
 ) -> list[str]:
-    steps = [script.revision for script in pending(current, to)]
+    try:
+        steps = [script.revision for script in pending(current, to)]
+    except RevisionError:  # `to` is not above the current revision
+        raise UserError(
+            f"schema {schema!r} is at {current}, which is not below {to}: "
+            f"db.migrate only goes up; use `invoke db.downgrade --to {to} --yes` to go down"
+        ) from None
     if steps:
         _run_alembic(
             connection,
@@ -246,7 +253,13 @@ def downgrade(
         if found.state is not State.VERSIONED:
             raise UserError(f"schema {target.schema!r} is {found.state.value}: nothing to downgrade")
         lower = None if goal == "base" else goal
-        steps = [script.revision for script in reversed(pending(lower, found.revision or "base"))]
+        try:
+            steps = [script.revision for script in reversed(pending(lower, found.revision or "base"))]
+        except RevisionError:  # `to` is not below the current revision
+            raise UserError(
+                f"schema {target.schema!r} is at {found.revision}, which is not above {to}: "
+                "db.downgrade only goes down; use `invoke db.migrate --to ...` to go up"
+            ) from None
         _run_alembic(
             connection,
             schema=target.schema,

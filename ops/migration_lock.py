@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from ops.targets import DatabaseTarget
 # First half of the two-int advisory lock key: "pg" in ASCII, so the lock is recognisable in
 # pg_locks; the second half is derived from the schema, so two schemas migrate independently.
 LOCK_CLASS = 0x7067
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,11 @@ def _acquire(connection: Connection, schema: str, wait_s: float, progress: Calla
 def direct_connection(target: DatabaseTarget) -> Iterator[Connection]:
     """A plain direct connection (no lock), named so `pg_stat_activity` shows who it is."""
     refuse_pooled(target)
+    # The schema is spliced into DDL (CREATE SCHEMA, search_path): only plain identifiers pass.
+    if not _IDENTIFIER.match(target.schema):
+        raise UserError(
+            f"DB_SCHEMA must be a lower-case SQL identifier (letters, digits, _), got {target.schema!r}"
+        )
     url = to_psycopg_url(target.direct_url)
     name = f"pgstack-migrate {applied_by()} pid {os.getpid()}"[:63]
     engine = create_engine(
