@@ -72,7 +72,17 @@ class Registered:
     type: str
     name: str
     parent: str
+    dependencies: list[str]  # URNs this resource waits for
     wire: dict[str, Any]
+
+    def waits_for(self, typ: str) -> set[str]:
+        """Logical names of the resources of type `typ` this one depends on."""
+        names = set()
+        for urn in self.dependencies:
+            qualified, _, name = urn.rpartition("::")
+            if qualified.rpartition("$")[2] == typ:
+                names.add(name)
+        return names
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -93,7 +103,13 @@ class RecordingMonitor(mocks.MockMonitor):
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # untyped SDK
         if request.type != STACK_TYPE:
             self.registered.append(
-                Registered(request.type, request.name, request.parent, MessageToDict(request.object))
+                Registered(
+                    request.type,
+                    request.name,
+                    request.parent,
+                    list(request.dependencies),
+                    MessageToDict(request.object),
+                )
             )
         return response
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ops.localenv import SUPERUSER as NATIVE_SUPERUSER
+from ops.localenv import LocalEnv
 from pgbouncer import render_ini
 from stacks.config import load_cloud_config, load_local_config
 from stacks.gcp.sidecar import sidecar_settings
+from stacks.local import SUPERUSER as DOCKER_SUPERUSER
 from stacks.local import init_script, pgbouncer_settings
 from tests.stacks.engine import (
     MOCK_PASSWORD,
@@ -342,3 +346,33 @@ def test_local_userlist_holds_the_password_as_a_secret(local_run: Run) -> None:
     upload = next(u for u in pgbouncer.wire["uploads"] if u["file"] == "/etc/pgbouncer/userlist.txt")
     assert is_secret(upload["content"])
     assert f'"app" "{MOCK_PASSWORD}"\n"postgres" "{MOCK_PASSWORD}"\n' == unwrap(upload["content"])
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_deploy_order_waits_for_network_and_grants(runs: dict[str, Run], stack: str) -> None:
+    """Cloud SQL waits for the peering; the service and the job wait for every secret grant."""
+    run = runs[stack]
+    assert {"private-services"} == run.one(SQL_INSTANCE).waits_for(
+        "gcp:servicenetworking/connection:Connection"
+    )
+    grants = {g.name for g in run.of_type(SECRET_IAM)}
+    assert grants
+    for workload in (run.one(RUN_SERVICE), run.one(RUN_JOB)):
+        assert grants == workload.waits_for(SECRET_IAM)
+
+
+def test_local_pgbouncer_matches_the_native_runtime(tmp_path: Path) -> None:
+    """The Docker PgBouncer and the native one render the template with the same pool settings."""
+    config = load_local_config()
+    native = LocalEnv(config, tmp_path).bouncer_settings()
+    docker = pgbouncer_settings(config)
+    shared = (
+        "database",
+        "admin_user",
+        "pool_mode",
+        "default_pool_size",
+        "max_client_conn",
+        "reserve_pool_size",
+    )
+    assert {f: getattr(native, f) for f in shared} == {f: getattr(docker, f) for f in shared}
+    assert NATIVE_SUPERUSER == DOCKER_SUPERUSER
