@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ops.localenv import LocalEnv
-from ops.smoke import SmokeReport, run_smoke
 from ops.targets import LOCAL, target_for
 from tasks.errors import reported
+
+if TYPE_CHECKING:  # ops.smoke pulls in the app and Alembic (~1 s): imported when smoke runs
+    from ops.smoke import SmokeReport
 
 
 def smoke_report(env: str = LOCAL, url: str | None = None, quiet: bool = False) -> SmokeReport:
@@ -19,6 +23,8 @@ def smoke_report(env: str = LOCAL, url: str | None = None, quiet: bool = False) 
     def progress(line: str) -> None:
         if not quiet:
             print(f"  {line}", flush=True)
+
+    from ops.smoke import run_smoke
 
     return run_smoke(target_for(env), url=url or None, local_env=local_env, progress=progress)
 
