@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ops import pulumi_cli
 from ops.errors import UserError
@@ -38,6 +39,25 @@ def docker_engine_answers(timeout: float = DOCKER_TIMEOUT_S) -> bool:
 def docker_runtime_available() -> bool:
     """Both the Pulumi CLI and a Docker engine answer: `--runtime auto` may pick docker."""
     return pulumi_cli.cli_answers() and docker_engine_answers()
+
+
+@dataclass(frozen=True)
+class DockerUrls:
+    """The Docker runtime's URLs (passwords included: mask before printing)."""
+
+    direct_url: str
+    pooled_url: str
+
+
+def docker_urls() -> DockerUrls:
+    """The local stack's direct and pooled URLs, from its outputs (its password is its own)."""
+    outputs = pulumi_cli.stack_outputs(LOCAL_STACK)
+    try:
+        return DockerUrls(str(outputs["directUrl"]), str(outputs["pooledUrl"]))
+    except KeyError:
+        raise UserError(
+            "the local stack has no URL outputs: run `invoke infra.up --stack local` again"
+        ) from None
 
 
 def up_docker(progress: Progress = print) -> None:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ops.errors import UserError
 from stacks.stackfile import REPO_ROOT, stack_file
@@ -90,6 +90,35 @@ def backend_stacks(cli: str, root: Path = REPO_ROOT) -> list[str]:
         raise UserError("`pulumi stack ls --json` printed something unexpected: check the CLI") from None
     # Names may be qualified (org/project/stack); the last part is the stack.
     return [str(item.get("name", "")).rsplit("/", 1)[-1] for item in listed if isinstance(item, dict)]
+
+
+def stack_outputs(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
+    """The stack's outputs, secrets decrypted (`pulumi stack output --json --show-secrets`).
+
+    Holds passwords: callers mask URLs before printing anything from it.
+    """
+    check_stack_file(stack, root)
+    cli = find_cli()
+    try:
+        result = subprocess.run(
+            [cli, "stack", "output", "--json", "--show-secrets", "--stack", stack],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=QUERY_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise UserError("`pulumi stack output` did not answer in time: check `pulumi whoami`") from None
+    if result.returncode != 0:
+        raise UserError(f"no outputs for stack {stack}: run `invoke infra.up --stack {stack}` first")
+    try:
+        outputs = json.loads(result.stdout or "{}")
+    except json.JSONDecodeError:
+        raise UserError("`pulumi stack output --json` printed something unexpected: check the CLI") from None
+    if not isinstance(outputs, dict):
+        raise UserError("`pulumi stack output --json` did not print an object: check the CLI")
+    return outputs
 
 
 def _run_attached(argv: list[str], cwd: Path) -> int:

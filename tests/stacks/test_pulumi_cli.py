@@ -25,6 +25,10 @@ if args[:2] == ["stack", "ls"]:
     print(json.dumps([{{"name": n}} for n in os.environ["FAKE_STACKS"].split(",") if n]))
 elif args == ["version"]:
     print("v3.0.0-fake")
+elif args[:2] == ["stack", "output"]:
+    if "FAKE_OUTPUTS" not in os.environ:
+        sys.exit(255)
+    print(os.environ["FAKE_OUTPUTS"])
 else:
     with open(os.environ["FAKE_LOG"], "a") as log:
         log.write(json.dumps(args) + "\\n")
@@ -166,3 +170,25 @@ def test_up_docker_runs_the_local_stack(
     dockerenv.up_docker(progress=lines.append)
     assert [["up", "--stack", "local", "--yes"]] == commands(fake_cli)
     assert 2 == len(lines)
+
+
+def test_docker_urls_come_from_the_local_stack_outputs(
+    fake_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Docker runtime's URLs are the local stack's (secret) outputs, decrypted."""
+    outputs = {
+        "directUrl": "postgresql+psycopg://app:pw@127.0.0.1:5432/app",
+        "pooledUrl": "p",
+        "postgresPort": 5432,
+    }
+    monkeypatch.setenv("FAKE_OUTPUTS", json.dumps(outputs))
+    urls = dockerenv.docker_urls()
+    assert (outputs["directUrl"], "p") == (urls.direct_url, urls.pooled_url)
+
+
+def test_docker_urls_before_any_up_say_what_to_run(fake_cli: Path) -> None:
+    """Without a deployed local stack, asking for its URLs says to run infra.up first."""
+    with pytest.raises(
+        UserError, match=r"^no outputs for stack local: run `invoke infra.up --stack local` first$"
+    ):
+        dockerenv.docker_urls()
