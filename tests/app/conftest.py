@@ -6,6 +6,7 @@ so its requests reach the real PgBouncer and Postgres of the harness.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import textwrap
 from collections.abc import AsyncIterator, Iterator
@@ -85,10 +86,15 @@ def stamp(database: TestDatabase, revision: str | None) -> None:
 @asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan started, and a client that calls it in-process."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-            yield client
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                yield client
+    finally:
+        # The app's log handlers hold this test's captured stdout: drop them with it.
+        for name in ("app", "uvicorn", "uvicorn.error"):
+            logging.getLogger(name).handlers.clear()
 
 
 @asynccontextmanager
