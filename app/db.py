@@ -52,20 +52,33 @@ def _set_local_statement_timeout(engine: AsyncEngine, timeout_ms: int) -> None:
         connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
 
 
+def _pool_size(settings: Settings) -> int:
+    if settings.db_pool_mode == "pgbouncer-transaction":
+        # Every slot of the concurrency limit can hold a connection to PgBouncer: a QueuePool closes
+        # its overflow connections at checkin, and each reconnect pays a SCRAM handshake (measured:
+        # a pool smaller than the limit reconnected on every third /healthz/db request).
+        return max(settings.db_pool_size, settings.db_semaphore_limit)
+    # Direct to Postgres, the pool is part of the connection budget (stacks/budget.py): exact.
+    return settings.db_pool_size
+
+
+def slots_limit(settings: Settings) -> int:
+    """Requests allowed on the database at once: more than the pool holds would only move the
+    wait from the slot (bounded, then 503) to the pool (pool_timeout, then an error)."""
+    return min(settings.db_semaphore_limit, _pool_size(settings) + settings.db_max_overflow)
+
+
 def pooled_engine(settings: Settings) -> AsyncEngine:
     """The engine requests use: DATABASE_URL, through PgBouncer in `pgbouncer-transaction` mode."""
     behind_pgbouncer = settings.db_pool_mode == "pgbouncer-transaction"
     # Client-side pool behind PgBouncer, chosen by measurement (bench/health_load.py prints it):
     # a NullPool opens a new client connection per checkout and pays PgBouncer's SCRAM handshake
-    # each time, ~10x slower for short queries than a small QueuePool of connections to PgBouncer.
-    # Pre-ping is off: it costs ~10-25% throughput, and a PgBouncer restart costs the requests in
+    # each time, 12-20x slower for short queries than a small QueuePool of connections to PgBouncer.
+    # Pre-ping is off: it costs about a third of the throughput, and a PgBouncer restart costs the requests in
     # flight only, since SQLAlchemy invalidates the whole pool on the first disconnect error.
     engine = create_async_engine(
         settings.database_url.get_secret_value(),
-        # Every slot of the concurrency limit can hold a pooled connection: a QueuePool closes its
-        # overflow connections at checkin, and each reconnect pays a SCRAM handshake (measured:
-        # a pool smaller than the limit cut /healthz/db's throughput by a third).
-        pool_size=max(settings.db_pool_size, settings.db_semaphore_limit),
+        pool_size=_pool_size(settings),
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         pool_recycle=_POOL_RECYCLE_S,
@@ -95,7 +108,7 @@ class Database:
         self.settings = settings
         self.engine = pooled_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.slots = DbSlots(settings.db_semaphore_limit, settings.db_semaphore_max_wait_ms / 1000)
+        self.slots = DbSlots(slots_limit(settings), settings.db_semaphore_max_wait_ms / 1000)
 
     @asynccontextmanager
     async def connection(self, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:

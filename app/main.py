@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info(
             "serving with %s pooling, %d database slots, head %s",
             settings.db_pool_mode,
-            settings.db_semaphore_limit,
+            database.slots.limit,
             heads if isinstance(heads, str) else ", ".join(sorted(heads)),
         )
         try:
