@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# The app image: the Cloud Run service (uvicorn on $PORT) and, with the command
+# `python -m ops.migrate`, the migration job. Built by stacks/gcp/registry.py.
+
+ARG PYTHON_VERSION=3.11
+
+# --- build: a virtualenv with the runtime dependencies, and the code compiled to bytecode ---------
+FROM python:${PYTHON_VERSION}-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+# The service's and the migration job's share of pyproject.toml's dependencies (keep the ranges
+# in step): no Pulumi, no invoke, no dev tools. psycopg[binary] ships libpq, so no apt packages.
+RUN /opt/venv/bin/pip install \
+        "fastapi>=0.115" \
+        "uvicorn[standard]>=0.30" \
+        "sqlalchemy[asyncio]>=2.0.30,<3" \
+        "psycopg[binary]>=3.2,<4" \
+        "pydantic-settings>=2.4" \
+        "alembic>=1.13" \
+        "pyyaml>=6"
+WORKDIR /srv
+# ops and stacks come along for the migration job (ops.migrate reads stacks' config types).
+COPY app/ app/
+COPY ops/ ops/
+COPY stacks/ stacks/
+COPY pgbouncer/ pgbouncer/
+COPY migrations/ migrations/
+# Bytecode compiled at build time: the non-root user cannot write it, and a cold start should
+# not pay for it.
+RUN /opt/venv/bin/python -m compileall -q /srv /opt/venv/lib
+
+# --- runtime: slim, non-root ---------------------------------------------------------------------
+FROM python:${PYTHON_VERSION}-slim
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /srv /srv
+WORKDIR /srv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/srv \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PORT=8080
+USER app:app
+EXPOSE 8080
+# One worker per container: Cloud Run scales instances, and the DB concurrency limit and pool
+# sizes are per process. exec: uvicorn is PID 1 and gets Cloud Run's SIGTERM for a clean shutdown.
+CMD ["sh", "-c", "exec uvicorn --factory app.main:create_app --host 0.0.0.0 --port \"$PORT\" --workers 1 --no-access-log --proxy-headers --forwarded-allow-ips '*'"]
