@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from app.urls import mask_url, to_psycopg_url
 from ops.errors import UserError
-from ops.localenv import LocalEnv
 
 LOCAL = "local"
 
@@ -45,13 +44,9 @@ def _checked(variable: str, value: str, env: str) -> str:
 def target_for(env: str) -> DatabaseTarget:
     """`local` reads the local environment; any other name reads DIRECT_DATABASE_URL and friends."""
     if env == LOCAL:
-        local = LocalEnv.from_environment()
-        return DatabaseTarget(
-            env=env,
-            direct_url=local.direct_url(),
-            pooled_url=local.pooled_url(),
-            schema=local.config.schema,
-        )
+        from ops.runtime import local_target  # the runtime module builds on this one
+
+        return local_target()
     direct = os.environ.get("DIRECT_DATABASE_URL")
     if not direct:
         raise UserError(

@@ -10,12 +10,15 @@ from invoke.tasks import task
 
 from app.urls import mask_url, with_scheme
 from ops.localenv import EnvStatus, LocalEnv
+from ops.runtime import bring_up as runtime_bring_up
+from ops.runtime import local_target
+from ops.targets import DatabaseTarget
 from tasks.errors import reported
 
-RUNTIMES = ("auto", "native")
 RUNTIME_HELP = (
-    "where Postgres and PgBouncer run: `native` (processes under .local/) or `auto` (the default: "
-    "native here; the Docker runtime joins once the Pulumi local stack lands)"
+    "where Postgres and PgBouncer run: `native` (processes under .local/), `docker` (the `local` "
+    "Pulumi stack: containers) or `auto` (the default: docker when the Pulumi CLI and a Docker "
+    "engine both answer, native otherwise)"
 )
 
 
@@ -23,18 +26,10 @@ def _progress(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
-def _check_runtime(runtime: str) -> None:
-    if runtime not in RUNTIMES:
-        raise Exit(f"error: --runtime must be one of {', '.join(RUNTIMES)} (got {runtime!r})", code=1)
-
-
-def bring_up(runtime: str) -> LocalEnv:
+def bring_up(runtime: str) -> DatabaseTarget:
     """Start the local environment and report progress; shared by `env.up` and the root `up`."""
-    _check_runtime(runtime)
-    env = LocalEnv.from_environment()
-    print(f"local environment ({env.config.source}, state in {env.state_dir})", flush=True)
-    env.up(_progress)
-    return env
+    print("local environment:", flush=True)
+    return runtime_bring_up(runtime, _progress)
 
 
 def _libpq(url: str, show_password: bool) -> str:
@@ -43,10 +38,11 @@ def _libpq(url: str, show_password: bool) -> str:
     return plain if show_password else mask_url(plain)
 
 
-def print_connection_help(env: LocalEnv, show_password: bool = False) -> None:
+def print_connection_help(target: DatabaseTarget, show_password: bool = False) -> None:
     """The two URLs and what each is for."""
-    print(f"  direct (migrations, admin): {_libpq(env.direct_url(), show_password)}")
-    print(f"  pooled (the app, PgBouncer): {_libpq(env.pooled_url(), show_password)}")
+    print(f"  direct (migrations, admin): {_libpq(target.direct_url, show_password)}")
+    if target.pooled_url:
+        print(f"  pooled (the app, PgBouncer): {_libpq(target.pooled_url, show_password)}")
     if not show_password:
         print("  (passwords masked: `invoke env.url --show-password` reveals them)")
 
@@ -71,10 +67,8 @@ def _format_status(status: EnvStatus) -> list[str]:
 def up(c: Context, runtime: str = "auto") -> None:
     """Start Postgres and PgBouncer (initialising .local/ on first use); safe to run again."""
     with reported():
-        env = bring_up(runtime)
-        print("running:")
-        print("\n".join(_format_status(env.status())))
-        print_connection_help(env)
+        target = bring_up(runtime)
+        print_connection_help(target)
 
 
 @task
@@ -133,4 +127,4 @@ def status(c: Context, json_: bool = False) -> None:
 def url(c: Context, show_password: bool = False) -> None:
     """Print the direct and pooled connection URLs (password masked unless --show-password)."""
     with reported():
-        print_connection_help(LocalEnv.from_environment(), show_password)
+        print_connection_help(local_target(), show_password)

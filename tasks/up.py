@@ -5,7 +5,6 @@ from __future__ import annotations
 from invoke.context import Context
 from invoke.tasks import task
 
-from ops.targets import target_for
 from tasks.env import RUNTIME_HELP, bring_up, print_connection_help
 from tasks.errors import reported
 
@@ -14,9 +13,9 @@ from tasks.errors import reported
 def up(c: Context, runtime: str = "auto") -> None:
     """Bring the local environment up, migrate it to head, smoke-check it, print how to connect."""
     with reported():
-        env = bring_up(runtime)
+        target = bring_up(runtime)
         from ops.migrate import migrate  # here, not at the top: alembic slows every invoke start
 
-        migrate(target_for("local"), progress=lambda line: print(f"  {line}", flush=True))
+        migrate(target, progress=lambda line: print(f"  {line}", flush=True))
         print("ready. connect with:")
-        print_connection_help(env)
+        print_connection_help(target)
