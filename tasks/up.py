@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from invoke.context import Context
+from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from tasks.env import RUNTIME_HELP, bring_up, print_connection_help
 from tasks.errors import reported
+from tasks.smoke import smoke_report
 
 
 @task(help={"runtime": RUNTIME_HELP})
@@ -17,5 +19,11 @@ def up(c: Context, runtime: str = "auto") -> None:
         from ops.migrate import migrate  # here, not at the top: alembic slows every invoke start
 
         migrate(target, progress=lambda line: print(f"  {line}", flush=True))
+        report = smoke_report()
+        print(report.render(), flush=True)
+        if not report.ok:
+            raise Exit(
+                f"error: smoke checks failed ({', '.join(report.failing)}): see the FAIL lines", code=1
+            )
         print("ready. connect with:")
         print_connection_help(target)
