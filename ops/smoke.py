@@ -173,7 +173,11 @@ def check_migrations(target: DatabaseTarget) -> str:
 
 def check_endpoint(base_url: str, path: str) -> str:
     """GET base_url + path answers 200."""
-    answer = http_get(base_url + path, HTTP_TIMEOUT_S)
+    try:
+        answer = http_get(base_url + path, HTTP_TIMEOUT_S)
+    except OSError as exc:  # refused, unreachable, timed out: the app is not reachable there
+        why = getattr(exc, "reason", None) or exc
+        raise _Failed(f"no answer from {base_url}{path}: {why}") from None
     if answer.status != 200:
         raise _Failed(f"HTTP {answer.status}: {answer.body[:300]}")
     return f"200 {answer.body[:120]}"

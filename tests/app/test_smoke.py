@@ -109,3 +109,4 @@ def test_smoke_fails_when_the_app_is_not_reachable(private_env: LocalEnv, migrat
     )
     assert APP_CHECKS == report.failing
     assert "Connection refused" in report.checks[3].summary
+    assert report.checks[3].summary.startswith("no answer from http://127.0.0.1:")
