@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import UserError
+from ops.plan_imports import load_provider_classes_on_demand
 from ops.plan_mocks import run_under_mocks
 from ops.plan_values import MASKED, PLACEHOLDER_PREFIX, decode_struct, mask_text
 from stacks.config import ConfigError
@@ -112,6 +113,8 @@ def shown_config(values: StackValues) -> dict[str, Any]:
 def load_program(spec: str = DEFAULT_PROGRAM) -> Program:
     """Import `module:function`; a missing program is a user error, not a traceback."""
     module_name, _, function = spec.partition(":")
+    # Before the program's imports, so `from pulumi_gcp import compute` binds the on-demand one too.
+    load_provider_classes_on_demand()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -125,6 +128,7 @@ def load_program(spec: str = DEFAULT_PROGRAM) -> Program:
 def record_plan(program: Program, values: StackValues) -> Plan:
     """Run `program` under Pulumi mocks with `values` as its config and return what it registered."""
     config, secret_keys = engine_config(values)
+    load_provider_classes_on_demand()
     recorded, outputs = run_under_mocks(program, PROJECT, values.stack, config, secret_keys)
     resources = [
         PlannedResource(
