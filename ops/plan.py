@@ -16,7 +16,7 @@ from typing import Any
 from ops.errors import UserError
 from ops.plan_imports import load_provider_classes_on_demand
 from ops.plan_mocks import run_under_mocks
-from ops.plan_values import MASKED, PLACEHOLDER_PREFIX, decode_struct, mask_text
+from ops.plan_values import MASKED, PLACEHOLDER_PREFIX, decode_struct, mask_text, relative_to
 from stacks.config import ConfigError
 from stacks.stackfile import (
     PROJECT,
@@ -125,8 +125,11 @@ def load_program(spec: str = DEFAULT_PROGRAM) -> Program:
     return program  # type: ignore[no-any-return]  # checked callable above
 
 
-def record_plan(program: Program, values: StackValues) -> Plan:
-    """Run `program` under Pulumi mocks with `values` as its config and return what it registered."""
+def record_plan(program: Program, values: StackValues, root: Path = REPO_ROOT) -> Plan:
+    """Run `program` under Pulumi mocks with `values` as its config and return what it registered.
+
+    Paths inside the checkout at `root` (a Docker build context, say) are written relative to it.
+    """
     config, secret_keys = engine_config(values)
     load_provider_classes_on_demand()
     recorded, outputs = run_under_mocks(program, PROJECT, values.stack, config, secret_keys)
@@ -138,7 +141,7 @@ def record_plan(program: Program, values: StackValues) -> Plan:
             parent=r.parent,
             custom=r.custom,
             dependencies=r.dependencies,
-            inputs=decode_struct(r.inputs),
+            inputs=relative_to(decode_struct(r.inputs), str(root)),
             protect=r.protect,
             replace_on_changes=r.replace_on_changes,
         )
@@ -149,7 +152,7 @@ def record_plan(program: Program, values: StackValues) -> Plan:
         stack=values.stack,
         config=shown_config(values),
         resources=resources,
-        outputs=decode_struct(outputs),
+        outputs=relative_to(decode_struct(outputs), str(root)),
     )
 
 
@@ -161,7 +164,7 @@ def plan_stack(
 ) -> Plan:
     """The offline plan of `stack` (Pulumi.<stack>.yaml under `root`, or the file at `path`)."""
     values = read_stack(stack, root, path)
-    return record_plan(program or load_program(), values)
+    return record_plan(program or load_program(), values, root)
 
 
 def stack_names(root: Path = REPO_ROOT) -> list[str]:

@@ -9,11 +9,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ops.errors import UserError
 from ops.plan import DEFAULT_PROGRAM, Plan, from_json
-from ops.plan_values import mask_text
+from ops.plan_values import mask_text, relative_to
 from stacks.stackfile import PROJECT, REPO_ROOT
 
 _PLAN_TIMEOUT_S = 120
@@ -48,7 +49,10 @@ def _plan_in(worktree: Path, ref: str, stack: str, program: str) -> Plan:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"planning {stack} at {ref} failed: {mask_text(last)}")
-    return from_json(done.stdout, f"the plan of {stack} at {ref}")
+    plan = from_json(done.stdout, f"the plan of {stack} at {ref}")
+    # A base whose plan predates relative paths would name the worktree in every build context.
+    resources = [replace(r, inputs=relative_to(r.inputs, str(worktree))) for r in plan.resources]
+    return replace(plan, resources=resources, outputs=relative_to(plan.outputs, str(worktree)))
 
 
 def plans_at(

@@ -97,3 +97,15 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
                 out.update(flatten(item, f"{prefix}[{index}]"))
         return out
     return {prefix: value}
+
+
+def relative_to(value: Any, root: str) -> Any:
+    """`value` with the checkout's absolute path written as `.`, so a plan is the same in any clone."""
+    pattern = re.compile(re.escape(root.rstrip("/")) + r"(?=/|$|[^\w.-])")
+    if isinstance(value, dict):
+        return {k: relative_to(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [relative_to(v, root) for v in value]
+    if isinstance(value, str):
+        return pattern.sub(".", value)
+    return value

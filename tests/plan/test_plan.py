@@ -8,6 +8,7 @@ from ops.errors import UserError
 from ops.plan import from_json, load_program, plan_stack, stack_names, to_json
 from ops.plan_tree import render_tree
 from ops.plan_values import MASKED, UNKNOWN_SHOWN
+from stacks.stackfile import REPO_ROOT
 from tests.plan.conftest import CIPHERTEXT, SamplePlan, shipped_plan
 
 SHIPPED = ("local", "staging", "prod")
@@ -24,6 +25,13 @@ def test_shipped_stack_plan_is_stable(stack: str) -> None:
     first, second = to_json(shipped_plan(stack)), to_json(plan_stack(stack))
     assert first == second
     assert shipped_plan(stack) == from_json(first)
+
+
+def test_plan_names_no_path_of_the_checkout() -> None:
+    """A build context inside the repository is written relative to it: same plan in any clone."""
+    text = to_json(shipped_plan("prod"))
+    assert str(REPO_ROOT) not in text
+    assert '"context": "."' in text
 
 
 def test_plan_records_parents_dependencies_and_engine_inputs(sample_plan: SamplePlan) -> None:
