@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 
 from alembic import context
+from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine, pool, text
 
 import app.models
-from app.settings import get_settings
+from app.settings import Settings, SettingsError, get_settings
 from ops.history import StepRecorder, ensure_table
 from ops.schema import is_application_object
 
@@ -17,19 +18,29 @@ config = context.config
 log = logging.getLogger("alembic.env")
 
 
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:  # the plain `alembic` CLI prints a CommandError as one line
+        raise CommandError(str(exc)) from None
+
+
 def _schema() -> str:
     """The schema to migrate: one passed in by the caller (the migrator), else DB_SCHEMA."""
     passed = config.attributes.get("schema")
     if passed:
         return str(passed)
-    return get_settings().db_schema
+    return _settings().db_schema
 
 
 def _direct_url() -> str:
     passed = config.attributes.get("url")
     if passed:
         return str(passed)
-    return get_settings().direct_url()  # DIRECT_DATABASE_URL; refuses to fall back to PgBouncer
+    try:  # DIRECT_DATABASE_URL; refuses to fall back to the PgBouncer URL
+        return _settings().direct_url()
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _configure(connection: Connection | None, schema: str, **extra: object) -> None:

@@ -4,6 +4,7 @@ checksums of applied revisions, the plain `alembic` CLI and the tasks."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import psycopg
 import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
+from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from ops.errors import UserError
@@ -109,16 +111,22 @@ def test_check_reports_an_applied_revision_edited_afterwards(
     assert checksums.details[0].startswith("0004_slow_for_tests: applied as sha256 ")
 
 
-def test_verified_stamp_refuses_a_schema_that_differs(
-    target: DatabaseTarget, sql_conn: psycopg.Connection
-) -> None:
-    """Stamping head onto a legacy (baseline-only) schema is refused: the schema is not at head."""
+def test_stamp_verifies_unless_told_not_to(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
+    """Stamping head onto a legacy schema is refused; an unverified stamp is recorded as such."""
     apply_legacy(sql_conn, target.schema)
     with pytest.raises(UserError, match="does not match revision 0003_users_last_login"):
         stamp(target, "head", progress=_quiet)
     assert [] == version(sql_conn, target.schema)
     stamp(target, "0001_baseline", progress=_quiet)
     assert ["0001_baseline"] == version(sql_conn, target.schema)
+    stamp(target, "head", verified=False, progress=_quiet)
+    assert ["0003_users_last_login"] == version(sql_conn, target.schema)
+    query = sql.SQL("SELECT description FROM {}.pgstack_migration_history ORDER BY id")
+    notes = [row[0] for row in sql_conn.execute(query.format(sql.Identifier(target.schema)))]
+    assert 2 == len(notes)
+    assert re.search(r" - verified stamp, fingerprint [0-9a-f]{12}$", notes[0])
+    assert notes[1].endswith(" - UNVERIFIED stamp (--no-verify)")
+    assert not _results(target)["live schema matches migrations"]
 
 
 def test_sql_mode_prints_the_upgrade_and_applies_nothing(

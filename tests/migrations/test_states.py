@@ -12,7 +12,7 @@ from app.urls import libpq_dsn
 from ops.db_state import State
 from ops.errors import UserError
 from ops.migrate import SchemaMismatchError, migrate
-from ops.migration_lock import Timeouts
+from ops.migration_lock import LOCK_CLASS, Timeouts, lock_key
 from ops.revisions import head_revision
 from ops.targets import DatabaseTarget
 from tests.conftest import TestDatabase
@@ -161,3 +161,21 @@ def test_blocked_migration_fails_within_the_lock_timeout(
     assert elapsed < 5
     assert [ALL[1]] == version(sql_conn, target.schema)
     assert ("upgrade", ALL[2], False) == history_rows(sql_conn, target.schema)[-1]
+
+
+def test_second_migrator_waits_bounded_naming_the_holder(
+    target: DatabaseTarget, database: TestDatabase
+) -> None:
+    """While another session holds the migration lock, the migrator names it, waits, then gives up."""
+    key = {"cls": LOCK_CLASS, "key": lock_key(target.schema)}
+    dsn = libpq_dsn(database.direct_url)
+    with psycopg.connect(dsn, autocommit=True, application_name="deploy-42") as holder:
+        holder.execute("SELECT pg_advisory_lock(%(cls)s, %(key)s)", key)
+        lines: list[str] = []
+        started = time.monotonic()
+        with pytest.raises(UserError, match=r"another migrator still holds the migration lock.*deploy-42"):
+            migrate(target, progress=lines.append, timeouts=Timeouts(lock_wait_s=0.5))
+        assert time.monotonic() - started < 5
+        assert f"held by pid {holder.info.backend_pid} (deploy-42" in lines[0]
+        holder.execute("SELECT pg_advisory_unlock(%(cls)s, %(key)s)", key)
+    assert [f"upgrade {revision}" for revision in ALL] == migrate(target, progress=_quiet).actions
