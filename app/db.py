@@ -73,9 +73,10 @@ def pooled_engine(settings: Settings) -> AsyncEngine:
     behind_pgbouncer = settings.db_pool_mode == "pgbouncer-transaction"
     # Client-side pool behind PgBouncer, chosen by measurement (bench/health_load.py prints it):
     # a NullPool opens a new client connection per checkout and pays PgBouncer's SCRAM handshake
-    # each time, 12-20x slower for short queries than a small QueuePool of connections to PgBouncer.
-    # Pre-ping is off: it costs about a third of the throughput, and a PgBouncer restart costs the requests in
-    # flight only, since SQLAlchemy invalidates the whole pool on the first disconnect error.
+    # each time, 11-20x slower for short queries than a small QueuePool of connections to PgBouncer.
+    # Pre-ping is off: it cost 10-37% of the throughput in our runs, and a PgBouncer restart costs
+    # the requests in flight only, since SQLAlchemy invalidates the whole pool on the first
+    # disconnect error.
     engine = create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=_pool_size(settings),
