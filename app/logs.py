@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,7 +30,7 @@ class CloudLoggingFormatter(logging.Formatter):
         entry: dict[str, Any] = {
             "severity": _SEVERITY.get(record.levelname, "DEBUG"),
             "message": record.getMessage(),
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "logger": record.name,
         }
         if record.exc_info:
@@ -52,7 +53,6 @@ class ReadableFormatter(logging.Formatter):
 def configure_logging(settings: Settings) -> None:
     """Send the app's and uvicorn's logs to stdout in the format of where we run."""
     handler = logging.StreamHandler(sys.stdout)
-    CloudLoggingFormatter.converter = time.gmtime  # Cloud Logging reads the Z suffix as UTC
     handler.setFormatter(CloudLoggingFormatter() if settings.on_cloud_run else ReadableFormatter())
     for name in ("app", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)

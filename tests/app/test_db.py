@@ -1,11 +1,16 @@
-"""Pool sizing: behind PgBouncer every slot keeps a connection; direct, the budget is exact."""
+"""The pooled engine: pool sizing per mode, and the statement timeout behind PgBouncer."""
 
 from __future__ import annotations
 
+import asyncio
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
 from app.db import pooled_engine, slots_limit
 from app.settings import Settings
+from tests.conftest import TestDatabase
 
 URL = "postgresql://app:pw@127.0.0.1:6432/app"
 
@@ -34,3 +39,28 @@ def test_direct_the_pool_is_the_configured_budget_and_limits_the_slots() -> None
     )
     assert 2 == _pool(settings).size()
     assert 3 == slots_limit(settings)
+
+
+def test_statement_timeout_applies_inside_transactions_behind_pgbouncer(database: TestDatabase) -> None:
+    """Behind PgBouncer a slow statement is cancelled by the per-transaction SET LOCAL timeout."""
+    settings = Settings(
+        database_url=database.pooled_url,  # type: ignore[arg-type]
+        db_schema=database.schema,
+        db_statement_timeout_ms=200,
+    )
+
+    async def run() -> tuple[str, str]:
+        engine = pooled_engine(settings)
+        try:
+            async with engine.connect() as connection:
+                shown = str((await connection.execute(text("SHOW statement_timeout"))).scalar())
+                await connection.rollback()
+                try:
+                    await connection.execute(text("SELECT pg_sleep(2)"))
+                except DBAPIError as exc:
+                    return shown, type(exc.orig).__name__
+                return shown, "no error"
+        finally:
+            await engine.dispose()
+
+    assert ("200ms", "QueryCanceled") == asyncio.run(run())
