@@ -27,6 +27,7 @@ from ops.history import BASELINE_REVISION, StepRecorder
 from ops.migration_lock import Timeouts, direct_connection, migration_connection, refuse_pooled
 from ops.revisions import (
     alembic_config,
+    audit_checksums,
     fingerprint_at,
     head_revision,
     known_revision,
@@ -199,6 +200,10 @@ def migrate(
     schema = target.schema
     with migration_connection(target, timeouts, progress) as connection:
         found = detect(connection, schema)
+        # Flyway refuses to migrate past an edited revision; a warning here (db.check fails on it)
+        # keeps a deploy going while the job's log says what to restore.
+        for line in audit_checksums(connection, schema, found.revision).edited:
+            progress(f"warning: applied revision edited since: {line} (see `invoke db.check`)")
         connection.rollback()
         report = MigrateReport(found.state, found.revision, found.revision)
         current = found.revision

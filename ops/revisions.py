@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection
 
+from ops import history
 from ops.errors import UserError
 from ops.history import file_checksum
 from ops.schema import Fingerprint, fingerprint
@@ -130,3 +132,29 @@ def fingerprint_at(connection: Connection, revision: str | None) -> Fingerprint:
     if revision is None:
         return Fingerprint()
     return in_scratch_schema(connection, revision, fingerprint)
+
+
+@dataclass(frozen=True)
+class ChecksumAudit:
+    """Applied revisions whose file changed since (one line each), and those with no record."""
+
+    edited: list[str]
+    unrecorded: list[str]
+
+
+def audit_checksums(connection: Connection, schema: str, current: str | None) -> ChecksumAudit:
+    """Compare the recorded sha256 of every applied revision with its file now (Flyway's validate)."""
+    recorded: dict[str, str | None] = {}
+    for entry in history.entries(connection, schema):
+        if entry.success and entry.action in ("baseline", "upgrade", "stamp"):
+            recorded[entry.revision] = entry.checksum  # the latest application wins
+    edited, unrecorded = [], []
+    for script in applied_chain(current):
+        stored, now = recorded.get(script.revision), revision_checksum(script.revision)
+        if stored is None:
+            unrecorded.append(script.revision)
+        elif stored != now:
+            edited.append(
+                f"{script.revision}: applied as sha256 {stored[:12]}, file is now {(now or 'missing')[:12]}"
+            )
+    return ChecksumAudit(edited, unrecorded)

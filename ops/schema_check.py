@@ -12,22 +12,18 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
 import app.models
-from ops import history
 from ops.db_state import State, detect
 from ops.errors import UserError
 from ops.migration_lock import direct_connection
 from ops.revisions import (
-    applied_chain,
+    audit_checksums,
     fingerprint_at,
     head_revision,
     in_scratch_schema,
-    revision_checksum,
     script_directory,
 )
 from ops.schema import diff, fingerprint, is_application_object
 from ops.targets import DatabaseTarget
-
-_CHECKSUM_ACTIONS = ("baseline", "upgrade", "stamp")
 
 
 @dataclass(frozen=True)
@@ -131,20 +127,9 @@ def _live_matches(connection: Connection, schema: str, revision: str | None) -> 
 
 
 def _checksums(connection: Connection, schema: str, revision: str | None) -> CheckResult:
-    recorded: dict[str, str | None] = {}
-    for entry in history.entries(connection, schema):
-        if entry.success and entry.action in _CHECKSUM_ACTIONS:
-            recorded[entry.revision] = entry.checksum  # the latest application wins
+    audit = audit_checksums(connection, schema, revision)
     connection.rollback()
-    edited, unrecorded = [], []
-    for script in applied_chain(revision):
-        stored, now = recorded.get(script.revision), revision_checksum(script.revision)
-        if stored is None:
-            unrecorded.append(script.revision)
-        elif stored != now:
-            edited.append(
-                f"{script.revision}: applied as sha256 {stored[:12]}, file is now {(now or 'missing')[:12]}"
-            )
+    edited, unrecorded = audit.edited, audit.unrecorded
     if edited:
         return CheckResult(
             "revision checksums",

@@ -95,7 +95,7 @@ def test_check_reports_a_hand_made_change(target: DatabaseTarget, sql_conn: psyc
 def test_check_reports_an_applied_revision_edited_afterwards(
     target: DatabaseTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Editing a revision file after it was applied fails the checksum check, naming it."""
+    """Editing a revision file after it was applied fails db.check and makes migrate warn."""
     extra = tmp_path / "versions"
     extra.mkdir()
     revision_file = extra / "0004_slow_for_tests.py"
@@ -109,6 +109,9 @@ def test_check_reports_an_applied_revision_edited_afterwards(
     checksums = next(r for r in report.results if r.name == "revision checksums")
     assert not checksums.ok
     assert checksums.details[0].startswith("0004_slow_for_tests: applied as sha256 ")
+    lines: list[str] = []
+    migrate(target, progress=lines.append)
+    assert lines[0].startswith("warning: applied revision edited since: 0004_slow_for_tests: ")
 
 
 def test_stamp_verifies_unless_told_not_to(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
