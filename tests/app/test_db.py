@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
-from app.db import pooled_engine, slots_limit
+from app.db import direct_engine, pooled_engine, slots_limit
 from app.settings import Settings
 from tests.conftest import TestDatabase
 
@@ -64,3 +65,24 @@ def test_statement_timeout_applies_inside_transactions_behind_pgbouncer(database
             await engine.dispose()
 
     assert ("200ms", "QueryCanceled") == asyncio.run(run())
+
+
+def test_direct_engine_reaches_postgres_with_a_session_timeout(database: TestDatabase) -> None:
+    """The admin engine connects to Postgres itself (not PgBouncer), its timeout a session setting."""
+    settings = Settings(
+        database_url=database.pooled_url,  # type: ignore[arg-type]
+        direct_database_url=database.direct_url,  # type: ignore[arg-type]
+        db_statement_timeout_ms=1500,
+    )
+
+    async def run() -> tuple[str, int]:
+        engine = direct_engine(settings)
+        try:
+            async with engine.connect() as connection:
+                timeout = str((await connection.execute(text("SHOW statement_timeout"))).scalar())
+                port = int((await connection.execute(text("SELECT inet_server_port()"))).scalar_one())
+                return timeout, port
+        finally:
+            await engine.dispose()
+
+    assert ("1500ms", make_url(database.direct_url).port) == asyncio.run(run())
