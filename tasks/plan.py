@@ -10,7 +10,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ops.errors import UserError
-from ops.plan import plan_stack, stack_names, to_json
+from ops.plan import one_shot_gc, plan_stack, stack_names, to_json
 from ops.plan_base import plans_at
 from ops.plan_diff import diff_plans, render_markdown
 from ops.plan_tree import render_tree
@@ -35,7 +35,7 @@ def _stacks(stack: str, every: bool) -> list[str]:
 )
 def plan(c: Context, stack: str = "local", json: str = "") -> None:
     """Show what a stack's program would create, from its config alone (no cloud, no CLI)."""
-    with reported():
+    with reported(), one_shot_gc():
         result = plan_stack(_stacks(stack, every=False)[0])
         print(render_tree(result))
         if json:
@@ -59,7 +59,7 @@ def diff(
     fail_on_replace: bool = False,
 ) -> None:
     """Compare the plan at a git revision with the working tree's, as Markdown."""
-    with reported():
+    with reported(), one_shot_gc():
         names = _stacks(stack, every=False)
         base_plans = plans_at(base, names)
         diffs = [diff_plans(base_plans[name], plan_stack(name)) for name in names]
@@ -80,7 +80,7 @@ def diff(
 )
 def check(c: Context, stack: str = "", all: bool = False) -> None:
     """Plan a stack (or all) and enforce the policies; exit 1 on any violation."""
-    with reported():
+    with reported(), one_shot_gc():
         started = time.perf_counter()
         failures = 0
         for name in _stacks(stack, all):
