@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from app.urls import libpq_dsn
 from ops.db_state import State
 from ops.errors import UserError
+from ops.localenv import LocalEnv
 from ops.migrate import SchemaMismatchError, migrate
 from ops.migration_lock import LOCK_CLASS, Timeouts, lock_key
 from ops.revisions import head_revision
@@ -41,6 +45,20 @@ def _catalog_snapshot(conn: psycopg.Connection, schema: str) -> list[tuple[objec
         sql.SQL("SELECT * FROM {}.users ORDER BY id").format(sql.Identifier(schema))
     ).fetchall()
     return [tuple(row) for row in objects] + [tuple(row) for row in rows]
+
+
+def _pg_dump(database: TestDatabase, local_env: LocalEnv) -> bytes:
+    """The whole database (schema and data) as pg_dump writes it: the byte-for-byte witness."""
+    url = make_url(database.direct_url)
+    pg_dump = local_env.binaries.pg_bindir / "pg_dump"
+    argv = [str(pg_dump), "-h", str(url.host), "-p", str(url.port), "-U", str(url.username)]
+    argv.append(url.database or "")
+    environ = {**os.environ, "PGPASSWORD": url.password or ""}
+    dump = subprocess.run(argv, env=environ, capture_output=True, check=True).stdout
+    # Recent pg_dump brackets its output with a random \restrict key per run: not the database.
+    return b"\n".join(
+        line for line in dump.split(b"\n") if not line.startswith((b"\\restrict", b"\\unrestrict"))
+    )
 
 
 def test_empty_schema_is_built_from_base(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
@@ -74,7 +92,7 @@ def test_matching_unversioned_schema_is_stamped_then_upgraded(
 
 
 def test_mismatched_unversioned_schema_is_refused_and_left_untouched(
-    target: DatabaseTarget, sql_conn: psycopg.Connection
+    target: DatabaseTarget, sql_conn: psycopg.Connection, database: TestDatabase, local_env: LocalEnv
 ) -> None:
     """A legacy schema someone altered by hand is refused with a diff, and nothing changes."""
     apply_legacy(sql_conn, target.schema)
@@ -83,9 +101,11 @@ def test_mismatched_unversioned_schema_is_refused_and_left_untouched(
     sql_conn.execute(sql.SQL("DROP INDEX {}.ix_usage_events_ts").format(schema))
     sql_conn.execute(sql.SQL("INSERT INTO {}.users (email, name) VALUES ('a@b.c', 'A')").format(schema))
     before = _catalog_snapshot(sql_conn, target.schema)
+    dump_before = _pg_dump(database, local_env)
     lines: list[str] = []
     with pytest.raises(SchemaMismatchError, match="does not match revision 0001_baseline") as caught:
         migrate(target, progress=lines.append)
+    assert dump_before == _pg_dump(database, local_env)
     assert before == _catalog_snapshot(sql_conn, target.schema)
     assert [] == version(sql_conn, target.schema)
     shown = "\n".join(lines)
