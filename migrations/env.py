@@ -75,7 +75,10 @@ def _run_on(connection: Connection, schema: str) -> None:
     # autogenerate) use unqualified names. Committed at once unless the caller holds a transaction
     # (then it is theirs, and rolled back with it), so Alembic still commits revision by revision.
     outer = connection.in_transaction()
-    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    # Postgres checks CREATE on the database even for an existing schema: only create when missing.
+    exists = connection.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
+    if exists.first() is None:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     connection.execute(text(f'SET search_path TO "{schema}"'))
     ensure_table(connection)
     if not outer:
