@@ -1,0 +1,32 @@
+"""Running the app as a child process: it answers, and it is stopped however the block ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.appserver import http_get, running_app
+from ops.errors import UserError
+from tests.conftest import TestDatabase
+
+
+def test_the_app_serves_and_is_stopped_after_an_error(database: TestDatabase) -> None:
+    """Inside the block the app answers; after an exception escapes it, nothing listens any more."""
+    seen: list[str] = []
+    with pytest.raises(RuntimeError, match="boom"), running_app(database.environ()) as url:
+        seen.append(url)
+        assert 200 == http_get(f"{url}/healthz/db", timeout_s=5).status
+        raise RuntimeError("boom")
+    with pytest.raises(OSError, match="Connection refused"):
+        http_get(f"{seen[0]}/healthz", timeout_s=2)
+
+
+def test_a_bad_environment_is_reported_in_one_line(database: TestDatabase) -> None:
+    """An app that exits at start-up becomes a UserError quoting its own one-line error."""
+    environ = {**database.environ(), "DATABASE_URL": "mysql://app:pw@127.0.0.1:1/app"}
+    with (
+        pytest.raises(
+            UserError, match=r"exited with code 1 at start-up: error: DATABASE_URL: not a PostgreSQL URL"
+        ),
+        running_app(environ),
+    ):
+        pass
