@@ -3,6 +3,7 @@ provider SDK packages the program uses, and the warm per-stack cost once imports
 
 Run: .venv/bin/python bench/infra_check.py [--runs N]
 Cold: `invoke infra.check --all` in a fresh process, as CI and a user run it.
+Plain: the same with PGSTACK_PLAN_SPEEDUPS=0 (whole provider packages imported, default GC).
 Full imports: a fresh process that only imports the Pulumi SDK and, in full, the provider packages
 the program uses: what planning would pay before any work without ops/plan_imports.py.
 Warm: plan + policies of every stack again in one process whose imports are done.
@@ -12,13 +13,14 @@ Cold and floor are interleaved run by run so the machine's noise hits both; figu
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from ops.plan import plan_stack, stack_names
+from ops.plan import SPEEDUPS_VARIABLE, plan_stack, stack_names
 from ops.policies import evaluate
 from stacks.stackfile import REPO_ROOT
 
@@ -36,9 +38,9 @@ for cls in (artifactregistry.Repository, cloudrunv2.Service, compute.Network, pr
 """
 
 
-def _timed(argv: list[str]) -> float:
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, cwd=REPO_ROOT, check=True, capture_output=True)
+    subprocess.run(argv, cwd=REPO_ROOT, check=True, capture_output=True, env=env)
     return time.perf_counter() - started
 
 
@@ -59,9 +61,11 @@ def main() -> None:
     runs = parser.parse_args().runs
 
     command, label = _check_command()
-    cold, floor = [], []
+    plain_env = {**os.environ, SPEEDUPS_VARIABLE: "0"}
+    cold, plain, floor = [], [], []
     for _ in range(runs):
         cold.append(_timed(command))
+        plain.append(_timed(command, plain_env))
         floor.append(_timed([sys.executable, "-c", FLOOR]))
 
     stacks = stack_names()
@@ -75,18 +79,20 @@ def main() -> None:
             warm[name].append(time.perf_counter() - started)
 
     cold_s, floor_s = statistics.median(cold), statistics.median(floor)
+    plain_s = statistics.median(plain)
     warm_s = sum(statistics.median(w) for w in warm.values())
     print(f"infra.check --all, {len(stacks)} stacks ({', '.join(stacks)}), median of {runs} runs")
     print(
         f"  cold  {label:<30} {cold_s:6.2f} s   (target < {TARGET_S:.0f} s: "
         f"{'met' if cold_s < TARGET_S else 'NOT met'})"
     )
+    print(f"  plain {'same, PGSTACK_PLAN_SPEEDUPS=0':<30} {plain_s:6.2f} s")
     print(f"  full  {'provider packages imported':<30} {floor_s:6.2f} s")
     print(f"  warm  {'plan + policies, all stacks':<30} {warm_s:6.2f} s")
     for name, times in warm.items():
         print(f"          {name:<10} {statistics.median(times):6.3f} s")
     print(
-        f"  cold / full imports = {cold_s / floor_s:.2f}x; "
+        f"  plain / cold = {plain_s / cold_s:.2f}x; cold / full imports = {cold_s / floor_s:.2f}x; "
         f"cold - warm work = {cold_s - warm_s:.2f} s of start-up and imports"
     )
 

@@ -8,6 +8,7 @@ import argparse
 import gc
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,13 @@ FORMAT_VERSION = 1
 DEFAULT_PROGRAM = "stacks.program:main"
 
 Program = Callable[[], Any]
+# PGSTACK_PLAN_SPEEDUPS=0 turns off on-demand provider classes and one_shot_gc: for the benchmark,
+# and to rule them out if a plan ever looks wrong.
+SPEEDUPS_VARIABLE = "PGSTACK_PLAN_SPEEDUPS"
+
+
+def _speedups() -> bool:
+    return os.environ.get(SPEEDUPS_VARIABLE, "1") != "0"
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,9 @@ def one_shot_gc() -> Iterator[None]:
     The provider SDKs leave a few million long-lived objects (classes, type hints); collecting
     over them during the plans and once more at interpreter exit took longer than the plans.
     """
+    if not _speedups():
+        yield
+        return
     gc.disable()
     try:
         yield
@@ -131,7 +142,8 @@ def load_program(spec: str = DEFAULT_PROGRAM) -> Program:
     """Import `module:function`; a missing program is a user error, not a traceback."""
     module_name, _, function = spec.partition(":")
     # Before the program's imports, so `from pulumi_gcp import compute` binds the on-demand one too.
-    load_provider_classes_on_demand()
+    if _speedups():
+        load_provider_classes_on_demand()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -148,7 +160,8 @@ def record_plan(program: Program, values: StackValues, root: Path = REPO_ROOT) -
     Paths inside the checkout at `root` (a Docker build context, say) are written relative to it.
     """
     config, secret_keys = engine_config(values)
-    load_provider_classes_on_demand()
+    if _speedups():
+        load_provider_classes_on_demand()
     recorded, outputs = run_under_mocks(program, PROJECT, values.stack, config, secret_keys)
     resources = [
         PlannedResource(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import pulumi_gcp
 import pytest
 
+from ops.plan import SPEEDUPS_VARIABLE
 from ops.plan_imports import load_provider_classes_on_demand
+from stacks.stackfile import REPO_ROOT
 
 
 def _loaded(package: str) -> list[str]:
@@ -36,3 +40,13 @@ def test_names_it_cannot_place_load_the_package_in_full() -> None:
     with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
         getattr(storage, "NoSuchThing")  # noqa: B009 - a missing name on purpose
     assert len(_loaded("pulumi_gcp.storage")) > 20  # the fallback ran the real __init__
+
+
+def test_speedups_do_not_change_the_plan() -> None:
+    """A fresh process plans prod to the same bytes with and without the on-demand loading."""
+    command = [sys.executable, "-m", "ops.plan", "--stack", "prod", "--json", "-"]
+    plain_env = {**os.environ, SPEEDUPS_VARIABLE: "0"}
+    fast = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    plain = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True, env=plain_env)
+    assert plain.stdout == fast.stdout
+    assert '"stack": "prod"' in fast.stdout
