@@ -3,13 +3,16 @@ the shipped stacks; the connection budget shows its arithmetic."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from ops.plan import plan_stack
 from ops.policies import POLICIES, evaluate, plan_budget
 from stacks.config import cloud_config
-from stacks.stackfile import read_stack
+from stacks.stackfile import REPO_ROOT, read_stack
 from tests.plan.conftest import CIPHERTEXT, CLEAN_LOCAL, SamplePlan, shipped_plan
 
 BREAKERS: list[tuple[str, str, dict[str, Any], str]] = [
@@ -99,3 +102,22 @@ def test_plan_budget_matches_the_config_budget(stack: str) -> None:
     assert planned is not None
     assert (configured.total, configured.max_connections) == (planned.total, planned.max_connections)
     assert planned.fits
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"availabilityType": "ZONAL"}, ("prod-regional", "settings.availabilityType")),
+        ({"deletionProtection": False}, ("prod-deletion-protection", "deletionProtection")),
+    ],
+)
+def test_real_program_breaks_prod_rules_when_configured_to(
+    tmp_path: Path, overrides: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    """The shipped prod stack, with one prod safeguard turned off, fails exactly that rule."""
+    config = yaml.safe_load((REPO_ROOT / "Pulumi.prod.yaml").read_text())
+    config["config"].update({f"pgstack:{k}": v for k, v in overrides.items()})
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump(config))
+    violations = evaluate(plan_stack("prod", path=path))
+    assert [expected] == [(v.policy, v.input) for v in violations]
