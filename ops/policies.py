@@ -199,7 +199,7 @@ def no_public_invoker(resource: PlannedResource, ctx: PolicyContext) -> list[Vio
 def _plaintext_reason(name: str, value: Any, cloud: bool) -> str | None:
     if not isinstance(value, str):
         return None
-    if value.startswith(PLACEHOLDER_PREFIX) or f"{PLACEHOLDER_PREFIX}" in value:
+    if PLACEHOLDER_PREFIX in value:
         return "holds a secure config value in plain text"
     if _URL_WITH_PASSWORD.search(value):
         return "holds a URL with a password"
