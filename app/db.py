@@ -74,7 +74,7 @@ def pooled_engine(settings: Settings) -> AsyncEngine:
     # Client-side pool behind PgBouncer, chosen by measurement (bench/health_load.py prints it):
     # a NullPool opens a new client connection per checkout and pays PgBouncer's SCRAM handshake
     # each time, 11-20x slower for short queries than a small QueuePool of connections to PgBouncer.
-    # Pre-ping is off: it cost 10-37% of the throughput in our runs, and a PgBouncer restart costs
+    # Pre-ping is off: it cost 10-43% of the throughput in our runs, and a PgBouncer restart costs
     # the requests in flight only, since SQLAlchemy invalidates the whole pool on the first
     # disconnect error.
     engine = create_async_engine(
