@@ -10,15 +10,14 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ops.errors import UserError
-from ops.plan import one_shot_gc, plan_stack, stack_names, to_json
-from ops.plan_base import plans_at
-from ops.plan_diff import diff_plans, render_markdown
-from ops.plan_tree import render_tree
-from ops.policies import evaluate
 from tasks.errors import reported
+
+# ops.plan and friends load the Pulumi SDK: imported inside each task so other tasks start fast.
 
 
 def _stacks(stack: str, every: bool) -> list[str]:
+    from ops.plan import stack_names
+
     known = stack_names()
     if every or not stack:
         return known
@@ -35,6 +34,9 @@ def _stacks(stack: str, every: bool) -> list[str]:
 )
 def plan(c: Context, stack: str = "local", json: str = "") -> None:
     """Show what a stack's program would create, from its config alone (no cloud, no CLI)."""
+    from ops.plan import one_shot_gc, plan_stack, to_json
+    from ops.plan_tree import render_tree
+
     with reported(), one_shot_gc():
         result = plan_stack(_stacks(stack, every=False)[0])
         print(render_tree(result))
@@ -59,6 +61,10 @@ def diff(
     fail_on_replace: bool = False,
 ) -> None:
     """Compare the plan at a git revision with the working tree's, as Markdown."""
+    from ops.plan import one_shot_gc, plan_stack
+    from ops.plan_base import plans_at
+    from ops.plan_diff import diff_plans, render_markdown
+
     with reported(), one_shot_gc():
         names = _stacks(stack, every=False)
         base_plans = plans_at(base, names)
@@ -80,6 +86,9 @@ def diff(
 )
 def check(c: Context, stack: str = "", all: bool = False) -> None:
     """Plan a stack (or all) and enforce the policies; exit 1 on any violation."""
+    from ops.plan import one_shot_gc, plan_stack
+    from ops.policies import evaluate
+
     with reported(), one_shot_gc():
         started = time.perf_counter()
         failures = 0
