@@ -68,6 +68,14 @@ def slots_limit(settings: Settings) -> int:
     return min(settings.db_semaphore_limit, _pool_size(settings) + settings.db_max_overflow)
 
 
+def _in_db_schema(settings: Settings) -> dict[str, Any]:
+    """Execution options naming DB_SCHEMA in every model statement (the models are unqualified)."""
+    # Imported here: `import app.main` stays free of the models (cold start); engines need them.
+    from app.models import schema_execution_options
+
+    return schema_execution_options(settings.db_schema)
+
+
 def pooled_engine(settings: Settings) -> AsyncEngine:
     """The engine requests use: DATABASE_URL, through PgBouncer in `pgbouncer-transaction` mode."""
     behind_pgbouncer = settings.db_pool_mode == "pgbouncer-transaction"
@@ -85,6 +93,8 @@ def pooled_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=_POOL_RECYCLE_S,
         pool_pre_ping=False,
         connect_args=_connect_args(settings, direct=not behind_pgbouncer),
+        # DB_SCHEMA is named in each statement: search_path would not survive transaction pooling.
+        execution_options=_in_db_schema(settings),
     )
     if behind_pgbouncer and settings.db_statement_timeout_ms:
         _set_local_statement_timeout(engine, settings.db_statement_timeout_ms)
@@ -99,6 +109,7 @@ def direct_engine(settings: Settings) -> AsyncEngine:
         max_overflow=1,
         pool_pre_ping=True,
         connect_args=_connect_args(settings, direct=True),
+        execution_options=_in_db_schema(settings),
     )
 
 

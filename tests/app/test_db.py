@@ -1,16 +1,19 @@
-"""The pooled engine: pool sizing per mode, and the statement timeout behind PgBouncer."""
+"""The engines: pool sizing per mode, the statement timeout behind PgBouncer, the models in DB_SCHEMA."""
 
 from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
-from app.db import direct_engine, pooled_engine, slots_limit
+from app.db import Database, direct_engine, pooled_engine, slots_limit
+from app.models import User
 from app.settings import Settings
+from ops.migrate import migrate
+from ops.targets import DatabaseTarget
 from tests.conftest import TestDatabase
 
 URL = "postgresql://app:pw@127.0.0.1:6432/app"
@@ -86,3 +89,31 @@ def test_direct_engine_reaches_postgres_with_a_session_timeout(database: TestDat
             await engine.dispose()
 
     assert ("1500ms", make_url(database.direct_url).port) == asyncio.run(run())
+
+
+def test_sessions_find_the_models_in_db_schema_without_search_path(database: TestDatabase) -> None:
+    """The pooled sessions and the direct engine reach the models in DB_SCHEMA, whatever search_path is."""
+    schema = "tenant_x"  # not the role's name, so the default search_path ("$user", public) misses it
+    migrate(DatabaseTarget("test", database.direct_url, database.pooled_url, schema), progress=lambda _: None)
+    settings = Settings(
+        database_url=database.pooled_url,  # type: ignore[arg-type]
+        direct_database_url=database.direct_url,  # type: ignore[arg-type]
+        db_schema=schema,
+    )
+
+    async def run() -> tuple[int, int]:
+        db = Database(settings)
+        direct = direct_engine(settings)
+        try:
+            async with db.session() as session:
+                session.add(User(email="someone@example.com"))
+                await session.commit()
+                pooled_count = (await session.execute(select(func.count()).select_from(User))).scalar_one()
+            async with direct.connect() as connection:
+                direct_count = (await connection.execute(select(func.count()).select_from(User))).scalar_one()
+            return pooled_count, direct_count
+        finally:
+            await db.dispose()
+            await direct.dispose()
+
+    assert (1, 1) == asyncio.run(run())
