@@ -37,10 +37,13 @@ class _OnDemandPackage(types.ModuleType):
         folder = Path(self.__path__[0])
         submodule = f"{self.__name__}.{name}"
         if submodule in sys.modules or (folder / f"{name}.py").exists():
-            # `from . import outputs` inside the package: the submodule itself.
+            # `from . import outputs` inside the package: the submodule itself. But where the
+            # real __init__'s `from .get_bucket import *` rebinds the name to what the module
+            # exports (a data source function named like its file), that is what it means.
             module = sys.modules.get(submodule) or importlib.import_module(submodule)
-            setattr(self, name, module)
-            return module
+            value = getattr(module, name) if name in getattr(module, "__all__", ()) else module
+            setattr(self, name, value)
+            return value
         base = name
         for suffix in _ARGS_SUFFIXES:
             if name.endswith(suffix) and len(name) > len(suffix):

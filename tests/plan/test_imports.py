@@ -36,10 +36,20 @@ def test_names_it_cannot_place_load_the_package_in_full() -> None:
     load_provider_classes_on_demand()
     storage = pulumi_gcp.storage
     assert "pulumi_gcp.storage" == storage.__name__
-    assert storage.get_bucket is storage.get_bucket  # defined in get_bucket.py, found by file name
+    assert callable(storage.get_bucket)  # the function, defined in get_bucket.py, found by file name
     with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
         getattr(storage, "NoSuchThing")  # noqa: B009 - a missing name on purpose
     assert len(_loaded("pulumi_gcp.storage")) > 20  # the fallback ran the real __init__
+
+
+def test_a_function_named_like_its_file_is_the_function() -> None:
+    """`dns.get_managed_zone` is the data source function, as after a normal import, not its module."""
+    load_provider_classes_on_demand()
+    dns = pulumi_gcp.dns
+    assert "_OnDemandPackage" == type(dns).__name__
+    function = dns.get_managed_zone
+    assert callable(function)
+    assert sys.modules["pulumi_gcp.dns.get_managed_zone"].get_managed_zone is function
 
 
 def test_speedups_do_not_change_the_plan() -> None:
