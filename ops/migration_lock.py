@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import zlib
@@ -23,6 +24,7 @@ from ops.targets import DatabaseTarget
 # pg_locks; the second half is derived from the schema, so two schemas migrate independently.
 LOCK_CLASS = 0x7067
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_MAX_LOCK_TIMEOUT_MS = 2**31 - 1  # the largest lock_timeout Postgres accepts (about 24 days)
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ class Timeouts:
         try:
             lock_wait_s = float(wait) if wait else cls.lock_wait_s
         except ValueError:
-            raise UserError(f"MIGRATE_LOCK_WAIT_S must be a number of seconds (got {wait!r})") from None
+            lock_wait_s = math.nan
+        if not 0 <= lock_wait_s < math.inf:
+            raise UserError(f"MIGRATE_LOCK_WAIT_S must be a number of seconds, 0 or more (got {wait!r})")
         return cls(
             lock_timeout=os.environ.get("MIGRATE_LOCK_TIMEOUT", cls.lock_timeout),
             statement_timeout=os.environ.get("MIGRATE_STATEMENT_TIMEOUT", cls.statement_timeout),
@@ -89,11 +93,15 @@ def _acquire(connection: Connection, schema: str, wait_s: float, progress: Calla
     if connection.execute(text("SELECT pg_try_advisory_lock(:cls, :key)"), params).scalar():
         return
     who = _holder(connection, schema)
+    wait_ms = min(int(wait_s * 1000), _MAX_LOCK_TIMEOUT_MS)
+    if wait_ms < 1:  # lock_timeout=0 would mean waiting forever, the opposite of "do not wait"
+        raise UserError(
+            f"another migrator holds the migration lock on {schema!r} ({who}) and "
+            "MIGRATE_LOCK_WAIT_S is 0: wait for it to finish, or stop it, then retry"
+        )
     progress(f"waiting up to {wait_s:g}s for the migration lock on {schema!r}, held by {who}")
     # lock_timeout bounds the wait inside Postgres: no polling, and the first waiter goes first.
-    connection.execute(
-        text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": f"{int(wait_s * 1000)}ms"}
-    )
+    connection.execute(text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": f"{wait_ms}ms"})
     try:
         connection.execute(text("SELECT pg_advisory_lock(:cls, :key)"), params)
     except OperationalError as exc:

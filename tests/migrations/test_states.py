@@ -20,7 +20,7 @@ from ops.migration_lock import LOCK_CLASS, Timeouts, lock_key
 from ops.revisions import head_revision
 from ops.targets import DatabaseTarget
 from tests.conftest import TestDatabase
-from tests.migrations.conftest import apply_legacy, history_rows, version
+from tests.migrations.conftest import apply_legacy, history_rows, start_migrator, version
 
 ALL = ["0001_baseline", "0002_events_user_start_index", "0003_users_last_login"]
 
@@ -199,3 +199,27 @@ def test_second_migrator_waits_bounded_naming_the_holder(
         assert f"held by pid {holder.info.backend_pid} (deploy-42" in lines[0]
         holder.execute("SELECT pg_advisory_unlock(%(cls)s, %(key)s)", key)
     assert [f"upgrade {revision}" for revision in ALL] == migrate(target, progress=_quiet).actions
+
+
+def test_a_zero_lock_wait_gives_up_at_once(target: DatabaseTarget, database: TestDatabase) -> None:
+    """MIGRATE_LOCK_WAIT_S=0 means do not wait: a held lock is an error at once, not an endless wait."""
+    key = {"cls": LOCK_CLASS, "key": lock_key(target.schema)}
+    with psycopg.connect(libpq_dsn(database.direct_url), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%(cls)s, %(key)s)", key)
+        migrator = start_migrator(database, MIGRATE_LOCK_WAIT_S="0")
+        try:
+            _, err = migrator.communicate(timeout=30)
+        finally:
+            if migrator.poll() is None:  # it waited after all: stop it and close its pipes
+                migrator.kill()
+                migrator.communicate()
+    assert 1 == migrator.returncode
+    assert "MIGRATE_LOCK_WAIT_S is 0: wait for it to finish" in err
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf"])
+def test_a_bad_lock_wait_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """MIGRATE_LOCK_WAIT_S that is negative, not a number or infinite is refused, naming the variable."""
+    monkeypatch.setenv("MIGRATE_LOCK_WAIT_S", value)
+    with pytest.raises(UserError, match=r"MIGRATE_LOCK_WAIT_S must be a number of seconds, 0 or more"):
+        Timeouts.from_environment()
