@@ -122,8 +122,22 @@ def stack_outputs(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
 
 
 def _run_attached(argv: list[str], cwd: Path) -> int:
-    # The CLI talks to the terminal itself (progress, confirmation prompts).
-    return subprocess.run(argv, cwd=cwd, check=False).returncode
+    # The CLI talks to the terminal itself (progress, confirmation prompts). A Ctrl-C reaches it
+    # too (same process group) and it cancels cleanly, which takes longer than the 0.25 s that
+    # subprocess.run grants before killing it: a killed `pulumi up` leaves pending operations in
+    # the stack's state. So wait for it (a second Ctrl-C makes pulumi stop at once), then pass
+    # the interrupt on.
+    process = subprocess.Popen(argv, cwd=cwd)
+    interrupted = False
+    while True:
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            interrupted = True
+            continue
+        if interrupted:
+            raise KeyboardInterrupt
+        return code
 
 
 def run_stack(

@@ -19,7 +19,7 @@ from ops.errors import UserError
 from stacks.stackfile import REPO_ROOT
 
 FAKE_CLI = """#!{python}
-import json, os, sys
+import json, os, signal, sys, time
 args = sys.argv[1:]
 if args[:2] == ["stack", "ls"]:
     print(json.dumps([{{"name": n}} for n in os.environ["FAKE_STACKS"].split(",") if n]))
@@ -30,6 +30,12 @@ elif args[:2] == ["stack", "output"]:
         sys.exit(255)
     print(os.environ["FAKE_OUTPUTS"])
 else:
+    if "FAKE_CTRL_C" in os.environ:
+        # A Ctrl-C in the terminal reaches the task and pulumi alike; pulumi takes a while
+        # to cancel cleanly before it exits.
+        time.sleep(0.3)
+        os.kill(os.getppid(), signal.SIGINT)
+        time.sleep(0.6)
     with open(os.environ["FAKE_LOG"], "a") as log:
         log.write(json.dumps(args) + "\\n")
     sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
@@ -111,6 +117,15 @@ def test_failing_cli_is_one_line(fake_cli: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FAKE_EXIT", "255")
     with pytest.raises(UserError, match=r"^pulumi up --stack staging failed \(exit 255\)"):
         pulumi_cli.run_stack("up", "staging", yes=True)
+
+
+def test_ctrl_c_lets_pulumi_finish_cancelling(fake_cli: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Ctrl-C the task waits for pulumi to cancel cleanly (a killed `up` leaves pending operations)."""
+    monkeypatch.setenv("FAKE_CTRL_C", "1")
+    monkeypatch.setenv("FAKE_EXIT", "255")
+    with pytest.raises(KeyboardInterrupt):
+        pulumi_cli.run_stack("up", "staging", yes=True)
+    assert [["up", "--stack", "staging", "--yes"]] == commands(fake_cli)  # it ran to its end
 
 
 def test_infra_task_prints_one_line_and_exits_non_zero(tmp_path: Path) -> None:
