@@ -8,17 +8,33 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from ops.errors import UserError
 from ops.localenv import LocalEnv
-from ops.targets import LOCAL, target_for
+from ops.targets import LOCAL, DatabaseTarget, target_for
 from tasks.errors import reported
 
 if TYPE_CHECKING:  # ops.smoke pulls in the app and Alembic (~1 s): imported when smoke runs
     from ops.smoke import SmokeReport
 
 
-def smoke_report(env: str = LOCAL, url: str | None = None, quiet: bool = False) -> SmokeReport:
-    """Run the smoke checks on `env`; shared by `smoke` and the root `up`."""
-    local_env = LocalEnv.from_environment() if env == LOCAL else None
+def _native_env(target: DatabaseTarget) -> LocalEnv | None:
+    """The native environment serving `target`, whose PgBouncer console the pools check reads;
+    None for a cloud env and for the Docker runtime (its PgBouncer is a container, its URLs differ)."""
+    if target.env != LOCAL:
+        return None
+    env = LocalEnv.from_environment()
+    try:
+        return env if env.direct_url() == target.direct_url else None
+    except UserError:  # never started natively
+        return None
+
+
+def smoke_report(
+    env: str = LOCAL, url: str | None = None, quiet: bool = False, target: DatabaseTarget | None = None
+) -> SmokeReport:
+    """Run the smoke checks on `target` (default: `env`'s); shared by `smoke` and the root `up`,
+    which passes the target it brought up (native or Docker)."""
+    target = target or target_for(env)
 
     def progress(line: str) -> None:
         if not quiet:
@@ -26,7 +42,7 @@ def smoke_report(env: str = LOCAL, url: str | None = None, quiet: bool = False) 
 
     from ops.smoke import run_smoke
 
-    return run_smoke(target_for(env), url=url or None, local_env=local_env, progress=progress)
+    return run_smoke(target, url=url or None, local_env=_native_env(target), progress=progress)
 
 
 @task(

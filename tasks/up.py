@@ -19,7 +19,7 @@ def up(c: Context, runtime: str = "auto") -> None:
         from ops.migrate import migrate  # here, not at the top: alembic slows every invoke start
 
         migrate(target, progress=lambda line: print(f"  {line}", flush=True))
-        report = smoke_report()
+        report = smoke_report(target=target)  # the runtime just brought up, native or Docker
         print(report.render(), flush=True)
         if not report.ok:
             raise Exit(

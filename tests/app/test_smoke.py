@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from invoke.context import Context
 
 from ops import migrate as migrator
 from ops.localenv import LocalEnv, free_port
 from ops.revisions import script_directory
 from ops.smoke import run_smoke
 from ops.targets import DatabaseTarget
+from tasks import up as up_tasks
 from tests.conftest import write_stack_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,3 +113,21 @@ def test_smoke_fails_when_the_app_is_not_reachable(private_env: LocalEnv, migrat
     assert APP_CHECKS == report.failing
     assert "Connection refused" in report.checks[3].summary
     assert report.checks[3].summary.startswith("no answer from http://127.0.0.1:")
+
+
+def test_up_smoke_checks_the_runtime_it_brought_up(
+    local_env: LocalEnv,
+    private_env: LocalEnv,
+    migrated: DatabaseTarget,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`invoke up` checks the database it just brought up (as with the Docker runtime), not the native one."""
+    del local_env  # the native environment the PGSTACK_* variables name: not the one brought up
+    monkeypatch.setattr(up_tasks, "bring_up", lambda runtime: migrated)
+    monkeypatch.setenv("HEALTH_TIMEOUT_MS", "1000")
+    up_tasks.up(Context(), runtime="docker")
+    out = capsys.readouterr().out
+    assert f"127.0.0.1:{private_env.config.postgres_port}/" in out
+    assert "smoke: all checks passed" in out
+    assert re.search(r"pgbouncer pools\s+skip", out)
