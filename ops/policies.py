@@ -127,14 +127,25 @@ def cloudsql_encrypted(resource: PlannedResource, ctx: PolicyContext) -> list[Vi
 def prod_deletion_protection(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
     if resource.type != SQL_INSTANCE or not ctx.production:
         return []
-    # The provider protects an instance unless deletionProtection is false.
-    if resource.inputs.get("deletionProtection") is not False:
+    # The provider protects an instance from `pulumi destroy` unless deletionProtection is false;
+    # Cloud SQL itself (console, gcloud, the API) only when the instance setting is on.
+    if resource.inputs.get("deletionProtection") is False:
+        return _found(
+            "prod-deletion-protection",
+            resource,
+            "deletionProtection",
+            "is false in a production stack: set pgstack:deletionProtection to true",
+        )
+    path = "settings.deletionProtectionEnabled"
+    value = flatten(resource.inputs).get(path)
+    if value is True:
         return []
+    shown = "unset (Cloud SQL's default is false)" if value is None else value
     return _found(
         "prod-deletion-protection",
         resource,
-        "deletionProtection",
-        "is false in a production stack: set pgstack:deletionProtection to true",
+        path,
+        f"is {shown} in a production stack: the instance can be deleted outside Pulumi; set it to true",
     )
 
 

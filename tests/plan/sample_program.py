@@ -27,6 +27,9 @@ class Database(pulumi.ComponentResource):
             deletion_protection=config.get_bool("deletionProtection"),
             settings=sql.DatabaseInstanceSettingsArgs(
                 tier=config.get("tier") or "db-custom-1-3840",
+                deletion_protection_enabled=config.get_bool("instanceDeletionProtection")
+                if config.get("instanceDeletionProtection") is not None
+                else config.get_bool("deletionProtection"),
                 availability_type=config.get("availabilityType") or "ZONAL",
                 database_flags=flags,
                 ip_configuration=sql.DatabaseInstanceSettingsIpConfigurationArgs(

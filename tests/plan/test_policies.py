@@ -25,6 +25,12 @@ BREAKERS: list[tuple[str, str, dict[str, Any], str]] = [
         "settings.ipConfiguration.sslMode",
     ),
     ("prod-deletion-protection", "prod", {"deletionProtection": False}, "deletionProtection"),
+    (
+        "prod-deletion-protection",
+        "prod",
+        {"instanceDeletionProtection": False},
+        "settings.deletionProtectionEnabled",
+    ),
     ("prod-pitr", "prod", {"pitr": False}, "settings.backupConfiguration.pointInTimeRecoveryEnabled"),
     ("prod-regional", "prod", {"availabilityType": "ZONAL"}, "settings.availabilityType"),
     ("sa-least-privilege", "staging", {"extraRoles": ["roles/editor"]}, "role"),
