@@ -12,7 +12,7 @@ from typing import Any
 
 from ops.plan import Plan, PlannedResource
 from ops.plan_values import MASKED, PLACEHOLDER_PREFIX, UNKNOWN_SHOWN, flatten
-from stacks.budget import POSTGRES_RESERVED, ConnectionBudget, InstanceConnections
+from stacks.budget import POSTGRES_RESERVED, ConnectionBudget, InstanceConnections, managed_poolers
 
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
@@ -340,12 +340,13 @@ def plan_budget(plan: Plan) -> ConnectionBudget | None:
     max_connections = _number(flags.get("settings.databaseFlags[max_connections].value"))
     if max_connections is None:
         max_connections = _number(plan.setting("maxConnections")) or 0
-    if plan.setting("pooler") == "managed":
-        # One managed pooler sits in front of the instance, whatever Cloud Run scales to.
-        per = InstanceConnections(
-            _number(plan.setting("defaultPoolSize")) or 0, "managed pooler max_pool_size"
-        )
-        count = 1
+    if flags.get("settings.connectionPoolConfigs[0].connectionPoolingEnabled") is True:
+        # Cloud SQL's poolers sit in front of the instance, whatever Cloud Run scales to.
+        pool = _number(flags.get("settings.connectionPoolConfigs[0].flags[max_pool_size].value"))
+        if pool is None:
+            pool = _number(plan.setting("defaultPoolSize")) or 0
+        per = InstanceConnections.from_managed_pooler(pool)
+        count = managed_poolers(str(flags.get("settings.tier", "")))
     else:
         per = _per_instance(services[0], plan)
         count = sum(

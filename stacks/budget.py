@@ -6,11 +6,23 @@ configs with the same message (scale-out past this is "remaining connection slot
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Postgres keeps superuser_reserved_connections (default 3) for superusers; Cloud SQL's own
 # agents (cloudsqladmin) take a few more, so the cloud stacks pass a larger figure.
 POSTGRES_RESERVED = 3
+# Enterprise Plus machine tiers, named by their vCPUs.
+PERF_TIER = re.compile(r"db-perf-optimized-n-(?P<vcpus>\d+)")
+# Cloud SQL sizes managed pooling by the instance's vCPUs: one pooler per 4 (at least one).
+VCPUS_PER_MANAGED_POOLER = 4
+
+
+def managed_poolers(tier: str) -> int:
+    """How many managed poolers Cloud SQL runs for an instance of `tier`."""
+    match = PERF_TIER.fullmatch(tier)
+    vcpus = int(match["vcpus"]) if match else 1
+    return max(1, vcpus // VCPUS_PER_MANAGED_POOLER)
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,11 @@ class InstanceConnections:
     def from_pool(cls, pool_size: int, max_overflow: int) -> InstanceConnections:
         """An app connecting directly: SQLAlchemy's pool plus its overflow."""
         return cls(pool_size + max_overflow, f"pool {pool_size} + overflow {max_overflow}")
+
+    @classmethod
+    def from_managed_pooler(cls, max_pool_size: int) -> InstanceConnections:
+        """Cloud SQL managed pooling: each pooler opens at most max_pool_size for our database/user."""
+        return cls(max_pool_size, f"managed pooler max_pool_size {max_pool_size}")
 
     @classmethod
     def from_pgbouncer(cls, default_pool_size: int, reserve_pool_size: int) -> InstanceConnections:

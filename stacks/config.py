@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from stacks.budget import POSTGRES_RESERVED, ConnectionBudget, InstanceConnections
+from stacks.budget import (
+    PERF_TIER,
+    POSTGRES_RESERVED,
+    ConnectionBudget,
+    InstanceConnections,
+    managed_poolers,
+)
 from stacks.stackfile import PROJECT, REPO_ROOT, read_stack
 
 POOL_MODES = ("session", "transaction", "statement")
@@ -217,7 +223,6 @@ MIGRATION_JOB_CONNECTIONS = 1
 PITR_MAX_DAYS = {"ENTERPRISE": 7, "ENTERPRISE_PLUS": 35}
 
 _TIER = re.compile(r"db-[a-z0-9-]+")
-_PERF_TIER = re.compile(r"db-perf-optimized-n-(?P<vcpus>\d+)")
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 _MEMORY = re.compile(r"\d+(Mi|Gi)")
 _IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*")
@@ -295,7 +300,7 @@ def _cloud_sql(read: _Reader) -> CloudSqlConfig:
         maintenance_day=read.integer("maintenanceDay", 1, 7),
         maintenance_hour=read.integer("maintenanceHour", 0, 23),
     )
-    perf_tier = _PERF_TIER.fullmatch(sql.tier) is not None
+    perf_tier = PERF_TIER.fullmatch(sql.tier) is not None
     if sql.edition == "ENTERPRISE_PLUS" and not perf_tier:
         raise read.fail(
             "tier", f"must be a db-perf-optimized-N-* tier for ENTERPRISE_PLUS (got {sql.tier!r})"
@@ -347,14 +352,9 @@ def _budget(
         instances = run.max_instances
         per_instance = InstanceConnections.from_pgbouncer(pooler.default_pool_size, pooler.reserve_pool_size)
     elif run.pooler == "managed":
-        # Cloud SQL runs one pooler per 4 vCPUs (at least one), each with max_pool_size server
-        # connections for our one database/user pair, however many Cloud Run instances there are.
-        match = _PERF_TIER.fullmatch(sql.tier)
-        vcpus = int(match["vcpus"]) if match else 1
-        instances = max(1, vcpus // 4)
-        per_instance = InstanceConnections(
-            pooler.default_pool_size, f"managed pooler max_pool_size {pooler.default_pool_size}"
-        )
+        # The poolers' server connections, however many Cloud Run instances there are.
+        instances = managed_poolers(sql.tier)
+        per_instance = InstanceConnections.from_managed_pooler(pooler.default_pool_size)
     else:
         instances = run.max_instances
         per_instance = InstanceConnections.from_pool(run.app_pool_size, run.app_max_overflow)

@@ -110,6 +110,20 @@ def test_plan_budget_matches_the_config_budget(stack: str) -> None:
     assert planned.fits
 
 
+def test_plan_budget_of_managed_pooling_matches_the_config_budget(tmp_path: Path) -> None:
+    """With Cloud SQL managed pooling, the plan counts the tier's poolers as the config does."""
+    config = yaml.safe_load((REPO_ROOT / "Pulumi.prod.yaml").read_text())
+    managed = {"pooler": "managed", "edition": "ENTERPRISE_PLUS", "tier": "db-perf-optimized-n-8"}
+    config["config"].update({f"pgstack:{k}": v for k, v in managed.items()})
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump(config))
+    planned = plan_budget(plan_stack("prod", path=path))
+    configured = cloud_config(read_stack("prod", path=path)).budget
+    assert planned is not None
+    assert 2 == configured.max_instances  # 8 vCPUs: two poolers
+    assert configured.explain() == planned.explain()
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
