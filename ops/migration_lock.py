@@ -165,8 +165,9 @@ def migration_connection(
                 {"lock": timeouts.lock_timeout, "stmt": timeouts.statement_timeout},
             )
         except DBAPIError as exc:  # e.g. MIGRATE_LOCK_TIMEOUT=5 parsecs
+            first = str(exc.orig).strip().splitlines()[0]  # Postgres adds a HINT line
             raise UserError(
-                f"invalid migration timeout ({exc.orig}): use Postgres durations like 5s or 15min "
+                f"invalid migration timeout ({first}): use Postgres durations like 5s or 15min "
                 "in MIGRATE_LOCK_TIMEOUT / MIGRATE_STATEMENT_TIMEOUT"
             ) from None
         # Postgres 14+: a backend whose migrator died (SIGKILL, lost VM) notices within a second,

@@ -223,3 +223,15 @@ def test_a_bad_lock_wait_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, va
     monkeypatch.setenv("MIGRATE_LOCK_WAIT_S", value)
     with pytest.raises(UserError, match=r"MIGRATE_LOCK_WAIT_S must be a number of seconds, 0 or more"):
         Timeouts.from_environment()
+
+
+def test_a_bad_migration_timeout_is_one_line_and_changes_nothing(
+    target: DatabaseTarget, sql_conn: psycopg.Connection
+) -> None:
+    """MIGRATE_LOCK_TIMEOUT that Postgres cannot parse is refused in one line before any revision runs."""
+    with pytest.raises(UserError) as caught:
+        migrate(target, progress=_quiet, timeouts=Timeouts(lock_timeout="5 parsecs"))
+    message = str(caught.value)
+    assert 1 == len(message.splitlines()), message
+    assert 'invalid migration timeout (invalid value for parameter "lock_timeout": "5 parsecs")' in message
+    assert [] == version(sql_conn, target.schema)
