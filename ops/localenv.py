@@ -411,8 +411,6 @@ class LocalEnv:
             bouncer_running = False
         if not bouncer_running:
             self._start_bouncer(binaries, progress)
-        if state != "ready":
-            self._write_marker("ready")
         return self.status()
 
     def _initialise(self, binaries: Binaries, state: str, progress: Progress) -> None:
@@ -462,6 +460,9 @@ class LocalEnv:
             raise UserError(f"initdb failed: {last} (the full output is above)\n{result.stderr}")
         with (self.pgdata / "postgresql.conf").open("a") as conf:
             conf.write(f"\n# pgstack: the settings from the stack file\ninclude '{CONF_NAME}'\n")
+        # Complete from here on: a later failure (PgBouncer not starting) must not make the next
+        # `up` take this cluster for an interrupted initdb, nor its running Postgres for a stranger.
+        self._write_marker("ready")
         progress(f"postgres: initialised in {time.monotonic() - started:.1f} s")
 
     def _check_reachable(self) -> None:

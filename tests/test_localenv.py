@@ -154,6 +154,32 @@ def test_up_recovers_after_sigkill_and_stale_pid_files(private_env: LocalEnv) ->
     assert ["before-kill"] == _rows(private_env)
 
 
+def test_up_finishes_a_first_up_that_failed_after_initdb(
+    state_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first `up` whose PgBouncer fails leaves a complete cluster: the next `up` finishes it, data kept."""
+    fake_bin = state_root / "fake-bin"
+    fake_bin.mkdir(mode=0o755)
+    fake = fake_bin / "pgbouncer"
+    fake.write_text("#!/bin/sh\necho 'FATAL: test double refuses to start' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    config = throwaway_config()
+    state = state_root / "state"
+    try:
+        with monkeypatch.context() as patched:
+            patched.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+            with pytest.raises(UserError, match="pgbouncer did not start: FATAL: test double"):
+                LocalEnv(config, state).up()
+        _write_row(LocalEnv(config, state), "after-failed-up")
+        assert LocalEnv(config, state).up().running
+        LocalEnv(config, state).down()
+        env = LocalEnv(config, state)
+        env.up()
+        assert ["after-failed-up"] == _rows(env)
+    finally:
+        LocalEnv(config, state).down()
+
+
 def test_config_change_restarts_with_the_new_port(state_root: Path) -> None:
     """Changing a port in the stack file and running `up` again moves the running process there."""
     first = throwaway_config()
