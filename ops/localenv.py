@@ -275,8 +275,12 @@ class LocalEnv:
         marker = self._marker()
         return bool(marker) and marker.get("kind") == MARKER_KIND  # type: ignore[union-attr]
 
-    def _check_state_dir(self) -> str:
-        """'empty', 'initialising' or 'ready'; UserError (deleting nothing) when it is not ours."""
+    def _check_state_dir(self, any_major: bool = False) -> str:
+        """'empty', 'initialising' or 'ready'; UserError (deleting nothing) when it is not ours.
+
+        `any_major` accepts our own cluster of another Postgres major: `down` and `reset` must work
+        on it, since the refusal below tells the user to run `env.reset --yes`.
+        """
         if not self.state_dir.exists():
             return "empty"
         if not self.state_dir.is_dir():
@@ -295,7 +299,7 @@ class LocalEnv:
                 "(nothing was deleted)"
             )
         version_file = self.pgdata / "PG_VERSION"
-        if version_file.exists():
+        if version_file.exists() and not any_major:
             found = version_file.read_text().strip()
             if found != str(self.config.postgres_version):
                 raise UserError(
@@ -691,7 +695,7 @@ class LocalEnv:
         if not self.state_dir.exists():
             progress(f"nothing to stop: no local environment in {self.state_dir}")
             return
-        self._check_state_dir()
+        self._check_state_dir(any_major=True)
         progress("pgbouncer: stopped" if self.stop_pgbouncer() else "pgbouncer: was not running")
         progress("postgres: stopped" if self._stop_postgres() else "postgres: was not running")
 
@@ -700,7 +704,7 @@ class LocalEnv:
         if not self.state_dir.exists():
             progress(f"nothing to delete: {self.state_dir} does not exist")
             return
-        self._check_state_dir()
+        self._check_state_dir(any_major=True)
         if not self._is_ours():
             raise UserError(f"{self.state_dir} was not created by pgstack: delete it yourself")
         self.down(progress)

@@ -115,6 +115,19 @@ def test_cluster_of_another_major_is_refused_and_kept(state_root: Path) -> None:
     assert "14\n" == (state / "pgdata" / "PG_VERSION").read_text()
 
 
+def test_reset_deletes_our_cluster_of_another_major(state_root: Path) -> None:
+    """`env.reset --yes`, which the other-major refusal recommends, deletes pgstack's own cluster."""
+    state = state_root / "state"
+    (state / "pgdata").mkdir(parents=True)
+    (state / MARKER).write_text(json.dumps({"kind": MARKER_KIND, "state": "ready"}))
+    (state / "pgdata" / "PG_VERSION").write_text("14\n")
+    env = LocalEnv(throwaway_config(), state)
+    env.down()
+    assert (state / "pgdata" / "PG_VERSION").exists()
+    env.reset()
+    assert not state.exists()
+
+
 def _write_row(env: LocalEnv, value: str) -> None:
     with psycopg.connect(libpq_dsn(env.direct_url()), autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS app.kept (v text)")
