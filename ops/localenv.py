@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -319,6 +320,23 @@ class LocalEnv:
         pid = _read_pid(self.bouncer_pidfile)
         return pid if pid is not None and _pid_alive(pid, "pgbouncer") else None
 
+    def _postgres_port_now(self) -> int | None:
+        """The port the running Postgres was started on (postmaster.pid's fourth line)."""
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return None
+        return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+
+    def _bouncer_port_now(self) -> int | None:
+        """The port the running PgBouncer was started on (its rendered pgbouncer.ini)."""
+        try:
+            ini = (self.bouncer_dir / "pgbouncer.ini").read_text()
+        except FileNotFoundError:
+            return None
+        match = re.search(r"^listen_port = (\d+)$", ini, re.MULTILINE)
+        return int(match.group(1)) if match else None
+
     def _accepts(self, user: str, port: int, dbname: str) -> bool:
         try:
             with self._connect(user, port, dbname, timeout=2):
@@ -388,12 +406,21 @@ class LocalEnv:
         binaries = self.binaries  # fail on missing binaries before touching anything
         pg_running = state == "ready" and self._postgres_pid() is not None
         bouncer_running = state == "ready" and self._bouncer_pid() is not None
-        # Check every port we are about to bind before starting anything: nothing half-way.
-        for running, port, key in (
-            (pg_running, self.config.postgres_port, "postgresPort"),
-            (bouncer_running, self.config.pgbouncer_port, "pgbouncerPort"),
+        # Check every port we are about to bind before starting (or restarting on a changed port)
+        # anything: nothing half-way, and a running server is not stopped for a port it cannot take.
+        for listens_there, port, key in (
+            (
+                pg_running and self._postgres_port_now() == self.config.postgres_port,
+                self.config.postgres_port,
+                "postgresPort",
+            ),
+            (
+                bouncer_running and self._bouncer_port_now() == self.config.pgbouncer_port,
+                self.config.pgbouncer_port,
+                "pgbouncerPort",
+            ),
         ):
-            if not running and port_in_use(port):
+            if not listens_there and port_in_use(port):
                 raise UserError(
                     f"port {port} on 127.0.0.1 is already in use: stop what listens there or "
                     f"change pgstack:{key} in {self.config.source}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -208,6 +209,21 @@ def test_config_change_restarts_with_the_new_port(state_root: Path) -> None:
         assert status.running
     finally:
         LocalEnv(first, env.state_dir).down()
+
+
+def test_moving_a_running_env_to_a_busy_port_is_refused_first(private_env: LocalEnv) -> None:
+    """A port changed to a busy one fails in one line naming it; the running servers keep running."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        for field, key in (("postgres_port", "postgresPort"), ("pgbouncer_port", "pgbouncerPort")):
+            moved = LocalEnv(dataclasses.replace(private_env.config, **{field: busy}), private_env.state_dir)
+            with pytest.raises(UserError) as caught:
+                moved.up()
+            assert f"port {busy} on 127.0.0.1 is already in use" in str(caught.value)
+            assert f"pgstack:{key}" in str(caught.value)
+            assert private_env.status().running
 
 
 def test_reset_without_yes_deletes_nothing(local_env: LocalEnv) -> None:
