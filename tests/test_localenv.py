@@ -36,8 +36,8 @@ def _state_root() -> Iterator[Path]:
 def _private_env(state_root: Path) -> Iterator[LocalEnv]:
     """A second environment the test may kill and restart, always stopped afterwards."""
     env = LocalEnv(throwaway_config(), state_root / "state")
-    env.up()
     try:
+        env.up()  # inside: an up that fails half-way may have started Postgres
         yield env
     finally:
         env.down()
@@ -198,8 +198,8 @@ def test_config_change_restarts_with_the_new_port(state_root: Path) -> None:
     """Changing a port in the stack file and running `up` again moves the running process there."""
     first = throwaway_config()
     env = LocalEnv(first, state_root / "state")
-    env.up()
     try:
+        env.up()
         moved = LocalEnv(throwaway_config(postgres_port=free_port()), env.state_dir)
         moved.config = moved.config.__class__(
             **{**vars(moved.config), "pgbouncer_port": first.pgbouncer_port}
