@@ -132,6 +132,7 @@ class StepRecorder:
     def __init__(self, note: str = "") -> None:
         self._since = time.monotonic()
         self._note = note  # e.g. "verified stamp, fingerprint ...", appended to the description
+        self.last: str | None = None  # the last revision recorded: where a run got to
 
     def __call__(
         self,
@@ -160,4 +161,5 @@ class StepRecorder:
             checksum=file_checksum(script.path) if script.path else None,
             duration_s=now - self._since,
         )
+        self.last = script.revision
         self._since = time.monotonic()

@@ -126,6 +126,12 @@ def _record_failure(
     connection.commit()
 
 
+def _after(steps: list[str], done: str | None) -> str:
+    """The step after `done` (the first when `done` is not a step), or "?" past the last."""
+    index = steps.index(done) + 1 if done in steps else 0
+    return steps[index] if index < len(steps) else "?"
+
+
 def _run_alembic(
     connection: Connection,
     *,
@@ -138,19 +144,20 @@ def _run_alembic(
     """Run one Alembic command on the locked connection; a failed revision is rolled back by its
     own transaction, recorded as a failure, and reported in one line."""
     connection.commit()
-    config = alembic_config(connection=connection, schema=schema, on_version_apply=StepRecorder())
+    recorder = StepRecorder()
+    config = alembic_config(connection=connection, schema=schema, on_version_apply=recorder)
     started = time.monotonic()
     try:
         run(config)
     except DBAPIError as exc:
-        connection.rollback()
-        rows = version_rows(connection, schema)
+        try:
+            connection.rollback()
+            rows = version_rows(connection, schema)
+        except DBAPIError:  # the database is gone (restart, failover): say what we know in one line
+            raise UserError(_failure_message(exc, _after(steps, recorder.last), timeouts)) from None
         at = rows[0] if rows else None
-        if action == "downgrade":
-            failed = at or "?"
-        else:  # the step after the revision the database reached
-            index = steps.index(at) + 1 if at in steps else 0
-            failed = steps[index] if index < len(steps) else "?"
+        # A downgrade fails on the revision the database is still at; an upgrade on the next one.
+        failed = (at or "?") if action == "downgrade" else _after(steps, at)
         _record_failure(connection, schema, action, failed, time.monotonic() - started)
         raise UserError(_failure_message(exc, failed, timeouts)) from None
     except CommandError as exc:

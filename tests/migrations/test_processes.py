@@ -6,7 +6,10 @@ import signal
 import time
 
 import psycopg
+from psycopg import sql
 
+from app.urls import libpq_dsn
+from ops.localenv import LocalEnv
 from ops.targets import DatabaseTarget
 from tests.conftest import TestDatabase
 from tests.migrations.conftest import SLOW_VERSIONS, history_rows, start_migrator, version
@@ -67,3 +70,33 @@ def test_sigkill_mid_revision_leaves_the_previous_revision_and_a_rerun_reaches_h
     assert 0 == rerun.returncode, err
     assert "applied 0004_slow_for_tests" in out
     assert ["0004_slow_for_tests"] == version(sql_conn, target.schema)
+
+
+def test_a_migrator_losing_its_database_mid_revision_fails_in_one_line(
+    database: TestDatabase, sql_conn: psycopg.Connection, local_env: LocalEnv
+) -> None:
+    """Cut off mid-revision with no way back in, the migrator reports one line, not a traceback."""
+    slow = {"PGSTACK_EXTRA_VERSIONS": str(SLOW_VERSIONS)}
+    proc = start_migrator(database, PGSTACK_TEST_SLOW_SECONDS="60", **slow)
+    with psycopg.connect(libpq_dsn(local_env.admin_url()), autocommit=True) as admin:
+        name = sql.Identifier(database.name)
+        try:
+            assert _wait_for_sleep(sql_conn, 30), "the migrator never reached the slow revision"
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'pgstack-migrate%%' AND datname = %s",
+                (database.name,),
+            )
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+    assert 1 == proc.returncode
+    assert "Traceback" not in err, err
+    assert 1 == len(err.strip().splitlines()), err
+    assert err.startswith(
+        "error: revision 0004_slow_for_tests failed and was rolled back: terminating connection"
+    )
