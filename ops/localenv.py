@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -430,7 +430,7 @@ class LocalEnv:
         pg_changed = self._write_postgres_conf()
         if pg_running and pg_changed:
             progress("postgres: settings changed, restarting")
-            self._stop_postgres()
+            self.stop_postgres()
             pg_running = False
         if not pg_running:
             self._start_postgres(binaries, progress)
@@ -679,7 +679,8 @@ class LocalEnv:
             delay = min(delay * 2, 0.2)
 
     # --- down and reset -------------------------------------------------------------------
-    def _stop_postgres(self) -> bool:
+    def stop_postgres(self) -> bool:
+        """Stop Postgres (fast shutdown: open transactions are rolled back); True if it ran."""
         if self._postgres_pid() is None:
             return False
         result = self._run(
@@ -696,10 +697,6 @@ class LocalEnv:
         if result.returncode != 0 and self._postgres_pid() is not None:
             raise UserError(f"postgres did not stop: {result.stderr.strip()}")
         return True
-
-    def stop_postgres(self) -> bool:
-        """Stop Postgres (fast shutdown: open transactions are rolled back); True if it ran."""
-        return self._stop_postgres()
 
     def stop_pgbouncer(self) -> bool:
         """Stop PgBouncer and wait for it to exit; True if it ran."""
@@ -724,7 +721,7 @@ class LocalEnv:
             return
         self._check_state_dir(any_major=True)
         progress("pgbouncer: stopped" if self.stop_pgbouncer() else "pgbouncer: was not running")
-        progress("postgres: stopped" if self._stop_postgres() else "postgres: was not running")
+        progress("postgres: stopped" if self.stop_postgres() else "postgres: was not running")
 
     def reset(self, progress: Progress = _quiet) -> None:
         """Stop everything and delete the state directory (refuses one pgstack did not create)."""
@@ -737,15 +734,3 @@ class LocalEnv:
         self.down(progress)
         shutil.rmtree(self.state_dir)
         progress(f"deleted {self.state_dir}")
-
-
-@contextlib.contextmanager
-def running_env(config: LocalConfig, state_dir: Path) -> Iterator[LocalEnv]:
-    """A throwaway environment that is always stopped afterwards (tests and benchmarks)."""
-    env = LocalEnv(config, state_dir)
-    try:
-        env.up()
-        yield env
-    finally:
-        with contextlib.suppress(UserError, OSError, subprocess.SubprocessError):
-            env.down()
