@@ -11,7 +11,6 @@ from invoke.tasks import task
 
 from app.urls import mask_url
 from ops.appserver import uvicorn_command
-from ops.localenv import LocalEnv
 from ops.targets import LOCAL, target_for
 from stacks.stackfile import REPO_ROOT
 from tasks.errors import reported
@@ -27,8 +26,7 @@ from tasks.errors import reported
 def serve(c: Context, port: int = 8000, host: str = "127.0.0.1", reload: bool = False) -> None:
     """Serve the app with uvicorn against the local stack until Ctrl-C."""
     with reported():
-        LocalEnv.from_environment().password()  # a clear error if the local env was never started
-        target = target_for(LOCAL)
+        target = target_for(LOCAL)  # a clear error if the local environment was never started
         print(f"serving http://{host}:{port} on {mask_url(target.pooled_url or target.direct_url)}")
         extra = ("--reload", "--reload-dir", str(REPO_ROOT / "app")) if reload else ()
         command = uvicorn_command(port, host, extra)

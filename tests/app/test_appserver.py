@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+from pathlib import Path
+from typing import Any
 
+import pytest
+from invoke.context import Context
+
+from ops import dockerenv
 from ops.appserver import http_get, running_app
+from ops.dockerenv import DockerUrls
 from ops.errors import UserError
+from tasks import webapp
 from tests.conftest import TestDatabase
 
 
@@ -30,3 +38,25 @@ def test_a_bad_environment_is_reported_in_one_line(database: TestDatabase) -> No
         running_app(environ),
     ):
         pass
+
+
+def test_app_serve_runs_on_the_docker_runtime_without_a_native_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`app.serve` with PGSTACK_RUNTIME=docker serves on the Docker stack's URLs, the native env never up."""
+    docker = DockerUrls(
+        "postgresql+psycopg://app:dockerpw@127.0.0.1:15432/app",
+        "postgresql+psycopg://app:dockerpw@127.0.0.1:16432/app",
+    )
+    monkeypatch.setenv("PGSTACK_RUNTIME", "docker")
+    monkeypatch.setenv("PGSTACK_STATE_DIR", str(tmp_path / "never-started"))
+    monkeypatch.setattr(dockerenv, "docker_urls", lambda: docker)
+    started: list[dict[str, str]] = []
+
+    def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        started.append(kwargs["env"])
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    webapp.serve(Context())
+    assert [docker.pooled_url] == [env["DATABASE_URL"] for env in started]
