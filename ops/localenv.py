@@ -96,7 +96,8 @@ def _worst_line(log: str) -> str:
     """The line of a log tail that says why a server stopped: its last FATAL/ERROR, else its last line."""
     lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
     for line in reversed(lines):
-        if any(level in line for level in ("FATAL", "PANIC", "ERROR")):
+        # The server logs FATAL/PANIC/ERROR; initdb and pg_ctl write `<program>: error: <message>`.
+        if any(level in line for level in ("FATAL", "PANIC", "ERROR", ": error:")):
             return line
     return lines[-1] if lines else "no output"
 
@@ -487,8 +488,9 @@ class LocalEnv:
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise UserError(f"initdb failed: {last} (the full output is above)\n{result.stderr}")
+            log = self.log_dir / "initdb.log"
+            log.write_text(result.stdout + result.stderr)
+            raise UserError(f"initdb failed: {_worst_line(result.stderr)} (see {log})")
         with (self.pgdata / "postgresql.conf").open("a") as conf:
             conf.write(f"\n# pgstack: the settings from the stack file\ninclude '{CONF_NAME}'\n")
         # Complete from here on: a later failure (PgBouncer not starting) must not make the next

@@ -90,6 +90,29 @@ def test_missing_pgbouncer_says_what_to_install() -> None:
         find_pgbouncer(search_path="", extra_dirs=())
 
 
+def test_failed_initdb_is_one_line_with_its_error(state_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An initdb that fails is reported in one line with its own error, the full output in a log."""
+    fake_bin = state_root / "fake-bin"
+    fake_bin.mkdir(mode=0o755)
+    scripts = {
+        "postgres": "echo 'postgres (PostgreSQL) 15.0'",
+        "pg_ctl": "exit 1",
+        "initdb": "echo 'initdb: error: disk on fire (test double)' >&2\n"
+        "echo 'initdb: removing data directory' >&2\nexit 1",
+    }
+    for name, body in scripts.items():
+        (fake_bin / name).write_text(f"#!/bin/sh\n{body}\n")
+        (fake_bin / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    env = LocalEnv(throwaway_config(), state_root / "state")
+    with pytest.raises(UserError) as caught:
+        env.up()
+    log = env.log_dir / "initdb.log"
+    expected = f"initdb failed: initdb: error: disk on fire (test double) (see {log})"
+    assert expected == str(caught.value)
+    assert "removing data directory" in log.read_text()
+
+
 def test_foreign_state_dir_is_refused_and_kept(state_root: Path) -> None:
     """A non-empty directory pgstack did not create is refused, and nothing in it is deleted."""
     state = state_root / "state"
