@@ -65,7 +65,13 @@ def _format_status(status: EnvStatus) -> list[str]:
 
 @task(help={"runtime": RUNTIME_HELP})
 def up(c: Context, runtime: str = "auto") -> None:
-    """Start Postgres and PgBouncer (initialising .local/ on first use); safe to run again."""
+    """Start Postgres and PgBouncer (initialising .local/ on first use); safe to run again.
+
+    Ports, names and pool sizes come from Pulumi.local.yaml (PGSTACK_STACK_FILE names another file);
+    the native runtime keeps its cluster, logs and generated password in .local/ (PGSTACK_STATE_DIR
+    moves it). A changed setting restarts the process it concerns. Prints the direct and pooled
+    URLs, password masked. `invoke up` does this, then migrates and smoke-checks.
+    """
     with reported():
         target = bring_up(runtime)
         print_connection_help(target)
@@ -73,14 +79,23 @@ def up(c: Context, runtime: str = "auto") -> None:
 
 @task
 def down(c: Context) -> None:
-    """Stop Postgres and PgBouncer; the data stays for the next `env.up`."""
+    """Stop Postgres and PgBouncer; the data stays for the next `env.up`.
+
+    The native runtime's processes (state in .local/ or PGSTACK_STATE_DIR); Postgres stops with a
+    fast shutdown (open transactions roll back). The Docker stack is Pulumi's: `invoke infra.*`.
+    """
     with reported():
         LocalEnv.from_environment().down(_progress)
 
 
 @task(help={"yes": "confirm: delete the local cluster, its data and the generated password"})
 def reset(c: Context, yes: bool = False) -> None:
-    """Stop everything and DELETE the local data (.local/); refuses without --yes."""
+    """Stop everything and DELETE the local data (.local/); refuses without --yes.
+
+    Deletes the native runtime's state directory (.local/ or PGSTACK_STATE_DIR): every database in
+    the cluster and the generated password; the next `env.up` starts from an empty cluster. A
+    directory pgstack did not create is refused and left as it is.
+    """
     with reported():
         env = LocalEnv.from_environment()
         if not yes:
@@ -94,7 +109,11 @@ def reset(c: Context, yes: bool = False) -> None:
 
 @task(help={"json": "print the status as JSON (for scripts and CI)"})
 def status(c: Context, json_: bool = False) -> None:
-    """Show each process: up/down, pid, port, version, and PgBouncer's pools."""
+    """Show each process: up/down, pid, port, version, and PgBouncer's pools.
+
+    The native runtime (state in .local/ or PGSTACK_STATE_DIR). Exit code 0 when both run, 3 when
+    either is down (scripts can wait on it).
+    """
     with reported():
         env = LocalEnv.from_environment()
         current = env.status()
@@ -125,6 +144,11 @@ def status(c: Context, json_: bool = False) -> None:
 
 @task(help={"show_password": "print the URLs with the real password (it is masked otherwise)"})
 def url(c: Context, show_password: bool = False) -> None:
-    """Print the direct and pooled connection URLs (password masked unless --show-password)."""
+    """Print the direct and pooled connection URLs (password masked unless --show-password).
+
+    Direct goes straight to Postgres: migrations, psql, admin work. Pooled goes through PgBouncer
+    (transaction pooling: no prepared statements, no session state): the app. With
+    PGSTACK_RUNTIME=docker, the Docker stack's URLs.
+    """
     with reported():
         print_connection_help(local_target(), show_password)
