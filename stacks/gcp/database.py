@@ -93,8 +93,12 @@ class CloudSqlDatabase(pulumi.ComponentResource):
                 connection_pool_configs=pool_configs,
                 user_labels={"app": "pgstack", "stack": config.stack},
             ),
-            # The instance can only get a private IP once the peering exists.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[network.connection]),
+            # The instance can only get a private IP once the peering exists. Autoresize grows
+            # the disk past diskSizeGb; without ignoring it, the next `pulumi up` would try to
+            # shrink it back, which the provider does by replacing the instance.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[network.connection], ignore_changes=["settings.diskSize"]
+            ),
         )
         self.database = gcp.sql.Database(
             "database",

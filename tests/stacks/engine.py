@@ -74,6 +74,7 @@ class Registered:
     parent: str
     dependencies: list[str]  # URNs this resource waits for
     wire: dict[str, Any]
+    ignore_changes: list[str] = field(default_factory=list)  # input paths `pulumi up` leaves alone
 
     def waits_for(self, typ: str) -> set[str]:
         """Logical names of the resources of type `typ` this one depends on."""
@@ -109,6 +110,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     request.parent,
                     list(request.dependencies),
                     MessageToDict(request.object),
+                    list(request.ignoreChanges),
                 )
             )
         return response

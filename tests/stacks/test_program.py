@@ -113,6 +113,14 @@ def test_cloud_sql_settings_come_from_the_stack(runs: dict[str, Run], stack: str
     assert True is settings["backupConfiguration"]["pointInTimeRecoveryEnabled"]
 
 
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_autoresized_disk_is_not_shrunk_back(runs: dict[str, Run], stack: str) -> None:
+    """With autoresize on, a later `pulumi up` leaves the grown disk alone, never replacing the instance."""
+    instance = runs[stack].one(SQL_INSTANCE)
+    assert True is instance.inputs["settings"]["diskAutoresize"]
+    assert ["settings.diskSize"] == instance.ignore_changes
+
+
 def test_prod_is_protected_regional_and_recoverable(prod_run: Run) -> None:
     """Prod has deletion protection (resource and instance setting), PITR and REGIONAL availability."""
     instance = prod_run.one(SQL_INSTANCE).inputs
