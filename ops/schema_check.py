@@ -22,7 +22,7 @@ from ops.revisions import (
     in_scratch_schema,
     script_directory,
 )
-from ops.schema import diff, fingerprint, is_application_object
+from ops.schema import Fingerprint, diff, fingerprint, is_application_object
 from ops.targets import DatabaseTarget
 
 
@@ -88,8 +88,12 @@ def _model_differences(connection: Connection, scratch: str) -> list[str]:
         dialect.default_schema_name = saved
 
 
-def _models_match(connection: Connection, head: str) -> CheckResult:
-    changes = in_scratch_schema(connection, head, _model_differences)
+def _head_schema(connection: Connection, scratch: str) -> tuple[list[str], Fingerprint]:
+    # One replay of the migrations serves both the models check and (at head) the drift check.
+    return _model_differences(connection, scratch), fingerprint(connection, scratch)
+
+
+def _models_match(changes: list[str], head: str) -> CheckResult:
     if changes:
         return CheckResult(
             "models match migrations",
@@ -107,11 +111,15 @@ def _at_head(state: State, revision: str | None, head: str) -> CheckResult:
     return CheckResult("database at head", False, f"at {where}, head is {head}: run `invoke db.migrate`")
 
 
-def _live_matches(connection: Connection, schema: str, revision: str | None) -> CheckResult:
+def _live_matches(
+    connection: Connection, schema: str, revision: str | None, expected: Fingerprint | None
+) -> CheckResult:
+    """`expected`: the schema at `revision` when already built, else it is built here."""
     name = "live schema matches migrations"
     if revision is None:
         return CheckResult(name, False, "the schema is not versioned: run `invoke db.migrate`")
-    expected = fingerprint_at(connection, revision)
+    if expected is None:
+        expected = fingerprint_at(connection, revision)
     live = fingerprint(connection, schema)
     connection.rollback()
     lines = diff(expected, live)
@@ -149,7 +157,8 @@ def check(target: DatabaseTarget) -> CheckReport:
         return CheckReport(target.env, target.schema, results)
     head = head_revision()
     with direct_connection(target) as connection:
-        results.append(_models_match(connection, head))
+        changes, at_head = in_scratch_schema(connection, head, _head_schema)
+        results.append(_models_match(changes, head))
         try:
             found = detect(connection, target.schema)
         except UserError as exc:
@@ -157,6 +166,7 @@ def check(target: DatabaseTarget) -> CheckReport:
             return CheckReport(target.env, target.schema, results)
         connection.rollback()
         results.append(_at_head(found.state, found.revision, head))
-        results.append(_live_matches(connection, target.schema, found.revision))
+        expected = at_head if found.revision == head else None
+        results.append(_live_matches(connection, target.schema, found.revision, expected))
         results.append(_checksums(connection, target.schema, found.revision))
     return CheckReport(target.env, target.schema, results)
