@@ -45,19 +45,18 @@ def _timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def _invoke(task: str, stack_file: Path, state_dir: Path) -> None:
+def _invoke(task: str, stack_file: Path, state_dir: Path, check: bool = True) -> None:
     subprocess.run(
         [sys.executable, "-m", "invoke", task],
         cwd=REPO_ROOT,
         env={**os.environ, "PGSTACK_STACK_FILE": str(stack_file), "PGSTACK_STATE_DIR": str(state_dir)},
-        check=True,
+        check=check,
         capture_output=True,
     )
 
 
-def _floor(root: Path) -> LocalEnv:
-    """The bare commands, with the settings env.up uses (a LocalEnv only lends paths and config)."""
-    env = LocalEnv(throwaway_config(), root)
+def _floor(env: LocalEnv) -> None:
+    """The bare commands, with the settings env.up uses (the LocalEnv only lends paths and config)."""
     binaries = find_binaries(env.config.postgres_version)
     for directory in (env.state_dir, env.run_dir, env.bouncer_dir, env.log_dir):
         directory.mkdir(mode=0o700)
@@ -84,7 +83,6 @@ def _floor(root: Path) -> LocalEnv:
     for path in (env.bouncer_dir / "userlist.txt", ini):
         _chown(path)
     subprocess.run(_as_service(str(binaries.pgbouncer), "-d", str(ini)), check=True, capture_output=True)
-    return env
 
 
 def main() -> None:
@@ -99,19 +97,17 @@ def main() -> None:
         root.chmod(0o755)
         stack_file = write_stack_file(root / "Pulumi.local.yaml", throwaway_config())
         state = root / "env"
-        floor_env: LocalEnv | None = None
+        # Made before the timing so that a floor failing half-way is still stopped below.
+        floor_env = LocalEnv(throwaway_config(), root / "floor")
         try:
             cold.append(_timed(lambda: _invoke("env.up", stack_file, state)))  # noqa: B023 - runs at once
             warm.append(_timed(lambda: _invoke("env.up", stack_file, state)))  # noqa: B023 - runs at once
-            started = time.perf_counter()
-            floor_env = _floor(root / "floor")
-            floor.append(time.perf_counter() - started)
+            floor.append(_timed(lambda: _floor(floor_env)))  # noqa: B023 - runs at once
             print(f"round {round_no}: cold {cold[-1]:.2f} s, floor {floor[-1]:.2f} s, warm {warm[-1]:.2f} s")
         finally:
-            _invoke("env.down", stack_file, state)
-            if floor_env is not None:
-                floor_env.stop_pgbouncer()
-                floor_env.stop_postgres()
+            _invoke("env.down", stack_file, state, check=False)
+            floor_env.stop_pgbouncer()
+            floor_env.stop_postgres()
             shutil.rmtree(root, ignore_errors=True)
     cold_m, floor_m, warm_m = (statistics.median(x) for x in (cold, floor, warm))
     print(f"\nmedians over {runs} runs:")
