@@ -76,13 +76,16 @@ def check(target: DatabaseTarget) -> CheckReport:
     return run_checks(target)
 
 
-def verify(connection: Connection, schema: str, revision: str) -> Fingerprint:
-    """Compare the live schema with what migrations produce at `revision`; refuse on a difference."""
+def verify(connection: Connection, schema: str, revision: str, progress: Progress) -> Fingerprint:
+    """Compare the live schema with what migrations produce at `revision`; on a difference, show
+    it line by line and refuse."""
     expected = fingerprint_at(connection, revision)
     live = fingerprint(connection, schema)
     connection.rollback()
     if expected != live:
         lines = diff(expected, live)
+        for line in lines:
+            progress(f"  {line}")
         raise SchemaMismatchError(
             f"schema {schema!r} does not match revision {revision} ({len(lines)} differences, "
             "listed above): nothing was changed; fix the schema by hand or restore it, then retry",
@@ -218,12 +221,7 @@ def migrate(
             progress(f"schema {schema!r} is empty: building it from {BASELINE_REVISION}")
         elif found.state is State.UNVERSIONED:
             progress(f"schema {schema!r} has tables but no version: verifying it against {BASELINE_REVISION}")
-            try:
-                live = verify(connection, schema, BASELINE_REVISION)
-            except SchemaMismatchError as exc:
-                for line in exc.diff:
-                    progress(f"  {line}")
-                raise
+            live = verify(connection, schema, BASELINE_REVISION, progress)
             _stamp(connection, schema, BASELINE_REVISION, f"verified stamp, fingerprint {live.digest[:12]}")
             report.actions.append(f"stamp {BASELINE_REVISION} (verified)")
             progress(f"schema matches {BASELINE_REVISION}: stamped it")
@@ -253,12 +251,7 @@ def stamp(
     with migration_connection(target, timeouts, progress) as connection:
         note = "UNVERIFIED stamp (--no-verify)"
         if verified:
-            try:
-                live = verify(connection, target.schema, goal)
-            except SchemaMismatchError as exc:
-                for line in exc.diff:
-                    progress(f"  {line}")
-                raise
+            live = verify(connection, target.schema, goal, progress)
             note = f"verified stamp, fingerprint {live.digest[:12]}"
         _stamp(connection, target.schema, goal, note)
         progress(f"stamped {target.schema!r} at {goal} ({note})")
