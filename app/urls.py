@@ -34,6 +34,9 @@ def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ***, safe to print or log; unparsable input is hidden."""
     if not isinstance(url, str):
         return url.render_as_string(hide_password=True)
+    if "://" not in url:
+        # Not a URL: a libpq `key=value` string keeps its password where urlsplit does not look.
+        return "<unparsable URL hidden>" if "password" in url else url
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -45,7 +48,8 @@ def mask_url(url: str | URL) -> str:
     query = parts.query
     if "password" in query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASK if k == "password" else v) for k, v in pairs], safe="*")
+        # `sslpassword` (the client key's passphrase) is a secret too.
+        query = urlencode([(k, MASK if "password" in k else v) for k, v in pairs], safe="*")
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
