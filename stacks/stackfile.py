@@ -54,6 +54,10 @@ def _load_yaml(path: Path) -> dict[str, Any]:
         raise StackFileError(
             f"{path.name} not found in {path.parent}: create it or pick a stack that exists"
         ) from None
+    except OSError as exc:  # a directory, no permission: the user's path, not a bug
+        raise StackFileError(f"{path} cannot be read ({exc.strerror}): point to a stack file") from None
+    except UnicodeDecodeError:
+        raise StackFileError(f"{path.name} is not UTF-8 text: fix the file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

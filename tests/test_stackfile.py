@@ -68,3 +68,13 @@ def test_unreadable_stack_files_say_what_to_do(tmp_path: Path) -> None:
         StackFileError, match=r"Pulumi\.local\.yaml is not valid YAML at line \d+: fix the file"
     ):
         read_stack("local", REPO_ROOT, _stack(tmp_path, "config:\n  a: [\n"))
+
+
+def test_a_directory_or_binary_stack_file_is_a_one_line_error(tmp_path: Path) -> None:
+    """A path that is a directory, or a file that is not text, is a StackFileError, not a traceback."""
+    with pytest.raises(StackFileError, match=r"cannot be read \(Is a directory\): point to a stack file"):
+        read_stack("local", REPO_ROOT, tmp_path)
+    binary = tmp_path / "Pulumi.local.yaml"
+    binary.write_bytes(b"\xff\xfe")
+    with pytest.raises(StackFileError, match=r"Pulumi\.local\.yaml is not UTF-8 text: fix the file"):
+        read_stack("local", REPO_ROOT, binary)
