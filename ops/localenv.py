@@ -450,7 +450,13 @@ class LocalEnv:
             # Our own initdb was interrupted: its half-written cluster holds no data yet.
             progress("postgres: removing an interrupted initialisation")
             shutil.rmtree(self.pgdata)
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"cannot create {self.state_dir} ({exc.strerror}): set PGSTACK_STATE_DIR to a "
+                "directory you can write"
+            ) from None
         self._own(self.state_dir)
         self._check_reachable()
         self._write_marker("initialising")

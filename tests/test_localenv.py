@@ -113,6 +113,17 @@ def test_failed_initdb_is_one_line_with_its_error(state_root: Path, monkeypatch:
     assert "removing data directory" in log.read_text()
 
 
+def test_state_dir_that_cannot_be_created_is_one_line(state_root: Path) -> None:
+    """A state dir under a regular file (or anywhere unwritable) fails in one line saying what to set."""
+    blocker = state_root / "a-file"
+    blocker.write_text("")
+    env = LocalEnv(throwaway_config(), blocker / "state")
+    with pytest.raises(
+        UserError, match=r"cannot create .*/a-file/state \(Not a directory\): set PGSTACK_STATE_DIR"
+    ):
+        env.up()
+
+
 def test_foreign_state_dir_is_refused_and_kept(state_root: Path) -> None:
     """A non-empty directory pgstack did not create is refused, and nothing in it is deleted."""
     state = state_root / "state"
