@@ -240,13 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with one_shot_gc():
             text = to_json(plan_stack(args.stack, program=load_program(args.program)))
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.json).write_text(text)
     except (UserError, ConfigError, StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - a CLI entry point reports here
         return 1
-    if args.json == "-":
-        sys.stdout.write(text)
-    else:
-        Path(args.json).write_text(text)
+    except OSError as exc:
+        print(f"error: cannot write {args.json} ({exc.strerror})", file=sys.stderr)  # noqa: T201 - as above
+        return 1
     return 0
 
 

@@ -15,6 +15,13 @@ from tasks.errors import reported
 # ops.plan and friends load the Pulumi SDK: imported inside each task so other tasks start fast.
 
 
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise UserError(f"cannot write {path} ({exc.strerror}): pick a writable path") from None
+
+
 def _stacks(stack: str, every: bool) -> list[str]:
     from ops.plan import stack_names
 
@@ -41,7 +48,7 @@ def plan(c: Context, stack: str = "local", json: str = "") -> None:
         result = plan_stack(_stacks(stack, every=False)[0])
         print(render_tree(result))
         if json:
-            Path(json).write_text(to_json(result))
+            _write(json, to_json(result))
             print(f"plan written to {json}")
 
 
@@ -72,7 +79,7 @@ def diff(
         text = "\n".join(render_markdown(d) for d in diffs)
         print(text)
         if output:
-            Path(output).write_text(text)
+            _write(output, text)
         replaced = [f"{d.stack}: {c.resource.label}" for d in diffs for c in d.replacements]
         if fail_on_replace and replaced:
             raise Exit(f"error: replacements: {'; '.join(replaced)}", code=1)

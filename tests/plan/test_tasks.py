@@ -36,3 +36,12 @@ def test_unknown_stack_is_one_line_and_exit_1() -> None:
         check(Context(), stack="qa")
     assert 1 == failed.value.code
     assert str(failed.value.message).startswith("error: no stack 'qa': pick one of local, prod")
+
+
+def test_unwritable_plan_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """--json into a directory that does not exist is refused in one line, not a traceback."""
+    target = tmp_path / "missing" / "local.json"
+    with pytest.raises(Exit) as failed:
+        plan(Context(), stack="local", json=str(target))
+    assert 1 == failed.value.code
+    assert str(failed.value.message).startswith(f"error: cannot write {target} (No such file or directory)")
