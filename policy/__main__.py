@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +25,33 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy import Policy as PackPolicy
+from pulumi_policy.proxy import UnknownValueError
 
 from ops.plan import Plan, PlannedResource, shown_config
+from ops.plan_values import UNKNOWN_SHOWN
 from ops.policies import POLICIES, Policy, PolicyContext
 from stacks.stackfile import PROJECT, read_stack
 
 STACK_VARIABLE = "PGSTACK_STACK"
 
 
+def _item(container: Any, key: Any) -> Any:
+    # pulumi-policy's props proxies raise on reading a value unknown during preview (an id, an
+    # IP, an image digest), and the analyzer then skips the rule for that resource with a mere
+    # advisory note. The rules read such a value as unknown, as the offline plan shows it.
+    try:
+        return container[key]
+    except UnknownValueError:
+        return UNKNOWN_SHOWN
+
+
 def plain(value: Any) -> Any:
     """Props as JSON-like data: proxies and SDK objects become dicts, lists and strings."""
     if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
+        return {str(k): plain(_item(value, k)) for k in value}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        # Lists arrive as pulumi-policy's list proxy, a Sequence but not a list.
+        return [plain(_item(value, i)) for i in range(len(value))]
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from pulumi_policy import (
@@ -15,8 +16,10 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from ops.plan import Plan
+from ops.plan_values import UNKNOWN_SHOWN
 from ops.policies import POLICIES, PolicyContext, evaluate
 from stacks.stackfile import REPO_ROOT
 from tests.plan.conftest import SamplePlan
@@ -38,6 +41,20 @@ def _options() -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 
 
+def _engine(value: Any) -> Any:
+    """Plan inputs as the engine sends them in a preview: unknown values as pulumi-policy's sentinel."""
+    if isinstance(value, dict):
+        return {k: _engine(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_engine(v) for v in value]
+    return UNKNOWN_STRING_VALUE if value == UNKNOWN_SHOWN else value
+
+
+def _props(inputs: dict[str, Any]) -> Any:
+    """What the pack's validators receive: the analyzer's proxy, which raises on unknown values."""
+    return unknown_checking_proxy(_engine(inputs))
+
+
 def _pack_report(pack: ModuleType, plan: Plan) -> list[str]:
     """Run every pack validator over the plan's resources as a real preview would hand them."""
     ctx = PolicyContext(plan.stack, plan.config)
@@ -46,11 +63,11 @@ def _pack_report(pack: ModuleType, plan: Plan) -> list[str]:
         if policy.check is not None:
             validate = pack.resource_validator(policy, lambda: ctx)
             for r in plan.resources:
-                args = ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, _options(), None)
+                args = ResourceValidationArgs(r.type, _props(r.inputs), r.urn, r.name, _options(), None)
                 validate(args, lambda message, urn=None, p=policy.id: reported.append(f"{p} {message}"))
         if policy.check_plan is not None:
             resources = [
-                PolicyResource(r.type, r.inputs, r.urn, r.name, _options(), None, None, [], {})
+                PolicyResource(r.type, _props(r.inputs), r.urn, r.name, _options(), None, None, [], {})
                 for r in plan.resources
             ]
             validate_stack = pack.stack_validator(policy, lambda: ctx)
@@ -59,6 +76,12 @@ def _pack_report(pack: ModuleType, plan: Plan) -> list[str]:
                 lambda message, urn=None, p=policy.id: reported.append(f"{p} {message}"),
             )
     return reported
+
+
+def test_pack_reads_proxied_lists_and_unknown_values(pack: ModuleType) -> None:
+    """The analyzer's list proxies become lists, and an unknown value reads as unknown, not an error."""
+    props = _props({"envs": [{"name": "DB_POOL_SIZE", "value": "5"}], "image": UNKNOWN_SHOWN})
+    assert {"envs": [{"name": "DB_POOL_SIZE", "value": "5"}], "image": UNKNOWN_SHOWN} == pack.plain(props)
 
 
 def test_pack_has_one_mandatory_policy_per_rule(pack: ModuleType) -> None:
