@@ -165,7 +165,9 @@ def revision(c: Context, message: str, autogenerate: bool = False, env: str = "l
             raise UserError(f"alembic refused: {exc}") from None
         path = script.path if script is not None and not isinstance(script, list) else rev_id
         # House style for the new file (import order, quotes); ruff is a dev tool, so best effort.
-        for fix in (["check", "--fix-only", "--quiet"], ["format", "--quiet"]):
+        # `op` and `sa` stay imported though still unused: the revision is written with them next.
+        tidy = ["check", "--fix-only", "--quiet", "--unfixable", "F401"]
+        for fix in (tidy, ["format", "--quiet"]):
             subprocess.run([sys.executable, "-m", "ruff", *fix, path], check=False, capture_output=True)
         print(f"created {os.path.relpath(path)}: edit it, then `invoke db.migrate`")
 

@@ -17,9 +17,10 @@ from invoke.exceptions import Exit
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from ops import revisions
 from ops.errors import UserError
 from ops.migrate import check, downgrade, migrate, stamp, upgrade_sql
-from ops.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from ops.revisions import EXTRA_VERSIONS_VARIABLE, MIGRATIONS_DIR, head_revision, script_directory
 from ops.targets import DatabaseTarget
 from tasks import db as db_tasks
 from tests.conftest import TestDatabase
@@ -183,3 +184,20 @@ def test_db_tasks_refuse_unconfirmed_actions_and_fail_on_drift(
     password = make_url(database.direct_url).password
     assert password
     assert password not in out
+
+
+def test_db_revision_writes_the_next_numbered_file_ready_to_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`db.revision -m` numbers the file after the last revision and keeps `op` and `sa` imported."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(revisions, "MIGRATIONS_DIR", scripts)
+    script_directory.cache_clear()
+    db_tasks.revision(Context(), message="Add a nickname to users")
+    created = scripts / "versions" / "0004_add_a_nickname_to_users.py"
+    assert "created " in capsys.readouterr().out
+    source = created.read_text()
+    assert 'down_revision: str | Sequence[str] | None = "0003_users_last_login"' in source
+    assert "from alembic import op\n" in source
+    assert "import sqlalchemy as sa\n" in source
