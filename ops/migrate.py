@@ -94,21 +94,21 @@ def verify(connection: Connection, schema: str, revision: str, progress: Progres
     return live
 
 
-def _failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts) -> str:
+def _failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, what: str = "revision") -> str:
     state = getattr(exc.orig, "sqlstate", None)
     first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     if state == "55P03":
         return (
-            f"revision {revision} could not get a lock within lock_timeout={timeouts.lock_timeout} "
+            f"{what} {revision} could not get a lock within lock_timeout={timeouts.lock_timeout} "
             f"({first}): another transaction holds the table; let it finish (see pg_stat_activity) "
-            "and migrate again, nothing was applied for this revision"
+            f"and retry, nothing was applied for this {what}"
         )
     if state == "57014":
         return (
-            f"revision {revision} exceeded statement_timeout={timeouts.statement_timeout}: raise "
+            f"{what} {revision} exceeded statement_timeout={timeouts.statement_timeout}: raise "
             "MIGRATE_STATEMENT_TIMEOUT or make the revision cheaper; it was rolled back"
         )
-    return f"revision {revision} failed and was rolled back: {first}"
+    return f"{what} {revision} failed and was rolled back: {first}"
 
 
 def _record_failure(
@@ -189,11 +189,15 @@ def _upgrade(
     return steps
 
 
-def _stamp(connection: Connection, schema: str, revision: str, note: str) -> None:
+def _stamp(connection: Connection, schema: str, revision: str, note: str, timeouts: Timeouts) -> None:
     connection.commit()
     config = alembic_config(connection=connection, schema=schema, on_version_apply=StepRecorder(note=note))
-    # purge: a stamp replaces whatever version was recorded, leaving exactly one row.
-    command.stamp(config, revision, purge=True)
+    try:
+        # purge: a stamp replaces whatever version was recorded, leaving exactly one row.
+        command.stamp(config, revision, purge=True)
+    except DBAPIError as exc:  # e.g. alembic_version locked by another transaction
+        connection.rollback()
+        raise UserError(_failure_message(exc, revision, timeouts, what="stamp")) from None
 
 
 def migrate(
@@ -222,7 +226,13 @@ def migrate(
         elif found.state is State.UNVERSIONED:
             progress(f"schema {schema!r} has tables but no version: verifying it against {BASELINE_REVISION}")
             live = verify(connection, schema, BASELINE_REVISION, progress)
-            _stamp(connection, schema, BASELINE_REVISION, f"verified stamp, fingerprint {live.digest[:12]}")
+            _stamp(
+                connection,
+                schema,
+                BASELINE_REVISION,
+                f"verified stamp, fingerprint {live.digest[:12]}",
+                timeouts,
+            )
             report.actions.append(f"stamp {BASELINE_REVISION} (verified)")
             progress(f"schema matches {BASELINE_REVISION}: stamped it")
             current = BASELINE_REVISION
@@ -253,7 +263,7 @@ def stamp(
         if verified:
             live = verify(connection, target.schema, goal, progress)
             note = f"verified stamp, fingerprint {live.digest[:12]}"
-        _stamp(connection, target.schema, goal, note)
+        _stamp(connection, target.schema, goal, note, timeouts)
         progress(f"stamped {target.schema!r} at {goal} ({note})")
 
 

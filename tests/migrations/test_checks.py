@@ -17,9 +17,11 @@ from invoke.exceptions import Exit
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from app.urls import libpq_dsn
 from ops import revisions
 from ops.errors import UserError
 from ops.migrate import check, downgrade, migrate, stamp, upgrade_sql
+from ops.migration_lock import Timeouts
 from ops.revisions import EXTRA_VERSIONS_VARIABLE, MIGRATIONS_DIR, head_revision, script_directory
 from ops.targets import DatabaseTarget
 from tasks import db as db_tasks
@@ -201,3 +203,17 @@ def test_db_revision_writes_the_next_numbered_file_ready_to_edit(
     assert 'down_revision: str | Sequence[str] | None = "0003_users_last_login"' in source
     assert "from alembic import op\n" in source
     assert "import sqlalchemy as sa\n" in source
+
+
+def test_a_stamp_blocked_by_a_lock_fails_in_one_line(
+    target: DatabaseTarget, sql_conn: psycopg.Connection, database: TestDatabase
+) -> None:
+    """A stamp waiting on a row lock of alembic_version fails within the lock timeout, as a user error."""
+    migrate(target, progress=_quiet)
+    table = sql.Identifier(target.schema, "alembic_version")
+    with psycopg.connect(libpq_dsn(database.direct_url)) as blocker:
+        blocker.execute(sql.SQL("SELECT * FROM {} FOR UPDATE").format(table))
+        with pytest.raises(UserError, match=r"stamp 0003_users_last_login could not get a lock within"):
+            stamp(target, "head", progress=_quiet, timeouts=Timeouts(lock_timeout="300ms"))
+        blocker.rollback()
+    assert ["0003_users_last_login"] == version(sql_conn, target.schema)
