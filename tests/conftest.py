@@ -7,7 +7,6 @@ test fails or the run is interrupted.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import dataclasses
 import os
 import shutil
@@ -56,18 +55,17 @@ class TestDatabase:
         }
 
 
-def _stop_on_signal(env: LocalEnv) -> None:
-    # pytest turns SIGINT into KeyboardInterrupt (fixtures tear down); SIGTERM would skip teardown.
-    previous = signal.getsignal(signal.SIGTERM)
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # pytest then tears every fixture down, as on Ctrl-C
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        with contextlib.suppress(Exception):
-            env.down()
-        if callable(previous):
-            previous(signum, frame)
-        raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, handler)
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a cancelled CI job, `kill`) stops the run like Ctrl-C: every environment is stopped.
+
+    Installed for the whole run, not by one fixture: a test's own environment started before the
+    session one (or without it) must be torn down too.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture(name="local_env", scope="session")
@@ -81,7 +79,6 @@ def _local_env() -> Iterator[LocalEnv]:
     os.environ["PGSTACK_STACK_FILE"] = str(stack_file)
     os.environ["PGSTACK_STATE_DIR"] = str(env.state_dir)
     atexit.register(env.down)  # a crash outside pytest's teardown still stops the processes
-    _stop_on_signal(env)
     try:
         env.up()
         yield env

@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 
 from app.urls import libpq_dsn
-from ops.localenv import LocalEnv
+from ops.localenv import LocalEnv, port_in_use
+from stacks.stackfile import REPO_ROOT
 from tests.conftest import TestDatabase
+
+# A test with an environment of its own (as tests/test_localenv.py has), run in a pytest of its own.
+_INNER_TEST = """
+import shutil
+
+import pytest
+from ops.localenv import LocalEnv
+from ops.throwaway import make_state_root, throwaway_config
+
+
+@pytest.fixture(name="own_env")
+def _own_env():
+    root = make_state_root("pgstack-sigterm-")
+    env = LocalEnv(throwaway_config(), root / "state")
+    try:
+        env.up()
+        yield env
+    finally:
+        env.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_wait(own_env):
+    print("READY", own_env.config.postgres_port, own_env.config.pgbouncer_port, flush=True)
+    import time
+    time.sleep(120)
+"""
 
 
 def test_fresh_database_is_reachable_directly_and_pooled(database: TestDatabase) -> None:
@@ -26,3 +59,42 @@ def test_session_env_reports_both_processes(local_env: LocalEnv) -> None:
     assert status.running
     assert local_env.config.postgres_port == status.postgres.port
     assert local_env.config.pgbouncer_port == status.pgbouncer.port
+
+
+def test_sigterm_stops_the_environments_of_a_test_run(tmp_path: Path) -> None:
+    """A test run killed with SIGTERM (a cancelled CI job) still stops the Postgres and PgBouncer it ran."""
+    inner = tmp_path / "test_inner.py"
+    inner.write_text(_INNER_TEST)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.conftest",
+            "-p",
+            "no:cacheprovider",
+            "-s",
+            "-q",
+            str(inner),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert run.stdout is not None
+        ports: list[int] = []
+        for line in run.stdout:
+            if line.startswith("READY"):
+                ports = [int(word) for word in line.split()[1:]]
+                break
+        assert 2 == len(ports), "the inner test run never got its environment up"
+        assert all(port_in_use(port) for port in ports)
+        run.send_signal(signal.SIGTERM)
+        run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert [False, False] == [port_in_use(port) for port in ports]
