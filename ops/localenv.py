@@ -201,6 +201,11 @@ class LocalEnv:
         try:
             return self.password_file.read_text().strip()
         except FileNotFoundError:
+            if self._is_ours() and self.pgdata.exists():
+                raise UserError(
+                    f"{self.password_file} is missing, and with it the only way into the cluster: "
+                    "restore it, or `invoke env.reset --yes` to start over (deletes the local data)"
+                ) from None
             raise UserError(f"no local environment in {self.state_dir}: run `invoke env.up` first") from None
 
     def _url(self, user: str, port: int, database: str | None) -> str:

@@ -228,6 +228,13 @@ def test_up_finishes_a_first_up_that_failed_after_initdb(
         LocalEnv(config, state).down()
 
 
+def test_lost_password_file_says_how_to_recover(private_env: LocalEnv) -> None:
+    """With the generated password deleted, `up` says the file is missing and what to do, not 'run env.up'."""
+    private_env.password_file.unlink()
+    with pytest.raises(UserError, match=r"password is missing, .* `invoke env.reset --yes` to start over"):
+        private_env.up()
+
+
 def test_config_change_restarts_with_the_new_port(state_root: Path) -> None:
     """Changing a port in the stack file and running `up` again moves the running process there."""
     first = throwaway_config()
