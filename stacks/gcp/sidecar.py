@@ -7,7 +7,7 @@ import pulumi_gcp as gcp
 
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 from stacks.config import CloudConfig
-from stacks.gcp.database import LOOPBACK, POSTGRES_PORT, SIDECAR_PORT, CloudSqlDatabase
+from stacks.gcp.database import POSTGRES_PORT, SIDECAR_PORT, CloudSqlDatabase
 from stacks.gcp.secrets import StoredSecret, store_secret
 
 run_v2 = gcp.cloudrunv2
@@ -18,13 +18,16 @@ AUTH_DIR = "/etc/pgbouncer-auth"
 
 
 def sidecar_settings(config: CloudConfig, server_host: str) -> PgBouncerSettings:
-    """The template's values for the sidecar: loopback only, TLS to Cloud SQL, foreground."""
+    """The template's values for the sidecar: inside the instance only, TLS to Cloud SQL, foreground."""
     return PgBouncerSettings(
         database=config.database,
         server_host=server_host,
         server_port=POSTGRES_PORT,
         listen_port=SIDECAR_PORT,
-        listen_addr=LOOPBACK,  # only the app container of the same instance reaches it
+        # All interfaces of the instance's own network namespace: Cloud Run's TCP startup probe
+        # is not documented to come over loopback, and only the ingress container's port is
+        # routed from outside, so the sidecar stays unreachable beyond its instance.
+        listen_addr="0.0.0.0",  # noqa: S104 - see above
         admin_user=config.user,
         auth_file=f"{AUTH_DIR}/userlist.txt",
         pool_mode=config.pooler.pool_mode,

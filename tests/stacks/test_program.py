@@ -217,7 +217,7 @@ def test_sidecar_runs_the_one_pgbouncer_template(staging_run: Run) -> None:
     assert render_ini(sidecar_settings(config, MOCK_PRIVATE_IP)) == versions["pgbouncer-ini"]["secretData"]
     ini = versions["pgbouncer-ini"]["secretData"]
     assert "server_tls_sslmode = require" in ini
-    assert "listen_addr = 127.0.0.1" in ini
+    assert "listen_addr = 0.0.0.0" in ini  # reachable by the startup probe, not beyond the instance
     assert f'"{config.user}" "{MOCK_PASSWORD}"\n' == versions["pgbouncer-userlist"]["secretData"]
     assert (
         "postgresql+psycopg://app:" + MOCK_PASSWORD + "@127.0.0.1:6432/app"
