@@ -19,7 +19,7 @@ import pytest
 from app.urls import libpq_dsn
 from ops.binaries import find_pgbouncer, find_postgres
 from ops.errors import UserError
-from ops.localenv import MARKER, MARKER_KIND, LocalEnv, free_port
+from ops.localenv import MARKER, MARKER_KIND, SERVICE_USER, LocalEnv, free_port
 from stacks.stackfile import REPO_ROOT
 from tests.conftest import make_state_root, throwaway_config, write_stack_file
 
@@ -200,6 +200,27 @@ def test_up_recovers_after_sigkill_and_stale_pid_files(private_env: LocalEnv) ->
     assert after.running
     assert status.postgres.pid != after.postgres.pid
     assert ["before-kill"] == _rows(private_env)
+
+
+def test_up_ignores_pid_files_naming_a_live_stranger(private_env: LocalEnv) -> None:
+    """Pid files whose pid now belongs to another program (a reboot reused it) do not block `up`."""
+    _write_row(private_env, "before-reboot")
+    private_env.down()
+    # Owned by the user the servers run as: Postgres itself skips a pid it may not signal.
+    as_service = SERVICE_USER if os.geteuid() == 0 else None
+    with subprocess.Popen(["sleep", "60"], user=as_service) as stranger:
+        try:
+            lock = [str(stranger.pid), str(private_env.pgdata), "0", str(private_env.config.postgres_port)]
+            lock += [str(private_env.run_dir), "127.0.0.1", "  5432001    999999", "ready   "]
+            (private_env.pgdata / "postmaster.pid").write_text("\n".join(lock) + "\n")
+            private_env.bouncer_pidfile.write_text(f"{stranger.pid}\n")
+            status = private_env.up()
+            assert status.running
+            assert stranger.pid not in (status.postgres.pid, status.pgbouncer.pid)
+            assert stranger.poll() is None
+        finally:
+            stranger.kill()
+    assert ["before-reboot"] == _rows(private_env)
 
 
 def test_up_finishes_a_first_up_that_failed_after_initdb(
