@@ -350,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
+    except DBAPIError as exc:  # the database went away (restart, failover): not a bug, no traceback
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        sys.stderr.write(
+            f"error: the database failed: {first}; each revision commits on its own, so rerun to carry on\n"
+        )
+        return 1
     return 0
 
 

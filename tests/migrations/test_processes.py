@@ -10,6 +10,7 @@ from psycopg import sql
 
 from app.urls import libpq_dsn
 from ops.localenv import LocalEnv
+from ops.migration_lock import LOCK_CLASS, lock_key
 from ops.targets import DatabaseTarget
 from tests.conftest import TestDatabase
 from tests.migrations.conftest import SLOW_VERSIONS, history_rows, start_migrator, version
@@ -100,3 +101,32 @@ def test_a_migrator_losing_its_database_mid_revision_fails_in_one_line(
     assert err.startswith(
         "error: revision 0004_slow_for_tests failed and was rolled back: terminating connection"
     )
+
+
+def test_a_migrator_cut_off_while_waiting_for_the_lock_fails_in_one_line(
+    database: TestDatabase, target: DatabaseTarget, sql_conn: psycopg.Connection
+) -> None:
+    """A migrator whose session is terminated while it waits for the lock exits 1 with one line."""
+    key = {"cls": LOCK_CLASS, "key": lock_key(target.schema)}
+    with psycopg.connect(libpq_dsn(database.direct_url), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%(cls)s, %(key)s)", key)
+        proc = start_migrator(database)
+        try:
+            end = time.monotonic() + 30
+            waiting = None
+            while waiting is None and time.monotonic() < end:
+                waiting = sql_conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'pgstack-migrate%%' "
+                    "AND wait_event_type = 'Lock'"
+                ).fetchone()
+                time.sleep(0.05)
+            assert waiting is not None, "the migrator never waited for the lock"
+            sql_conn.execute("SELECT pg_terminate_backend(%s)", (waiting[0],))
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert 1 == proc.returncode
+    assert 1 == len(err.strip().splitlines()), err
+    assert err.startswith("error: the database failed: terminating connection due to administrator command")
