@@ -10,7 +10,6 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    Identity,
     Index,
     Text,
     UniqueConstraint,
@@ -20,15 +19,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base
+from app.models.base import Base, IdentityKey
 
 
-class Event(Base):
+class Event(IdentityKey, Base):
     """A calendar event mirrored from Google Calendar."""
 
     __tablename__ = "events"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     gcal_event_id: Mapped[str] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
@@ -44,12 +42,11 @@ class Event(Base):
     )
 
 
-class UsageEvent(Base):
+class UsageEvent(IdentityKey, Base):
     """One API call, kept for usage metrics; survives its user's deletion."""
 
     __tablename__ = "usage_events"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     route: Mapped[str] = mapped_column(Text)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
