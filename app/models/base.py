@@ -33,7 +33,8 @@ class IdentityKey:
     migration of every foreign key, so new tables follow the same convention until one is needed.
     """
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # First, as in the legacy tables (mixin columns otherwise come after the class's own).
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True, sort_order=-1)
 
 
 class CreatedAt:
