@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,6 +13,18 @@ from stacks.config import ConfigError
 from stacks.stackfile import StackFileError
 
 USER_ERRORS = (UserError, ConfigError, StackFileError)
+# Matched by module, so `invoke` need not import SQLAlchemy or psycopg to recognise their errors.
+_DATABASE_MODULES = ("psycopg", "sqlalchemy.exc")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
+
+
+def database_error_line(exc: BaseException) -> str | None:
+    """One line for a database error (server gone, lock timeout...), or None for anything else."""
+    if not type(exc).__module__.startswith(_DATABASE_MODULES):
+        return None
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    lines = str(cause).strip().splitlines() or [type(cause).__name__]
+    return _URL_PASSWORD.sub(r"\1:***@", lines[0])
 
 
 @contextmanager
@@ -23,3 +36,8 @@ def reported() -> Iterator[None]:
         raise Exit(f"error: {exc}", code=1) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
+    except Exception as exc:
+        line = database_error_line(exc)
+        if line is None:
+            raise  # a bug: keep the traceback
+        raise Exit(f"error: the database failed: {line}", code=1) from None
