@@ -8,22 +8,18 @@ ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
-# The service's and the migration job's share of pyproject.toml's dependencies (keep the ranges
-# in step): no Pulumi, no invoke, no dev tools. psycopg[binary] ships libpq, so no apt packages.
-RUN /opt/venv/bin/pip install \
-        "fastapi>=0.115" \
-        "uvicorn[standard]>=0.30" \
-        "sqlalchemy[asyncio]>=2.0.30,<3" \
-        "psycopg[binary]>=3.2,<4" \
-        "pydantic-settings>=2.4" \
-        "alembic>=1.13" \
-        "pyyaml>=6"
+# pyproject.toml's [project] dependencies are the service's and the migration job's (no Pulumi,
+# no invoke, no dev tools); read from there so the ranges live in one place. psycopg[binary] ships
+# libpq, so no apt packages.
+COPY pyproject.toml /tmp/pyproject.toml
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && /opt/venv/bin/pip install -r /tmp/requirements.txt
 WORKDIR /srv
-# ops and stacks come along for the migration job (ops.migrate reads stacks' config types).
+# ops comes along for the migration job (`python -m ops.migrate`), which imports app, ops and
+# migrations only.
 COPY app/ app/
 COPY ops/ ops/
-COPY stacks/ stacks/
-COPY pgbouncer/ pgbouncer/
 COPY migrations/ migrations/
 # Bytecode compiled at build time: the non-root user cannot write it, and a cold start should
 # not pay for it.
