@@ -7,6 +7,7 @@ pool sizes. Every step is idempotent: `up` on a running environment checks it an
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ MARKER_KIND = "pgstack-local-env"
 SUPERUSER = "postgres"
 SERVICE_USER = "postgres"  # the OS user Postgres and PgBouncer run as when we are root
 START_TIMEOUT_S = 30.0
+LOCK_WAIT_S = 120.0  # a cold `up` (initdb) takes seconds; a minute-long hold means something hangs
 CONF_NAME = "pgstack.conf"
 
 
@@ -131,6 +133,16 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
             probe.bind((host, port))
         except OSError:
             return True
+    return False
+
+
+def _port_stays_busy(port: int, grace_s: float) -> bool:
+    """True when the port is in use and stays so for `grace_s` seconds."""
+    deadline = time.monotonic() + grace_s
+    while port_in_use(port):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
     return False
 
 
@@ -405,13 +417,64 @@ class LocalEnv:
             pools = [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
         return version, [p for p in pools if p.get("database") != "pgbouncer"]
 
+    # --- one operation at a time ------------------------------------------------------------
+    @contextlib.contextmanager
+    def _exclusive(self, progress: Progress) -> Iterator[None]:
+        """Hold the environment's lock: two `env.up` at once must not both run initdb."""
+        # Beside the state dir, not in it: the lock is needed before the dir exists and after
+        # `reset` deletes it.
+        lock_path = self.state_dir.parent / f".{self.state_dir.name}.lock"
+        try:
+            try:
+                handle = lock_path.open("a")
+            except FileNotFoundError:
+                lock_path.parent.mkdir(parents=True, exist_ok=True)
+                handle = lock_path.open("a")
+        except OSError as exc:
+            raise UserError(
+                f"cannot create {self.state_dir} ({exc.strerror}): "
+                "set PGSTACK_STATE_DIR to a directory you can write"
+            ) from None
+        with handle:
+            deadline = time.monotonic() + LOCK_WAIT_S
+            waiting = False
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not waiting:
+                        progress(f"another pgstack task is working on {self.state_dir}: waiting for it")
+                        waiting = True
+                    if time.monotonic() > deadline:
+                        raise UserError(
+                            f"another pgstack task has held {lock_path} for {LOCK_WAIT_S:.0f} s: "
+                            "let it finish, or stop it and retry"
+                        ) from None
+                    time.sleep(0.1)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     # --- up -------------------------------------------------------------------------------
     def up(self, progress: Progress = _quiet) -> EnvStatus:
         """Bring Postgres and PgBouncer up (initialising on first use); idempotent."""
+        with self._exclusive(progress):
+            return self._up(progress)
+
+    def _up(self, progress: Progress) -> EnvStatus:
         state = self._check_state_dir()
         binaries = self.binaries  # fail on missing binaries before touching anything
         pg_running = state == "ready" and self._postgres_pid() is not None
         bouncer_running = state == "ready" and self._bouncer_pid() is not None
+        crashed = {
+            self.config.postgres_port: not pg_running and (self.pgdata / "postmaster.pid").exists(),
+            self.config.pgbouncer_port: not bouncer_running and self.bouncer_pidfile.exists(),
+        }
+        if crashed[self.config.postgres_port]:
+            # A killed postmaster's backends still hold its connections for a moment.
+            self._clear_stale_lockfile(progress)
         # Check every port we are about to bind before starting (or restarting on a changed port)
         # anything: nothing half-way, and a running server is not stopped for a port it cannot take.
         for listens_there, port, key in (
@@ -426,7 +489,9 @@ class LocalEnv:
                 "pgbouncerPort",
             ),
         ):
-            if not listens_there and port_in_use(port):
+            # After a crash the dead server's sockets may take a moment to go: wait for them.
+            grace = START_TIMEOUT_S / 3 if crashed[port] else 0.0
+            if not listens_there and _port_stays_busy(port, grace):
                 raise UserError(
                     f"port {port} on 127.0.0.1 is already in use: stop what listens there or "
                     f"change pgstack:{key} in {self.config.source}"
@@ -732,6 +797,12 @@ class LocalEnv:
         if not self.state_dir.exists():
             progress(f"nothing to stop: no local environment in {self.state_dir}")
             return
+        with self._exclusive(progress):
+            self._down(progress)
+
+    def _down(self, progress: Progress) -> None:
+        if not self.state_dir.exists():
+            return
         self._check_state_dir(any_major=True)
         progress("pgbouncer: stopped" if self.stop_pgbouncer() else "pgbouncer: was not running")
         progress("postgres: stopped" if self.stop_postgres() else "postgres: was not running")
@@ -741,9 +812,10 @@ class LocalEnv:
         if not self.state_dir.exists():
             progress(f"nothing to delete: {self.state_dir} does not exist")
             return
-        self._check_state_dir(any_major=True)
-        if not self._is_ours():
-            raise UserError(f"{self.state_dir} was not created by pgstack: delete it yourself")
-        self.down(progress)
-        shutil.rmtree(self.state_dir)
+        with self._exclusive(progress):
+            self._check_state_dir(any_major=True)
+            if not self._is_ours():
+                raise UserError(f"{self.state_dir} was not created by pgstack: delete it yourself")
+            self._down(progress)
+            shutil.rmtree(self.state_dir)
         progress(f"deleted {self.state_dir}")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,3 +325,27 @@ def test_stack_file_error_is_one_line(state_root: Path) -> None:
     assert (
         "error: Pulumi.local.yaml: pgstack:pgbouncerPort must be an integer (got 'sixty')\n" == result.stderr
     )
+
+
+def test_two_ups_at_once_share_one_initialisation(state_root: Path) -> None:
+    """Two `up` calls racing on a fresh state dir both succeed: the second waits, then finds it running."""
+    config = throwaway_config()
+    envs = [LocalEnv(config, state_root / "state") for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def bring_up(env: LocalEnv) -> None:
+        try:
+            env.up()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bring_up, args=(env,)) for env in envs]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert [] == errors
+        assert envs[0].status().running
+    finally:
+        envs[0].down()
