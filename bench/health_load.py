@@ -15,7 +15,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from ops.appserver import running_app
-from ops.localenv import SUPERUSER, LocalEnv, free_port
+from ops.localenv import SUPERUSER, LocalEnv
+from ops.throwaway import throwaway_config, throwaway_env
 from stacks.config import load_local_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,22 +57,12 @@ class LoadResult:
 def bench_env() -> Iterator[LocalEnv]:
     """A private Postgres (max_connections 20) + PgBouncer (pool 10) in a temp dir, always stopped."""
     base = load_local_config()
-    config = dataclasses.replace(
-        base,
-        postgres_port=free_port(),
-        pgbouncer_port=free_port(),
+    config = throwaway_config(
         max_connections=MAX_CONNECTIONS,
         pooler=dataclasses.replace(base.pooler, default_pool_size=PGBOUNCER_POOL, reserve_pool_size=0),
     )
-    root = Path(tempfile.mkdtemp(prefix="pgstack-bench-"))
-    root.chmod(0o755)  # the postgres service user must reach its state dir
-    env = LocalEnv(config, root / "state")
-    try:
-        env.up()
+    with throwaway_env("pgstack-bench-", config) as env:
         yield env
-    finally:
-        env.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from ops.localenv import free_port
+from ops.localenv import LocalEnv, free_port
 from stacks.config import LocalConfig, load_local_config
 
 
@@ -48,3 +51,16 @@ def write_stack_file(path: Path, config: LocalConfig) -> Path:
     lines = ["config:"] + [f"  pgstack:{key}: {value}" for key, value in values.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@contextmanager
+def throwaway_env(prefix: str, config: LocalConfig | None = None) -> Iterator[LocalEnv]:
+    """A started environment in a temp dir of its own, stopped and deleted afterwards whatever happens."""
+    root = make_state_root(prefix)
+    env = LocalEnv(config or throwaway_config(), root / "state")
+    try:
+        env.up()  # inside the try: an up that fails half-way may have started Postgres
+        yield env
+    finally:
+        env.down()
+        shutil.rmtree(root, ignore_errors=True)

@@ -21,6 +21,7 @@ from app.urls import libpq_dsn
 from ops.binaries import find_pgbouncer, find_postgres
 from ops.errors import UserError
 from ops.localenv import MARKER, MARKER_KIND, SERVICE_USER, LocalEnv, free_port
+from ops.throwaway import throwaway_env
 from stacks.stackfile import REPO_ROOT
 from tests.conftest import make_state_root, throwaway_config, write_stack_file
 
@@ -34,14 +35,10 @@ def _state_root() -> Iterator[Path]:
 
 
 @pytest.fixture(name="private_env")
-def _private_env(state_root: Path) -> Iterator[LocalEnv]:
+def _private_env() -> Iterator[LocalEnv]:
     """A second environment the test may kill and restart, always stopped afterwards."""
-    env = LocalEnv(throwaway_config(), state_root / "state")
-    try:
-        env.up()  # inside: an up that fails half-way may have started Postgres
+    with throwaway_env("pgstack-localenv-") as env:
         yield env
-    finally:
-        env.down()
 
 
 def invoke(*args: str, env_vars: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ so its requests reach the real PgBouncer and Postgres of the harness.
 from __future__ import annotations
 
 import logging
-import shutil
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -24,7 +23,8 @@ from app.main import create_app
 from app.settings import Settings
 from app.urls import libpq_dsn
 from ops.localenv import LocalEnv
-from tests.conftest import TestDatabase, create_database, drop_database, make_state_root, throwaway_config
+from ops.throwaway import throwaway_env
+from tests.conftest import TestDatabase, create_database, drop_database
 
 FIRST_REVISION = "a1first"
 HEAD_REVISION = "b2second"
@@ -107,14 +107,8 @@ async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(name="private_env", scope="session")
 def _private_env() -> Iterator[LocalEnv]:
     """A Postgres + PgBouncer of our own, for tests that stop and restart them."""
-    root = make_state_root("pgstack-app-tests-")
-    env = LocalEnv(throwaway_config(), root / "state")
-    try:
-        env.up()
+    with throwaway_env("pgstack-app-tests-") as env:
         yield env
-    finally:
-        env.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(name="private_database")
