@@ -80,7 +80,10 @@ def candidate_bindirs(search_path: str, globs: Iterable[str]) -> list[Path]:
 
 
 def find_postgres(
-    major: int, search_path: str | None = None, globs: Iterable[str] = (DEBIAN_GLOB,)
+    major: int,
+    search_path: str | None = None,
+    globs: Iterable[str] = (DEBIAN_GLOB,),
+    stack_file: str = "Pulumi.local.yaml",
 ) -> tuple[Path, int]:
     """The bin directory of Postgres `major`; UserError naming the package when there is none."""
     path = os.environ.get("PATH", "") if search_path is None else search_path
@@ -97,7 +100,7 @@ def find_postgres(
     others = ", ".join(f"{v} in {d}" for d, v in seen.items() if v is not None)
     raise UserError(
         f"Postgres {major} server binaries not found (found {others or 'none that run'}): install "
-        f"postgresql-{major}, or set pgstack:postgresVersion in Pulumi.local.yaml to what you have"
+        f"postgresql-{major}, or set pgstack:postgresVersion in {stack_file} to what you have"
     )
 
 
@@ -113,7 +116,7 @@ def find_pgbouncer(search_path: str | None = None, extra_dirs: Iterable[str] = S
     return Path(found)
 
 
-def find_binaries(major: int) -> Binaries:
+def find_binaries(major: int, stack_file: str = "Pulumi.local.yaml") -> Binaries:
     """Both halves of the native runtime, checked before anything is started."""
-    bindir, found_major = find_postgres(major)
+    bindir, found_major = find_postgres(major, stack_file=stack_file)
     return Binaries(pg_bindir=bindir, pg_major=found_major, pgbouncer=find_pgbouncer())

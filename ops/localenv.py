@@ -269,7 +269,7 @@ class LocalEnv:
     @property
     def binaries(self) -> Binaries:
         if self._binaries is None:
-            self._binaries = find_binaries(self.config.postgres_version)
+            self._binaries = find_binaries(self.config.postgres_version, self.config.source)
         return self._binaries
 
     # --- the state directory: ours or not -------------------------------------------------
