@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.errors import UserError
-from ops.localenv import free_port
+from ops.processes import free_port
 from stacks.stackfile import REPO_ROOT
 
 START_TIMEOUT_S = 20.0

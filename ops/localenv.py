@@ -14,7 +14,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,13 @@ from psycopg import sql
 
 from ops.binaries import Binaries, find_binaries
 from ops.errors import UserError
+from ops.processes import (
+    pid_alive,
+    port_stays_busy,
+    read_pid,
+    shm_attached,
+    worst_line,
+)
 from ops.scram import scram_verifier
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 from stacks.config import LocalConfig, load_local_config
@@ -72,86 +78,6 @@ class EnvStatus:
     @property
     def running(self) -> bool:
         return self.postgres.running and self.pgbouncer.running
-
-
-def _pid_alive(pid: int, program: str | None = None) -> bool:
-    """True when `pid` runs (not a zombie) and, if given, is `program` (pid files outlive reboots)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by someone else
-    proc = Path(f"/proc/{pid}")
-    try:
-        # A killed daemon whose parent does not reap it stays a zombie: it is gone for our purposes.
-        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-        if program is not None:
-            return program.encode() in proc.joinpath("cmdline").read_bytes()
-    except (FileNotFoundError, PermissionError, IndexError):
-        return proc.exists()
-    return True
-
-
-def _worst_line(log: str) -> str:
-    """The line of a log tail that says why a server stopped: its last FATAL/ERROR, else its last line."""
-    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
-    for line in reversed(lines):
-        # The server logs FATAL/PANIC/ERROR; initdb and pg_ctl write `<program>: error: <message>`.
-        if any(level in line for level in ("FATAL", "PANIC", "ERROR", ": error:")):
-            return line
-    return lines[-1] if lines else "no output"
-
-
-def _shm_attached(shmid: str) -> bool:
-    """True while some process is attached to the SysV shared-memory segment `shmid`."""
-    try:
-        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
-    except FileNotFoundError:
-        return False
-    for row in rows:
-        fields = row.split()
-        if len(fields) > 6 and fields[1] == shmid:
-            return int(fields[6]) > 0
-    return False
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        first = path.read_text().split("\n", 1)[0].strip()
-    except (FileNotFoundError, PermissionError):
-        return None
-    return int(first) if first.isdigit() else None
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something already listens on host:port (bound the way servers bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def _port_stays_busy(port: int, grace_s: float) -> bool:
-    """True when the port is in use and stays so for `grace_s` seconds."""
-    deadline = time.monotonic() + grace_s
-    while port_in_use(port):
-        if time.monotonic() >= deadline:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (for throwaway environments)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class LocalEnv:
@@ -331,12 +257,12 @@ class LocalEnv:
 
     # --- status ---------------------------------------------------------------------------
     def _postgres_pid(self) -> int | None:
-        pid = _read_pid(self.pgdata / "postmaster.pid")
-        return pid if pid is not None and _pid_alive(pid, "postgres") else None
+        pid = read_pid(self.pgdata / "postmaster.pid")
+        return pid if pid is not None and pid_alive(pid, "postgres") else None
 
     def _bouncer_pid(self) -> int | None:
-        pid = _read_pid(self.bouncer_pidfile)
-        return pid if pid is not None and _pid_alive(pid, "pgbouncer") else None
+        pid = read_pid(self.bouncer_pidfile)
+        return pid if pid is not None and pid_alive(pid, "pgbouncer") else None
 
     def _postgres_port_now(self) -> int | None:
         """The port the running Postgres was started on (postmaster.pid's fourth line)."""
@@ -491,7 +417,7 @@ class LocalEnv:
         ):
             # After a crash the dead server's sockets may take a moment to go: wait for them.
             grace = START_TIMEOUT_S / 3 if crashed[port] else 0.0
-            if not listens_there and _port_stays_busy(port, grace):
+            if not listens_there and port_stays_busy(port, grace):
                 raise UserError(
                     f"port {port} on 127.0.0.1 is already in use: stop what listens there or "
                     f"change pgstack:{key} in {self.config.source}"
@@ -566,7 +492,7 @@ class LocalEnv:
         if result.returncode != 0:
             log = self.log_dir / "initdb.log"
             log.write_text(result.stdout + result.stderr)
-            raise UserError(f"initdb failed: {_worst_line(result.stderr)} (see {log})")
+            raise UserError(f"initdb failed: {worst_line(result.stderr)} (see {log})")
         with (self.pgdata / "postgresql.conf").open("a") as conf:
             conf.write(f"\n# pgstack: the settings from the stack file\ninclude '{CONF_NAME}'\n")
         # Complete from here on: a later failure (PgBouncer not starting) must not make the next
@@ -618,21 +544,21 @@ class LocalEnv:
         (a container whose init does not reap): then only the shared-memory check tells it is gone.
         """
         lock = self.pgdata / "postmaster.pid"
-        pid = _read_pid(lock)
-        if pid is None or _pid_alive(pid, "postgres"):
+        pid = read_pid(lock)
+        if pid is None or pid_alive(pid, "postgres"):
             return
         lines = lock.read_text().splitlines()
         shmid = lines[6].split()[-1] if len(lines) > 6 and lines[6].split() else None
         deadline = time.monotonic() + START_TIMEOUT_S
-        while shmid is not None and _shm_attached(shmid) and time.monotonic() < deadline:
+        while shmid is not None and shm_attached(shmid) and time.monotonic() < deadline:
             time.sleep(0.05)  # the old backends exit as soon as they notice the postmaster died
-        if shmid is not None and _shm_attached(shmid):
+        if shmid is not None and shm_attached(shmid):
             return  # still in use: leave the interlock to Postgres, which will say so
         progress(f"postgres: removing the lock files of a server that is gone (pid {pid})")
         lock.unlink(missing_ok=True)
         (self.run_dir / f".s.PGSQL.{self.config.postgres_port}.lock").unlink(missing_ok=True)
         for socket_lock in self.run_dir.glob(".s.PGSQL.*.lock"):
-            if _read_pid(socket_lock) == pid:
+            if read_pid(socket_lock) == pid:
                 socket_lock.unlink(missing_ok=True)
 
     def _start_postgres(self, binaries: Binaries, progress: Progress) -> None:
@@ -662,7 +588,7 @@ class LocalEnv:
                 time.sleep(0.2)
                 continue
             raise UserError(
-                f"postgres did not start: {_worst_line(log_tail or result.stderr)} (see {self.postgres_log})"
+                f"postgres did not start: {worst_line(log_tail or result.stderr)} (see {self.postgres_log})"
             )
         progress(f"postgres: up in {time.monotonic() - started:.1f} s")
 
@@ -735,7 +661,7 @@ class LocalEnv:
             self.bouncer_pidfile.unlink()
         result = self._run(str(binaries.pgbouncer), "-d", str(self.bouncer_dir / "pgbouncer.ini"), timeout=30)
         if result.returncode != 0:
-            detail = _worst_line(result.stderr.strip() or self._tail(self.bouncer_log))
+            detail = worst_line(result.stderr.strip() or self._tail(self.bouncer_log))
             raise UserError(f"pgbouncer did not start: {detail} (see {self.bouncer_log})")
         self._wait_until(
             lambda: self._accepts(self.config.user, self.config.pgbouncer_port, self.config.database),
@@ -784,7 +710,7 @@ class LocalEnv:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while _pid_alive(pid):
+        while pid_alive(pid):
             if time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 break

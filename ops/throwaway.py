@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ops.localenv import LocalEnv, free_port
+from ops.localenv import LocalEnv
+from ops.processes import free_port
 from stacks.config import LocalConfig, load_local_config
 
 

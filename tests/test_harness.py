@@ -10,7 +10,8 @@ from pathlib import Path
 import psycopg
 
 from app.urls import libpq_dsn
-from ops.localenv import LocalEnv, port_in_use
+from ops.localenv import LocalEnv
+from ops.processes import port_in_use
 from stacks.stackfile import REPO_ROOT
 from tests.conftest import TestDatabase
 

@@ -20,7 +20,8 @@ import pytest
 from app.urls import libpq_dsn
 from ops.binaries import find_pgbouncer, find_postgres
 from ops.errors import UserError
-from ops.localenv import MARKER, MARKER_KIND, SERVICE_USER, LocalEnv, free_port
+from ops.localenv import MARKER, MARKER_KIND, SERVICE_USER, LocalEnv
+from ops.processes import free_port
 from ops.throwaway import throwaway_env
 from stacks.stackfile import REPO_ROOT
 from tests.conftest import make_state_root, throwaway_config, write_stack_file

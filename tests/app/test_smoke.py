@@ -14,7 +14,8 @@ import pytest
 from invoke.context import Context
 
 from ops import migrate as migrator
-from ops.localenv import LocalEnv, free_port
+from ops.localenv import LocalEnv
+from ops.processes import free_port
 from ops.revisions import script_directory
 from ops.smoke import run_smoke
 from ops.targets import DatabaseTarget

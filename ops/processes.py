@@ -1,0 +1,88 @@
+"""Facts about local processes and ports: pid files, zombies, shared memory, busy and free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+
+def pid_alive(pid: int, program: str | None = None) -> bool:
+    """True when `pid` runs (not a zombie) and, if given, is `program` (pid files outlive reboots)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by someone else
+    proc = Path(f"/proc/{pid}")
+    try:
+        # A killed daemon whose parent does not reap it stays a zombie: it is gone for our purposes.
+        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        if program is not None:
+            return program.encode() in proc.joinpath("cmdline").read_bytes()
+    except (FileNotFoundError, PermissionError, IndexError):
+        return proc.exists()
+    return True
+
+
+def worst_line(log: str) -> str:
+    """The line of a log tail that says why a server stopped: its last FATAL/ERROR, else its last line."""
+    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        # The server logs FATAL/PANIC/ERROR; initdb and pg_ctl write `<program>: error: <message>`.
+        if any(level in line for level in ("FATAL", "PANIC", "ERROR", ": error:")):
+            return line
+    return lines[-1] if lines else "no output"
+
+
+def shm_attached(shmid: str) -> bool:
+    """True while some process is attached to the SysV shared-memory segment `shmid`."""
+    try:
+        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except FileNotFoundError:
+        return False
+    for row in rows:
+        fields = row.split()
+        if len(fields) > 6 and fields[1] == shmid:
+            return int(fields[6]) > 0
+    return False
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        first = path.read_text().split("\n", 1)[0].strip()
+    except (FileNotFoundError, PermissionError):
+        return None
+    return int(first) if first.isdigit() else None
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on host:port (bound the way servers bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def port_stays_busy(port: int, grace_s: float) -> bool:
+    """True when the port is in use and stays so for `grace_s` seconds."""
+    deadline = time.monotonic() + grace_s
+    while port_in_use(port):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (for throwaway environments)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
