@@ -20,9 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from ops.plan import SPEEDUPS_VARIABLE, plan_stack, stack_names
+from ops.plan import SPEEDUPS_VARIABLE, plan_stack
 from ops.policies import evaluate
-from stacks.stackfile import REPO_ROOT
+from stacks.stackfile import REPO_ROOT, stack_names
 
 TARGET_S = 3.0
 INVOKE = Path(sys.executable).with_name("invoke")

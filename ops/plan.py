@@ -197,11 +197,6 @@ def plan_stack(
     return record_plan(program or load_program(), values, root)
 
 
-def stack_names(root: Path = REPO_ROOT) -> list[str]:
-    """Every stack with a Pulumi.<stack>.yaml file under `root`, sorted."""
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
-
-
 def to_json(plan: Plan) -> str:
     """The plan file: sorted keys, fixed indentation, one trailing newline, so it diffs well."""
     payload = {"format": FORMAT_VERSION, **asdict(plan)}

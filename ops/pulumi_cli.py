@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ops.errors import UserError
-from stacks.stackfile import REPO_ROOT, stack_file
+from stacks.stackfile import REPO_ROOT, stack_file, stack_names
 
 Action = Literal["preview", "up", "destroy"]
 # Stacks whose destroy takes an explicit --yes (and whose resources carry deletion protection).
@@ -43,15 +43,10 @@ def find_cli() -> str:
     raise UserError(f"the Pulumi CLI is not installed: {INSTALL_HINT}")
 
 
-def known_stack_files(root: Path = REPO_ROOT) -> list[str]:
-    """Stacks that have a Pulumi.<stack>.yaml in the project."""
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
-
-
 def check_stack_file(stack: str, root: Path = REPO_ROOT) -> None:
     """A UserError unless the project has a stack file for `stack`."""
     if not stack_file(stack, root).is_file():
-        known = ", ".join(known_stack_files(root)) or "none"
+        known = ", ".join(stack_names(root)) or "none"
         raise UserError(
             f"no stack file Pulumi.{stack}.yaml: pick one of {known}, or create it for a new stack"
         )
@@ -68,19 +63,20 @@ def stack_args(action: Action, stack: str, *, yes: bool = False, diff: bool = Fa
     return args
 
 
-def backend_stacks(cli: str, root: Path = REPO_ROOT) -> list[str]:
-    """Stack names the logged-in backend has for this project (`pulumi stack ls --json`)."""
+def _query(cli: str, args: list[str], root: Path) -> subprocess.CompletedProcess[str]:
+    """A read-only `pulumi stack ...` call, bounded so a hung backend cannot hang the task."""
     try:
-        result = subprocess.run(
-            [cli, "stack", "ls", "--json"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=QUERY_TIMEOUT_S,
-            check=False,
+        return subprocess.run(
+            [cli, *args], cwd=root, capture_output=True, text=True, timeout=QUERY_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired:
-        raise UserError("`pulumi stack ls` did not answer in time: check `pulumi whoami`") from None
+        command = " ".join(args[:2])
+        raise UserError(f"`pulumi {command}` did not answer in time: check `pulumi whoami`") from None
+
+
+def backend_stacks(cli: str, root: Path = REPO_ROOT) -> list[str]:
+    """Stack names the logged-in backend has for this project (`pulumi stack ls --json`)."""
+    result = _query(cli, ["stack", "ls", "--json"], root)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"pulumi cannot list stacks ({last}): run `pulumi login` first")
@@ -99,17 +95,7 @@ def stack_outputs(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
     """
     check_stack_file(stack, root)
     cli = find_cli()
-    try:
-        result = subprocess.run(
-            [cli, "stack", "output", "--json", "--show-secrets", "--stack", stack],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=QUERY_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise UserError("`pulumi stack output` did not answer in time: check `pulumi whoami`") from None
+    result = _query(cli, ["stack", "output", "--json", "--show-secrets", "--stack", stack], root)
     if result.returncode != 0:
         raise UserError(f"no outputs for stack {stack}: run `invoke infra.up --stack {stack}` first")
     try:

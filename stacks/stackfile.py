@@ -47,6 +47,11 @@ def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:
     return root / f"Pulumi.{stack}.yaml"
 
 
+def stack_names(root: Path = REPO_ROOT) -> list[str]:
+    """Every stack with a Pulumi.<stack>.yaml file under `root`, sorted."""
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
+
+
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())

@@ -10,6 +10,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from ops.errors import UserError
+from stacks.stackfile import stack_names
 from tasks.errors import reported
 
 # ops.plan and friends load the Pulumi SDK: imported inside each task so other tasks start fast.
@@ -23,8 +24,6 @@ def _write(path: str, text: str) -> None:
 
 
 def _stacks(stack: str, every: bool) -> list[str]:
-    from ops.plan import stack_names
-
     known = stack_names()
     if every or not stack:
         return known

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ops.errors import UserError
-from ops.plan import from_json, load_program, plan_stack, stack_names, to_json
+from ops.plan import from_json, load_program, plan_stack, to_json
 from ops.plan_tree import render_tree
 from ops.plan_values import MASKED, UNKNOWN_SHOWN
-from stacks.stackfile import REPO_ROOT
+from stacks.stackfile import REPO_ROOT, stack_names
 from tests.plan.conftest import CIPHERTEXT, SamplePlan, shipped_plan
 
 SHIPPED = ("local", "staging", "prod")
