@@ -12,13 +12,13 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ops.errors import UserError
 from ops.plan_imports import load_provider_classes_on_demand
-from ops.plan_mocks import run_under_mocks
+from ops.plan_mocks import PlannedResource, run_under_mocks
 from ops.plan_values import MASKED, PLACEHOLDER_PREFIX, decode_struct, mask_text, relative_to
 from stacks.config import ConfigError
 from stacks.stackfile import (
@@ -42,26 +42,6 @@ SPEEDUPS_VARIABLE = "PGSTACK_PLAN_SPEEDUPS"
 
 def _speedups() -> bool:
     return os.environ.get(SPEEDUPS_VARIABLE, "1") != "0"
-
-
-@dataclass(frozen=True)
-class PlannedResource:
-    """One resource the program registered, as the engine would receive it."""
-
-    urn: str
-    type: str
-    name: str
-    parent: str | None
-    custom: bool
-    dependencies: list[str]
-    inputs: dict[str, Any]
-    protect: bool = False
-    replace_on_changes: list[str] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        """`type name`, how people name a resource in a review."""
-        return f"{self.type} {self.name}"
 
 
 @dataclass(frozen=True)
@@ -164,17 +144,7 @@ def record_plan(program: Program, values: StackValues, root: Path = REPO_ROOT) -
         load_provider_classes_on_demand()
     recorded, outputs = run_under_mocks(program, PROJECT, values.stack, config, secret_keys)
     resources = [
-        PlannedResource(
-            urn=r.urn,
-            type=r.type,
-            name=r.name,
-            parent=r.parent,
-            custom=r.custom,
-            dependencies=r.dependencies,
-            inputs=relative_to(decode_struct(r.inputs), str(root)),
-            protect=r.protect,
-            replace_on_changes=r.replace_on_changes,
-        )
+        replace(r, inputs=relative_to(decode_struct(r.inputs), str(root)))
         for r in sorted(recorded, key=lambda r: r.urn)
     ]
     return Plan(

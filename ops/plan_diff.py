@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.plan import Plan, PlannedResource
+from ops.plan import Plan
+from ops.plan_mocks import PlannedResource
 from ops.plan_values import flatten
 
 # Inputs the providers cannot update in place: changing one recreates the resource (the

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -28,8 +28,11 @@ def _engine_urn(urn: str) -> str:
 
 
 @dataclass(frozen=True)
-class RecordedResource:
-    """A RegisterResource request as the monitor saw it (inputs still in wire form)."""
+class PlannedResource:
+    """One resource the program registered, as the engine would receive it.
+
+    The recorder stores inputs in wire form; the plan decodes them into this same record.
+    """
 
     urn: str
     type: str
@@ -38,8 +41,13 @@ class RecordedResource:
     custom: bool
     dependencies: list[str]
     inputs: dict[str, Any]
-    protect: bool
-    replace_on_changes: list[str]
+    protect: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """`type name`, how people name a resource in a review."""
+        return f"{self.type} {self.name}"
 
 
 class _PreviewMocks(mocks.Mocks):
@@ -57,7 +65,7 @@ class _RecordingMonitor(mocks.MockMonitor):
 
     def __init__(self) -> None:
         super().__init__(_PreviewMocks())
-        self.recorded: list[RecordedResource] = []
+        self.recorded: list[PlannedResource] = []
         self.stack_outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request: Any) -> Any:
@@ -67,7 +75,7 @@ class _RecordingMonitor(mocks.MockMonitor):
             if parent is not None and f"::{_STACK_TYPE}::" in parent:
                 parent = None  # top level: the stack itself is implied
             self.recorded.append(
-                RecordedResource(
+                PlannedResource(
                     urn=_engine_urn(response.urn),
                     type=request.type,
                     name=request.name,
@@ -95,7 +103,7 @@ def run_under_mocks(
     stack: str,
     config: dict[str, str],
     secret_keys: list[str],
-) -> tuple[list[RecordedResource], dict[str, Any]]:
+) -> tuple[list[PlannedResource], dict[str, Any]]:
     """Run `program` as `pulumi preview -s stack` would, returning its registrations and outputs."""
     # A loop of its own per run, closed afterwards, so runs (and other users of asyncio in the
     # same process, such as tests) cannot leak state into each other.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ops.plan import Plan, PlannedResource
+from ops.plan import Plan
+from ops.plan_mocks import PlannedResource
 from ops.plan_values import flatten
 
 # The inputs a reviewer looks at first, per type (path prefixes of the flattened inputs);

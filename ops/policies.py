@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ops.plan import Plan, PlannedResource
+from ops.plan import Plan
+from ops.plan_mocks import PlannedResource
 from ops.plan_values import MASKED, PLACEHOLDER_PREFIX, UNKNOWN_SHOWN, flatten
 from stacks.budget import POSTGRES_RESERVED, ConnectionBudget, InstanceConnections, managed_poolers
 

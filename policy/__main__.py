@@ -27,7 +27,8 @@ from pulumi_policy import (
 from pulumi_policy import Policy as PackPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from ops.plan import Plan, PlannedResource, shown_config
+from ops.plan import Plan, shown_config
+from ops.plan_mocks import PlannedResource
 from ops.plan_values import UNKNOWN_SHOWN
 from ops.policies import POLICIES, Policy, PolicyContext
 from stacks.stackfile import PROJECT, read_stack
