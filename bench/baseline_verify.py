@@ -9,7 +9,6 @@ them alike; the figures are medians. Target: fingerprint >= 10x faster, and unde
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -35,9 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ops.localenv import LocalEnv
 from ops.schema import Fingerprint, fingerprint
-from ops.throwaway import make_state_root, throwaway_config
+from ops.throwaway import throwaway_env
 
 SCHEMA = "bench"
 
@@ -81,10 +79,7 @@ def main() -> None:
     parser.add_argument("--tables", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    root = make_state_root("pgstack-bench-verify-")
-    env = LocalEnv(throwaway_config(), root / "state")
-    try:
-        env.up(lambda _: None)
+    with throwaway_env("pgstack-bench-verify-") as env:
         engine = create_engine(env.direct_url(), poolclass=pool.NullPool)
         metadata = generated_metadata(args.tables)
         with engine.connect() as connection:
@@ -119,9 +114,6 @@ def main() -> None:
                 cmp.append(_timed(by_compare_metadata))
                 refl.append(_timed(by_reflect))
         engine.dispose()
-    finally:
-        env.down()
-        shutil.rmtree(root, ignore_errors=True)
     fp_m, cmp_m, refl_m = (statistics.median(values) for values in (fp, cmp, refl))
     print(f"verify a {args.tables}-table schema (median of {args.runs} interleaved runs):")
     print(f"  fingerprint (pg_catalog) + compare : {fp_m:.3f} s   (target < 0.5 s)")
