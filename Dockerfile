@@ -16,10 +16,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject
         > /tmp/requirements.txt \
     && /opt/venv/bin/pip install -r /tmp/requirements.txt
 WORKDIR /srv
-# ops comes along for the migration job (`python -m ops.migrate`), which imports app, ops and
-# migrations only.
+# The migration job (`python -m ops.migrate`) needs the migrator's wing and nothing else of ops/:
+# it imports app, ops.errors, ops.migrate and migrations only.
 COPY app/ app/
-COPY ops/ ops/
+COPY ops/__init__.py ops/errors.py ops/
+COPY ops/migrate/ ops/migrate/
 COPY migrations/ migrations/
 # Bytecode compiled at build time: the non-root user cannot write it, and a cold start should
 # not pay for it.

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from app.concurrency import DbBusy
 from app.db import Database
+from app.dberrors import error_line
 
 router = APIRouter()
 T = TypeVar("T")
@@ -54,9 +55,9 @@ def _forget(task: asyncio.Task[Any]) -> None:
 def reason(exc: BaseException) -> str:
     """One line saying why a check failed, without SQL, URLs or driver boilerplate."""
     cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
-    lines = str(cause).strip().splitlines()
-    first = lines[0] if lines else ""
-    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+    first = error_line(exc)
+    name = type(cause).__name__
+    return name if first == name else f"{name}: {first}"
 
 
 def read_head_revisions(script_location: Path) -> frozenset[str]:

@@ -5,7 +5,7 @@ Bad values fail at start-up with one line naming the variable; URLs are secrets 
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,10 +13,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.identifiers import IDENTIFIER_RULE, is_identifier
 from app.urls import to_psycopg_url
 
 PoolMode = Literal["pgbouncer-transaction", "direct"]
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class SettingsError(ValueError):
@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     @field_validator("db_schema")
     @classmethod
     def _schema(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
-            raise ValueError("must be a lower-case SQL identifier (letters, digits, _)")
+        if not is_identifier(value):
+            raise ValueError(f"must be {IDENTIFIER_RULE}")
         return value
 
     @field_validator("log_level", mode="before")
@@ -107,10 +107,15 @@ class Settings(BaseSettings):
         return bool(self.k_service)
 
 
-def load_settings() -> Settings:
-    """Read the environment now; a bad or missing variable raises SettingsError in one line."""
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read the environment now (or `environ`, the caller's copy of it), `overrides` winning; a bad
+    or missing variable raises SettingsError in one line."""
+    values: dict[str, object] = {}
+    if environ is not None:
+        fields = Settings.model_fields
+        values = {key.lower(): value for key, value in environ.items() if key.lower() in fields}
     try:
-        return Settings()  # type: ignore[call-arg]  # required fields come from the environment
+        return Settings(**{**values, **overrides})  # type: ignore[arg-type]  # pydantic validates
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):

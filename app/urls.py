@@ -6,6 +6,7 @@ SQLAlchemy is loaded only by the functions that build SQLAlchemy URLs.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
 PSYCOPG_DRIVER = "postgresql+psycopg"
 _POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2")
 MASK = "***"
+# scheme://user:password@ wherever a URL sits in a text, and libpq's `password=...` keyword.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
+_KEYWORD_PASSWORD = re.compile(r"\b(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 
 
 def to_psycopg_url(url: str | URL) -> URL:
@@ -53,9 +57,10 @@ def mask_url(url: str | URL) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-def with_scheme(url: str, scheme: str) -> str:
-    """The same URL with another scheme, e.g. the plain `postgresql` that psql and libpq take."""
-    return f"{scheme}://{url.split('://', 1)[1]}"
+def mask_secrets(text: str) -> str:
+    """`text` (an error message, a log line, a plan value) with every URL password and libpq
+    `password=...` value replaced by ***."""
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
 
 
 def libpq_dsn(url: str | URL) -> str:

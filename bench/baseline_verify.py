@@ -34,8 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ops.schema import Fingerprint, fingerprint
-from ops.throwaway import throwaway_env
+from ops.local.throwaway import throwaway_env
+from ops.migrate.fingerprint import Fingerprint, fingerprint
 
 SCHEMA = "bench"
 

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ops.binaries import find_binaries
-from ops.localenv import CONF_NAME, SERVICE_USER, LocalEnv
-from ops.throwaway import throwaway_config, write_stack_file
+from ops.local.binaries import find_binaries
+from ops.local.native import CONF_NAME, SERVICE_USER, LocalEnv
+from ops.local.throwaway import throwaway_config, write_stack_file
 from pgbouncer import render_ini, render_userlist
 from stacks.stackfile import REPO_ROOT
 

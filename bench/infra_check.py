@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from ops.plan import SPEEDUPS_VARIABLE, plan_stack
-from ops.policies import evaluate
+from ops.plan.planner import SPEEDUPS_VARIABLE, plan_stack
+from ops.plan.policies import evaluate
 from stacks.stackfile import REPO_ROOT, stack_names
 
 TARGET_S = 3.0
@@ -51,8 +51,8 @@ def _check_command() -> tuple[list[str], str]:
     )
     if "infra.check" in listed.stdout:
         return [str(INVOKE), "infra.check", "--all"], "invoke infra.check --all"
-    body = "from invoke.context import Context; from tasks.plan import check; check(Context(), all=True)"
-    return [sys.executable, "-c", body], "tasks.plan.check(all=True)"
+    body = "from invoke.context import Context; from cli.plan import check; check(Context(), all=True)"
+    return [sys.executable, "-c", body], "cli.plan.check(all=True)"
 
 
 def main() -> None:

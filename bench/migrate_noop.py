@@ -22,10 +22,10 @@ from alembic import command
 from alembic.config import Config
 
 from app.settings import get_settings
-from ops.localenv import LocalEnv
-from ops.migrate import migrate
-from ops.targets import DatabaseTarget
-from ops.throwaway import make_state_root, throwaway_config, write_stack_file
+from ops.local.native import LocalEnv
+from ops.local.throwaway import make_state_root, throwaway_config, write_stack_file
+from ops.migrate.migrator import migrate
+from ops.migrate.target import DatabaseTarget
 from stacks.stackfile import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -60,7 +60,7 @@ def main() -> None:
     env = LocalEnv(config, root / "state")
     try:
         env.up(_quiet)
-        target = DatabaseTarget("local", env.direct_url(), env.pooled_url(), config.schema)
+        target = DatabaseTarget.from_urls("local", env.direct_url(), env.pooled_url(), config.schema)
         environ = {
             **os.environ,
             **target.environ(),

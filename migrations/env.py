@@ -11,8 +11,8 @@ from sqlalchemy import Connection, create_engine, pool, text
 
 import app.models
 from app.settings import Settings, SettingsError, get_settings
-from ops.history import StepRecorder, ensure_table
-from ops.schema import is_application_object
+from ops.migrate.fingerprint import is_application_object
+from ops.migrate.history import StepRecorder, ensure_table
 
 config = context.config
 log = logging.getLogger("alembic.env")
@@ -35,8 +35,8 @@ def _schema() -> str:
 
 def _direct_url() -> str:
     passed = config.attributes.get("url")
-    if passed:
-        return str(passed)
+    if passed:  # a string, or a SQLAlchemy URL (whose str() would hide the password)
+        return passed if isinstance(passed, str) else str(passed.render_as_string(hide_password=False))
     try:  # DIRECT_DATABASE_URL; refuses to fall back to the PgBouncer URL
         return _settings().direct_url()
     except SettingsError as exc:

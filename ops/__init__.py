@@ -1,1 +1,14 @@
-"""The operations library behind the invoke tasks (also shipped in the image for the migration job)."""
+"""pgstack's operations library, one wing per concern; each wing's docstring says its job and what
+it may import.
+
+- `ops.migrate`: the migrator (the Cloud Run migration job; the only wing the image ships).
+- `ops.local`: the local runtimes (native processes, the Docker stack) behind one interface.
+- `ops.plan`: the offline plan of a stack under Pulumi mocks, its diff and its policies.
+- `ops.checks`: smoke checks of a running environment, and the app server they start.
+- `ops.cloud`: the real command-line tools (the Pulumi CLI) the infra tasks and the Docker runtime drive.
+- `ops.errors`: `UserError`, the one error a user can cause.
+
+Import rules: every wing may import `app`, `stacks`, `pgbouncer`, `ops.errors` and `ops.migrate`;
+`ops.migrate` imports only `app` and `ops.errors` (it must run from the image); no wing imports the
+task layer (`cli/`), and no import cycles.
+"""

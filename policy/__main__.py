@@ -27,10 +27,10 @@ from pulumi_policy import (
 from pulumi_policy import Policy as PackPolicy
 from pulumi_policy.proxy import UnknownValueError
 
-from ops.plan import Plan, shown_config
-from ops.plan_mocks import PlannedResource
-from ops.plan_values import UNKNOWN_SHOWN
-from ops.policies import POLICIES, Policy, PolicyContext
+from ops.plan.mocks import PlannedResource
+from ops.plan.planner import Plan, shown_config
+from ops.plan.policies import POLICIES, Policy, PolicyContext
+from ops.plan.values import UNKNOWN_SHOWN
 from stacks.stackfile import PROJECT, read_stack
 
 STACK_VARIABLE = "PGSTACK_STACK"

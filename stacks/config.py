@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.identifiers import IDENTIFIER_RULE, is_identifier
 from stacks.budget import (
     PERF_TIER,
     POSTGRES_RESERVED,
@@ -18,7 +19,6 @@ from stacks.budget import (
 from stacks.stackfile import PROJECT, REPO_ROOT, read_stack
 
 POOL_MODES = ("session", "transaction", "statement")
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class ConfigError(ValueError):
@@ -72,12 +72,9 @@ class _Reader:
 
     def identifier(self, key: str) -> str:
         value = self.raw(key)
-        if not isinstance(value, str) or not _IDENTIFIER.match(value):
-            raise self.fail(
-                key,
-                f"must be a lower-case SQL identifier: letters, digits, _ (got {value!r})",
-            )
-        return value
+        if not is_identifier(value):
+            raise self.fail(key, f"must be {IDENTIFIER_RULE} (got {value!r})")
+        return str(value)
 
     def choice(self, key: str, choices: tuple[str, ...]) -> str:
         value = self.raw(key)
@@ -134,6 +131,11 @@ class LocalConfig:
     schema: str
     max_connections: int
     pooler: PoolerConfig
+
+    @property
+    def container_prefix(self) -> str:
+        """The Docker runtime's name prefix for its network, volume and containers."""
+        return f"pgstack-{self.stack}"
 
 
 def _pooler(read: _Reader) -> PoolerConfig:

@@ -71,7 +71,7 @@ class LocalDatabase(pulumi.ComponentResource):
     ) -> None:
         super().__init__("pgstack:local:LocalDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        prefix = f"pgstack-{config.stack}"
+        prefix = config.container_prefix
 
         # One generated password for the app role and the superuser, as the native runtime does.
         self.password = random.RandomPassword("password", length=32, special=False, opts=child)
@@ -79,7 +79,13 @@ class LocalDatabase(pulumi.ComponentResource):
         # everything derived from it secret whatever engine runs the program (mocks included).
         self.secret_password: pulumi.Output[str] = pulumi.Output.secret(self.password.result)
         network = docker.Network("network", name=prefix, opts=child)
-        volume = docker.Volume("pgdata", name=f"{prefix}-pgdata", opts=child)
+        # Retained on delete: `env.down` with the Docker runtime destroys the stack's containers and
+        # keeps the data, as the native runtime does; `env.reset` removes the volume itself.
+        volume = docker.Volume(
+            "pgdata",
+            name=f"{prefix}-pgdata",
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
         postgres_image = docker.RemoteImage(
             "postgres-image", name=limits.postgres_image, keep_locally=True, opts=child
         )

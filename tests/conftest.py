@@ -20,10 +20,10 @@ import pytest
 from psycopg import sql
 
 from app.urls import libpq_dsn
-from ops.localenv import LocalEnv
-from ops.throwaway import make_state_root, throwaway_config, write_stack_file
+from ops.local.native import LocalEnv
+from ops.local.throwaway import make_state_root, throwaway_config, write_stack_file
 
-# Tests import these from here as well as from ops.throwaway.
+# Tests import these from here as well as from ops.local.throwaway.
 __all__ = [
     "TestDatabase",
     "create_database",

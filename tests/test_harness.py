@@ -10,18 +10,18 @@ from pathlib import Path
 import psycopg
 
 from app.urls import libpq_dsn
-from ops.localenv import LocalEnv
-from ops.processes import port_in_use
+from ops.local.native import LocalEnv
+from ops.local.processes import port_in_use
 from stacks.stackfile import REPO_ROOT
 from tests.conftest import TestDatabase
 
-# A test with an environment of its own (as tests/test_localenv.py has), run in a pytest of its own.
+# A test with an environment of its own (as tests/ops/local/test_native.py has), run in a pytest of its own.
 _INNER_TEST = """
 import shutil
 
 import pytest
-from ops.localenv import LocalEnv
-from ops.throwaway import make_state_root, throwaway_config
+from ops.local.native import LocalEnv
+from ops.local.throwaway import make_state_root, throwaway_config
 
 
 @pytest.fixture(name="own_env")

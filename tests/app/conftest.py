@@ -22,8 +22,8 @@ from psycopg import sql
 from app.main import create_app
 from app.settings import Settings
 from app.urls import libpq_dsn
-from ops.localenv import LocalEnv
-from ops.throwaway import throwaway_env
+from ops.local.native import LocalEnv
+from ops.local.throwaway import throwaway_env
 from tests.conftest import TestDatabase, create_database, drop_database
 
 FIRST_REVISION = "a1first"

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from invoke.context import Context
 
-from ops import dockerenv
-from ops.appserver import http_get, running_app
-from ops.dockerenv import DockerUrls
+from cli import app
+from ops.checks.appserver import http_get, running_app
 from ops.errors import UserError
-from tasks import webapp
+from ops.local import docker as dockerenv
+from ops.local.docker import DockerUrls
 from tests.conftest import TestDatabase
 
 
@@ -58,5 +58,5 @@ def test_app_serve_runs_on_the_docker_runtime_without_a_native_environment(
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(subprocess, "run", run)
-    webapp.serve(Context())
+    app.serve(Context())
     assert [docker.pooled_url] == [env["DATABASE_URL"] for env in started]

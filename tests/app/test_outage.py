@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from ops.localenv import LocalEnv
+from ops.local.native import LocalEnv
 from tests.app.conftest import HEAD_REVISION, served, settings_for, stamp
 from tests.conftest import TestDatabase
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from invoke.context import Context
 
-from ops import migrate as migrator
-from ops.localenv import LocalEnv
-from ops.processes import free_port
-from ops.revisions import script_directory
-from ops.smoke import run_smoke
-from ops.targets import DatabaseTarget
-from tasks import up as up_tasks
+from cli import edge
+from cli import up as up_tasks
+from ops.checks.smoke import run_smoke
+from ops.local.native import LocalEnv
+from ops.local.processes import free_port
+from ops.migrate import migrator
+from ops.migrate.revisions import script_directory
+from ops.migrate.target import DatabaseTarget
 from tests.conftest import write_stack_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,12 +35,7 @@ def _quiet(_: str) -> None:
 def _migrated(private_env: LocalEnv) -> Iterator[DatabaseTarget]:
     """The private environment's main database at head (as `invoke up` leaves it), running."""
     private_env.up()
-    target = DatabaseTarget(
-        env="local",
-        direct_url=private_env.direct_url(),
-        pooled_url=private_env.pooled_url(),
-        schema=private_env.config.schema,
-    )
+    target = private_env.target()
     migrator.migrate(target, progress=_quiet)
     try:
         yield target
@@ -71,7 +67,7 @@ def _smoke_cli(env: LocalEnv, tmp_path: Path) -> tuple[int, dict[str, object]]:
 
 def test_smoke_passes_on_a_migrated_environment(private_env: LocalEnv, migrated: DatabaseTarget) -> None:
     """Every check passes (the app started for the check) on an environment at head."""
-    report = run_smoke(migrated, local_env=private_env, progress=_quiet)
+    report = run_smoke(migrated, pools=private_env.pools, progress=_quiet)
     assert [] == report.failing, report.render()
     assert [
         "direct connection",
@@ -100,7 +96,7 @@ def test_smoke_fails_when_the_database_is_behind_head(
     assert head is not None
     previous = script_directory().get_revision(head).down_revision
     migrator.downgrade(migrated, str(previous), progress=_quiet)
-    report = run_smoke(migrated, local_env=private_env, progress=_quiet)
+    report = run_smoke(migrated, pools=private_env.pools, progress=_quiet)
     assert ["migrations", "app /readyz"] == report.failing
     readyz = next(check for check in report.checks if check.name == "app /readyz")
     assert f"database at {previous}, the app expects {head}" in readyz.summary
@@ -109,7 +105,7 @@ def test_smoke_fails_when_the_database_is_behind_head(
 def test_smoke_fails_when_the_app_is_not_reachable(private_env: LocalEnv, migrated: DatabaseTarget) -> None:
     """Given an app URL nobody answers on, the three endpoint checks fail and the rest pass."""
     report = run_smoke(
-        migrated, url=f"http://127.0.0.1:{free_port()}", local_env=private_env, progress=_quiet
+        migrated, url=f"http://127.0.0.1:{free_port()}", pools=private_env.pools, progress=_quiet
     )
     assert APP_CHECKS == report.failing
     assert "Connection refused" in report.checks[3].summary
@@ -125,7 +121,17 @@ def test_up_smoke_checks_the_runtime_it_brought_up(
 ) -> None:
     """`invoke up` checks the database it just brought up (as with the Docker runtime), not the native one."""
     del local_env  # the native environment the PGSTACK_* variables name: not the one brought up
-    monkeypatch.setattr(up_tasks, "bring_up", lambda runtime: migrated)
+
+    class BroughtUp:
+        """A runtime other than the native one the PGSTACK_* variables name (as Docker would be)."""
+
+        name = "docker"
+        reads_pools = False
+
+        def up(self, progress: object) -> DatabaseTarget:
+            return migrated
+
+    monkeypatch.setattr(edge, "runtime", lambda requested=None: BroughtUp())
     monkeypatch.setenv("HEALTH_TIMEOUT_MS", "1000")
     up_tasks.up(Context(), runtime="docker")
     out = capsys.readouterr().out

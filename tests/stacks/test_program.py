@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ops.localenv import SUPERUSER as NATIVE_SUPERUSER
-from ops.localenv import LocalEnv
+from ops.local.native import SUPERUSER as NATIVE_SUPERUSER
+from ops.local.native import LocalEnv
 from pgbouncer import render_ini
 from stacks.config import load_cloud_config, load_local_config
 from stacks.gcp.sidecar import sidecar_settings

@@ -1,0 +1,215 @@
+"""db: migrations and the database's version - migrate, stamp, current, history, check, revision,
+downgrade, shell. `--env local` (the default) or a cloud env whose DIRECT_DATABASE_URL is exported."""
+
+from __future__ import annotations
+
+import json as json_module
+import os
+import re
+import subprocess
+import sys
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from app.urls import mask_url
+from cli import edge
+from cli.edge import ENV_HELP
+from cli.errors import reported
+from ops.errors import UserError
+
+# Alembic, SQLAlchemy and the migrator are imported inside the tasks that use them: they cost
+# about half a second, which every other `invoke` command would otherwise pay at start-up.
+BASELINE_REVISION = "0001_baseline"  # ops.migrate.history.BASELINE_REVISION, without importing it
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "to": "target revision (default: head)",
+        "sql": "print the SQL that would run, apply nothing",
+    }
+)
+def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False) -> None:
+    """Migrate the database to head whatever its state: empty, unversioned (verified) or versioned."""
+    with reported():
+        from ops.migrate import migrator
+
+        target = edge.target(env)
+        if sql:
+            print(migrator.upgrade_sql(target, to), end="")
+            return
+        print(f"migrating {mask_url(target.direct_url)} schema {target.schema!r}", flush=True)
+        migrator.migrate(target, to=to, progress=_say, timeouts=edge.timeouts())
+
+
+@task(
+    help={
+        "revision": f"revision to record (default: {BASELINE_REVISION})",
+        "env": ENV_HELP,
+        "verify": "compare the live schema with the revision first (default); --no-verify needs --yes",
+        "yes": "confirm an unverified stamp",
+    }
+)
+def stamp(
+    c: Context,
+    revision: str = BASELINE_REVISION,
+    env: str = "local",
+    verify: bool = True,
+    yes: bool = False,
+) -> None:
+    """Record a revision as applied without running it, after verifying the live schema matches it."""
+    with reported():
+        from ops.migrate import migrator
+
+        if not verify and not yes:
+            raise UserError(
+                "--no-verify records a revision without checking the schema, which is how "
+                "databases drift: rerun with --yes if you are sure, or drop --no-verify"
+            )
+        migrator.stamp(edge.target(env), revision, verified=verify, progress=_say, timeouts=edge.timeouts())
+
+
+@task(help={"env": ENV_HELP})
+def current(c: Context, env: str = "local") -> None:
+    """Show the database's state (empty, unversioned, versioned) and revision, and the code's head."""
+    with reported():
+        from ops.migrate import migrator
+
+        found = migrator.current(edge.target(env))
+        head = migrator.head_revision()
+        where = found.revision or "-"
+        note = "at head" if found.revision == head else f"head is {head}"
+        print(f"{found.state.value}: {where} ({note})")
+
+
+@task(help={"env": ENV_HELP, "json": "print JSON instead of a table"})
+def history(c: Context, env: str = "local", json: bool = False) -> None:
+    """List every recorded baseline, stamp, upgrade and downgrade, oldest first."""
+    with reported():
+        from ops.migrate import history as history_table
+        from ops.migrate.lock import direct_connection
+
+        target = edge.target(env)
+        with direct_connection(target) as connection:
+            entries = history_table.entries(connection, target.schema)
+        if json:
+            print(json_module.dumps([entry.as_dict() for entry in entries], indent=2))
+            return
+        if not entries:
+            print(f"no history in schema {target.schema!r} (never migrated by pgstack)")
+            return
+        for entry in entries:
+            status = "ok" if entry.success else "FAILED"
+            when = entry.applied_at.strftime("%Y-%m-%d %H:%M:%S")
+            print(
+                f"{entry.id:>4}  {when}  {entry.action:<9} {entry.revision:<32} {status:<6} "
+                f"{entry.duration_ms:>6} ms  {entry.applied_by}  {entry.description}"
+            )
+
+
+@task(help={"env": ENV_HELP, "json": "print the report as JSON (for CI)"})
+def check(c: Context, env: str = "local", json: bool = False) -> None:
+    """Check models vs migrations, database at head, live schema vs migrations, checksums."""
+    with reported():
+        from ops.migrate import migrator
+
+        report = migrator.check(edge.target(env))
+        print(report.to_json() if json else report.render())
+        if not report.ok:
+            raise Exit(code=1)
+
+
+def _next_revision_id(message: str) -> str:
+    from ops.migrate.revisions import script_directory
+
+    numbers = [
+        int(match.group(1))
+        for script in script_directory().walk_revisions()
+        if (match := re.match(r"^(\d{4})_", script.revision))
+    ]
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40] or "revision"
+    return f"{max(numbers, default=0) + 1:04d}_{slug}"
+
+
+@task(
+    help={
+        "message": "what the revision does (becomes its docstring and file name)",
+        "autogenerate": "fill it in from the models vs the local (or --env) database at head",
+        "env": ENV_HELP + "; only with --autogenerate",
+    }
+)
+def revision(c: Context, message: str, autogenerate: bool = False, env: str = "local") -> None:
+    """Create the next revision file in migrations/versions (numbered 0004_..., 0005_...)."""
+    with reported():
+        from alembic import command
+        from alembic.util import CommandError
+
+        from ops.migrate.revisions import alembic_config
+
+        rev_id = _next_revision_id(message)
+        attributes: dict[str, object] = {}
+        if autogenerate:
+            target = edge.target(env)
+            attributes = {"url": target.direct_url, "schema": target.schema}
+        config = alembic_config(**attributes)
+        config.set_main_option("file_template", "%%(rev)s")  # the id already carries the slug
+        try:
+            script = command.revision(config, message=message, rev_id=rev_id, autogenerate=autogenerate)
+        except CommandError as exc:
+            raise UserError(f"alembic refused: {exc}") from None
+        path = script.path if script is not None and not isinstance(script, list) else rev_id
+        # House style for the new file (import order, quotes); ruff is a dev tool, so best effort.
+        # `op` and `sa` stay imported though still unused: the revision is written with them next.
+        tidy = ["check", "--fix-only", "--quiet", "--unfixable", "F401"]
+        for fix in (tidy, ["format", "--quiet"]):
+            subprocess.run([sys.executable, "-m", "ruff", *fix, path], check=False, capture_output=True)
+        print(f"created {os.path.relpath(path)}: edit it, then `invoke db.migrate`")
+
+
+@task(
+    help={
+        "to": "revision to go down to (a revision id, or `base` for an empty schema)",
+        "env": ENV_HELP,
+        "yes": "confirm: downgrades can drop columns and tables, with their data",
+    }
+)
+def downgrade(c: Context, to: str, env: str = "local", yes: bool = False) -> None:
+    """Undo revisions down to --to (asks for --yes: data in dropped columns is lost)."""
+    with reported():
+        from ops.migrate import migrator
+
+        if not yes:
+            raise UserError(
+                f"downgrading to {to} may drop columns and tables with their data: rerun with --yes"
+            )
+        migrator.downgrade(edge.target(env), to, progress=_say, timeouts=edge.timeouts())
+
+
+@task(help={"env": ENV_HELP})
+def shell(c: Context, env: str = "local") -> None:
+    """Open psql on the database, directly (not through PgBouncer), with search_path = DB_SCHEMA."""
+    with reported():
+        target = edge.target(env)
+        url = target.direct_url
+        # The password goes through the environment, never the command line (visible in ps).
+        environ = {
+            **os.environ,
+            "PGPASSWORD": url.password or "",
+            "PGOPTIONS": f"-csearch_path={target.schema}",
+        }
+        argv = ["psql", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432)]
+        argv += ["-U", url.username or "", url.database or ""]
+        try:
+            code = subprocess.run(argv, env=environ, check=False).returncode
+        except FileNotFoundError:
+            raise UserError(
+                "psql is not installed: install the PostgreSQL client (apt-get install postgresql-client)"
+            ) from None
+        if code != 0:
+            raise Exit(code=code)

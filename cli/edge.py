@@ -1,0 +1,46 @@
+"""Where the tasks read the environment, once: which local runtime, which database target, which
+migration timeouts. Everything below takes these as arguments."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the runtimes and the migrator load only when a task needs them
+    from ops.local.runtime import Runtime
+    from ops.migrate.lock import Timeouts
+    from ops.migrate.target import DatabaseTarget
+
+LOCAL = "local"
+RUNTIME_HELP = (
+    "where Postgres and PgBouncer run: `native` (processes under .local/), `docker` (the `local` "
+    "Pulumi stack: containers) or `auto` (docker when the Pulumi CLI and a Docker engine both "
+    "answer, native otherwise); default: $PGSTACK_RUNTIME, else native (`auto` for `up`)"
+)
+ENV_HELP = (
+    "environment: `local` (default), or e.g. `staging` with DIRECT_DATABASE_URL (and DATABASE_URL "
+    "for the pooled checks) exported"
+)
+
+
+def runtime(requested: str | None = None) -> Runtime:
+    """The local runtime: --runtime, else $PGSTACK_RUNTIME, else native."""
+    from ops.local.runtime import runtime_from_environ
+
+    return runtime_from_environ(requested or None, os.environ)
+
+
+def target(env: str, requested_runtime: str | None = None) -> DatabaseTarget:
+    """`local`: the runtime's database; any other name: the app's settings from the environment."""
+    if env == LOCAL:
+        return runtime(requested_runtime).target()
+    from ops.migrate.target import target_from_environment
+
+    return target_from_environment(env, os.environ)
+
+
+def timeouts() -> Timeouts:
+    """The migration timeouts (MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT, MIGRATE_LOCK_WAIT_S)."""
+    from ops.migrate.lock import Timeouts
+
+    return Timeouts.from_environ(os.environ)

@@ -1,0 +1,167 @@
+"""env: the local environment (Postgres + PgBouncer) - up, down, reset, status, url."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from app.urls import mask_url
+from cli import edge
+from cli.edge import RUNTIME_HELP
+from cli.errors import reported
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from ops.local.status import EnvStatus
+    from ops.migrate.target import DatabaseTarget
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def bring_up(runtime: str) -> DatabaseTarget:
+    """Start the local environment and report progress; shared by `env.up` and the root `up`."""
+    print("local environment:", flush=True)
+    chosen = edge.runtime(runtime)
+    return chosen.up(_progress)
+
+
+def _libpq(url: URL, show_password: bool) -> str:
+    # psql and most tools want the plain scheme; the app normalises either form.
+    plain = url.set(drivername="postgresql")
+    return plain.render_as_string(hide_password=False) if show_password else mask_url(plain)
+
+
+def print_connection_help(target: DatabaseTarget, show_password: bool = False) -> None:
+    """The two URLs and what each is for."""
+    print(f"  direct (migrations, admin): {_libpq(target.direct_url, show_password)}")
+    if target.pooled_url:
+        print(f"  pooled (the app, PgBouncer): {_libpq(target.pooled_url, show_password)}")
+    if not show_password:
+        print("  (passwords masked: `invoke env.url --show-password` reveals them)")
+
+
+def _format_status(status: EnvStatus) -> list[str]:
+    lines = []
+    for proc in (status.postgres, status.pgbouncer):
+        state = "up" if proc.running else "down"
+        pid = f"pid {proc.pid}" if proc.pid else "pid -"
+        version = proc.version or "-"
+        lines.append(f"  {proc.name:<10} {state:<5} {pid:<11} 127.0.0.1:{proc.port:<6} {version}")
+    for pool in status.pools:
+        lines.append(
+            f"  pool {pool['database']}/{pool['user']}: {pool['pool_mode']}, clients active "
+            f"{pool['cl_active']} waiting {pool['cl_waiting']}, servers active {pool['sv_active']} "
+            f"idle {pool['sv_idle']}"
+        )
+    return lines
+
+
+@task(help={"runtime": RUNTIME_HELP})
+def up(c: Context, runtime: str = "auto") -> None:
+    """Start Postgres and PgBouncer (initialising .local/ on first use); safe to run again.
+
+    Ports, names and pool sizes come from Pulumi.local.yaml (PGSTACK_STACK_FILE names another file);
+    the native runtime keeps its cluster, logs and generated password in .local/ (PGSTACK_STATE_DIR
+    moves it). A changed setting restarts the process it concerns. Prints the direct and pooled
+    URLs, password masked. `invoke up` does this, then migrates and smoke-checks.
+    """
+    with reported():
+        target = bring_up(runtime)
+        print_connection_help(target)
+
+
+@task(help={"runtime": RUNTIME_HELP})
+def down(c: Context, runtime: str = "") -> None:
+    """Stop Postgres and PgBouncer; the data stays for the next `env.up`.
+
+    Native: the processes (state in .local/ or PGSTACK_STATE_DIR); Postgres stops with a fast
+    shutdown (open transactions roll back). Docker: the local stack's containers are destroyed,
+    its data volume kept.
+    """
+    with reported():
+        edge.runtime(runtime).down(_progress)
+
+
+@task(
+    help={
+        "yes": "confirm: delete the local cluster, its data and the generated password",
+        "runtime": RUNTIME_HELP,
+    }
+)
+def reset(c: Context, yes: bool = False, runtime: str = "") -> None:
+    """Stop everything and DELETE the local data (.local/); refuses without --yes.
+
+    Native: deletes the state directory (.local/ or PGSTACK_STATE_DIR): every database in the
+    cluster and the generated password; the next `env.up` starts from an empty cluster. A directory
+    pgstack did not create is refused and left as it is. Docker: destroys the local stack and
+    removes its data volume.
+    """
+    with reported():
+        chosen = edge.runtime(runtime)
+        if not yes:
+            where = getattr(chosen, "state_dir", "the local stack's volume")
+            raise Exit(
+                f"error: env.reset deletes {where} and every database in it: "
+                "run `invoke env.reset --yes` to confirm (nothing was deleted)",
+                code=1,
+            )
+        chosen.reset(_progress)
+
+
+@task(help={"json": "print the status as JSON (for scripts and CI)", "runtime": RUNTIME_HELP})
+def status(c: Context, json_: bool = False, runtime: str = "") -> None:
+    """Show each process: up/down, pid, port, version, and PgBouncer's pools.
+
+    Exit code 0 when both run, 3 when either is down (scripts can wait on it).
+    """
+    with reported():
+        chosen = edge.runtime(runtime)
+        current = chosen.status()
+        if json_:
+            payload = {
+                "runtime": current.runtime,
+                "state_dir": str(current.state_dir) if current.state_dir else None,
+                "initialised": current.initialised,
+                "processes": [
+                    {
+                        "name": p.name,
+                        "running": p.running,
+                        "pid": p.pid,
+                        "port": p.port,
+                        "version": p.version,
+                    }
+                    for p in (current.postgres, current.pgbouncer)
+                ],
+                "pools": current.pools,
+            }
+            print(json.dumps(payload, indent=2, default=str))
+        else:
+            if not current.initialised:
+                print(f"no local environment in {current.state_dir}: `invoke env.up` creates it")
+            print("\n".join(_format_status(current)))
+        if not current.running:
+            raise Exit(code=3)
+
+
+@task(
+    help={
+        "show_password": "print the URLs with the real password (it is masked otherwise)",
+        "runtime": RUNTIME_HELP,
+    }
+)
+def url(c: Context, show_password: bool = False, runtime: str = "") -> None:
+    """Print the direct and pooled connection URLs (password masked unless --show-password).
+
+    Direct goes straight to Postgres: migrations, psql, admin work. Pooled goes through PgBouncer
+    (transaction pooling: no prepared statements, no session state): the app. With
+    PGSTACK_RUNTIME=docker, the Docker stack's URLs.
+    """
+    with reported():
+        print_connection_help(edge.target(edge.LOCAL, runtime), show_password)

@@ -1,0 +1,37 @@
+"""up: the main job - the local environment up, migrated and smoke-checked, then how to connect."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from cli import edge
+from cli.edge import RUNTIME_HELP
+from cli.env import print_connection_help
+from cli.errors import reported
+from cli.smoke import smoke_report
+
+
+def _progress(line: str) -> None:
+    print(f"  {line}", flush=True)
+
+
+@task(help={"runtime": RUNTIME_HELP})
+def up(c: Context, runtime: str = "auto") -> None:
+    """Bring the local environment up, migrate it to head, smoke-check it, print how to connect."""
+    with reported():
+        chosen = edge.runtime(runtime)
+        print(f"local environment ({chosen.name} runtime):", flush=True)
+        target = chosen.up(_progress)
+        from ops.migrate.migrator import migrate  # here, not at the top: alembic slows every invoke start
+
+        migrate(target, progress=_progress, timeouts=edge.timeouts())
+        report = smoke_report(target, chosen)  # the runtime just brought up, native or Docker
+        print(report.render(), flush=True)
+        if not report.ok:
+            raise Exit(
+                f"error: smoke checks failed ({', '.join(report.failing)}): see the FAIL lines", code=1
+            )
+        print("ready. connect with:")
+        print_connection_help(target)

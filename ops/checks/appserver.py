@@ -1,0 +1,106 @@
+"""Run the app under uvicorn as a child process (smoke checks, benchmarks, tests), always stopped after.
+
+`running_app(environ)` yields the base URL once /healthz answers, and stops the process however the
+block ends: on success, on an exception, or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ops.errors import UserError
+from ops.local.processes import free_port
+from stacks.stackfile import REPO_ROOT
+
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """One HTTP answer: status, body text and the Retry-After header if any."""
+
+    status: int
+    body: str
+    retry_after: str | None = None
+
+
+def http_get(url: str, timeout_s: float) -> HttpAnswer:
+    """GET `url`; an HTTP error status is an answer, a connection failure raises OSError."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - http(s) URLs we build
+            return HttpAnswer(response.status, response.read().decode(errors="replace"))
+    except urllib.error.HTTPError as exc:
+        return HttpAnswer(exc.code, exc.read().decode(errors="replace"), exc.headers.get("Retry-After"))
+
+
+def uvicorn_command(port: int, host: str = "127.0.0.1", extra: tuple[str, ...] = ()) -> list[str]:
+    """The command the Docker image runs too: one worker, the app factory, no access log."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "app.main:create_app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        *extra,
+    ]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)  # uvicorn shuts down gracefully (lifespan, pool disposal)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise UserError(f"the app exited with code {process.returncode} at start-up: {last[0]}")
+        with contextlib.suppress(OSError):
+            if http_get(f"{url}/healthz", timeout_s=1).status == 200:
+                return
+        time.sleep(0.1)
+    raise UserError(f"the app did not answer {url}/healthz within {START_TIMEOUT_S:.0f} s")
+
+
+@contextlib.contextmanager
+def running_app(environ: dict[str, str], port: int | None = None) -> Iterator[str]:
+    """Start `uvicorn app.main:create_app` with `environ` added to ours; yield its base URL."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **environ}
+    with tempfile.NamedTemporaryFile(prefix="pgstack-app-", suffix=".log") as log_file:
+        # The app's output goes to a file, not a pipe nobody reads (a full pipe would block it).
+        process = subprocess.Popen(
+            uvicorn_command(port), cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_until_serving(process, url, Path(log_file.name))
+            yield url
+        finally:
+            _stop(process)

@@ -1,0 +1,236 @@
+"""Smoke checks of one environment -> a report (table or JSON) -> an exit code.
+
+Direct connection, pooled connection under repeated statements, migrations at head without drift,
+the app's three endpoints, PgBouncer's pools. Each check fails on its own and says why in one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+
+from app.db import pooled_engine
+from app.health import reason
+from app.settings import Settings, load_settings
+from app.urls import libpq_dsn, mask_url
+from ops.checks.appserver import http_get, running_app
+from ops.errors import UserError
+from ops.migrate import migrator
+from ops.migrate.target import DatabaseTarget
+
+Progress = Callable[[str], None]
+
+# Enough repeated statements per client, on enough clients, that a driver preparing statements
+# (psycopg does after 5 executions) would hit a server connection that never saw the PREPARE.
+POOLED_CLIENTS = 5
+POOLED_STATEMENTS = 20
+HTTP_TIMEOUT_S = 5.0
+APP_ENDPOINTS = ("/healthz", "/healthz/db", "/readyz")
+
+
+@dataclass(frozen=True)
+class SmokeCheck:
+    """One check: name, outcome (`ok`, `FAIL` or `skip`), a one-line summary, detail lines."""
+
+    name: str
+    outcome: str
+    summary: str
+    details: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "FAIL"
+
+
+@dataclass
+class SmokeReport:
+    """Every check of one environment; ok when none failed."""
+
+    env: str
+    checks: list[SmokeCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(check.failed for check in self.checks)
+
+    @property
+    def failing(self) -> list[str]:
+        return [check.name for check in self.checks if check.failed]
+
+    def to_json(self) -> str:
+        """The report as JSON, for CI."""
+        payload: dict[str, Any] = {"env": self.env, "ok": self.ok, "failing": self.failing}
+        payload["checks"] = [asdict(check) for check in self.checks]
+        return json.dumps(payload, indent=2)
+
+    def render(self) -> str:
+        """The report as a table; failures with their details; a last line with the verdict."""
+        width = max((len(check.name) for check in self.checks), default=10)
+        lines = [f"{'check':<{width}}  result  {'time':>6}  detail"]
+        for check in self.checks:
+            lines.append(
+                f"{check.name:<{width}}  {check.outcome:<6}  {check.seconds:>5.2f}s  {check.summary}"
+            )
+            lines.extend(f"{'':<{width}}  {'':<6}  {'':>6}    {detail}" for detail in check.details)
+        verdict = "smoke: all checks passed" if self.ok else f"smoke: FAILED ({', '.join(self.failing)})"
+        lines.append(f"{verdict} [{self.env}]")
+        return "\n".join(lines)
+
+
+class _Failed(Exception):
+    """A check's failure with its one-line summary and detail lines."""
+
+    def __init__(self, summary: str, details: list[str] | None = None) -> None:
+        super().__init__(summary)
+        self.details = details or []
+
+
+def _run(name: str, check: Callable[[], str]) -> SmokeCheck:
+    """Run one check; its exception becomes a FAIL line (the message, never a URL with a password)."""
+    started = time.perf_counter()
+    try:
+        summary = check()
+    except _Failed as exc:
+        return SmokeCheck(name, "FAIL", str(exc), exc.details, time.perf_counter() - started)
+    except Exception as exc:  # any failure of the thing checked is a result, not a crash
+        return SmokeCheck(name, "FAIL", reason(exc), [], time.perf_counter() - started)
+    return SmokeCheck(name, "ok", summary, [], time.perf_counter() - started)
+
+
+def _skip(name: str, why: str) -> SmokeCheck:
+    return SmokeCheck(name, "skip", why)
+
+
+def check_direct(target: DatabaseTarget) -> str:
+    """Postgres answers on the direct URL."""
+    with psycopg.connect(libpq_dsn(target.direct_url), connect_timeout=5, autocommit=True) as conn:
+        row = conn.execute("SELECT current_user, current_setting('server_version')").fetchone()
+    user, version = row if row else ("?", "?")
+    return f"PostgreSQL {version} as {user} ({mask_url(target.direct_url)})"
+
+
+async def _repeated_statements(settings: Settings) -> int:
+    engine = pooled_engine(settings)
+    count = 0
+
+    async def client(number: int) -> None:
+        nonlocal count
+        async with engine.connect() as connection:
+            for i in range(POOLED_STATEMENTS):
+                result = await connection.execute(
+                    text("SELECT CAST(:n AS integer) * 1000 + CAST(:i AS integer)"), {"n": number, "i": i}
+                )
+                if result.scalar() != number * 1000 + i:
+                    raise _Failed(f"client {number} got a wrong answer to statement {i}")
+                await connection.commit()  # one transaction per statement: a new server connection
+                count += 1
+
+    try:
+        await asyncio.gather(*(client(n) for n in range(POOLED_CLIENTS)))
+    finally:
+        await engine.dispose()
+    return count
+
+
+def check_pooled(target: DatabaseTarget) -> str:
+    """Repeated statements from several clients through the pooler, with the app's own engine."""
+    if target.pooled_url is None:
+        raise _Failed("no pooled URL: export DATABASE_URL (the PgBouncer URL)")
+    settings = load_settings(target.environ(), db_pool_size=POOLED_CLIENTS, db_max_overflow=0)
+    count = asyncio.run(_repeated_statements(settings))
+    return f"{count} statements from {POOLED_CLIENTS} clients, no errors ({mask_url(target.pooled_url)})"
+
+
+def check_migrations(target: DatabaseTarget) -> str:
+    """db.check: a single head, models match, database at head, no drift, checksums unchanged."""
+    report = migrator.check(target)
+    if not report.ok:
+        failed = [result for result in report.results if not result.ok]
+        details = [f"{result.name}: {result.summary}" for result in failed]
+        for result in failed:
+            details.extend(f"  {line}" for line in result.details)
+        raise _Failed(", ".join(result.name for result in failed) + " failed", details)
+    return f"at head {migrator.head_revision()}, no drift, checksums unchanged"
+
+
+def check_endpoint(base_url: str, path: str) -> str:
+    """GET base_url + path answers 200."""
+    try:
+        answer = http_get(base_url + path, HTTP_TIMEOUT_S)
+    except OSError as exc:  # refused, unreachable, timed out: the app is not reachable there
+        why = getattr(exc, "reason", None) or exc
+        raise _Failed(f"no answer from {base_url}{path}: {why}") from None
+    if answer.status != 200:
+        raise _Failed(f"HTTP {answer.status}: {answer.body[:300]}")
+    return f"200 {answer.body[:120]}"
+
+
+def check_pools(pools: Callable[[], list[dict[str, Any]] | None], database: str) -> str:
+    """PgBouncer's admin console lists the app's pool in transaction mode with nobody waiting."""
+    current = pools()
+    if current is None:
+        raise _Failed("PgBouncer is not running: run `invoke env.up`")
+    mine = [pool for pool in current if pool.get("database") == database]
+    if not mine:
+        raise _Failed(f"no PgBouncer pool for database {database!r}")
+    pool = mine[0]
+    mode, waiting = pool.get("pool_mode"), int(pool.get("cl_waiting") or 0)
+    if mode != "transaction":
+        raise _Failed(f"pool {database!r} is in {mode} mode: the app is written for transaction pooling")
+    return (
+        f"{database}/{pool.get('user')}: {mode} mode, {pool.get('sv_active', 0)} active + "
+        f"{pool.get('sv_idle', 0)} idle server connections, {waiting} clients waiting"
+    )
+
+
+def _database_name(target: DatabaseTarget) -> str:
+    return str(target.app_url.database)
+
+
+@contextmanager
+def _app_url(target: DatabaseTarget, url: str | None, progress: Progress) -> Iterator[str]:
+    """The given URL, or a freshly started app on this target (stopped afterwards)."""
+    if url:
+        yield url.rstrip("/")
+        return
+    progress("starting the app for the endpoint checks")
+    with running_app(target.environ()) as started:
+        yield started
+
+
+def run_smoke(
+    target: DatabaseTarget,
+    *,
+    url: str | None = None,
+    pools: Callable[[], list[dict[str, Any]] | None] | None = None,
+    progress: Progress = print,
+) -> SmokeReport:
+    """Every check against `target`; the app at `url`, or started here when `url` is None."""
+    if url and not url.startswith(("http://", "https://")):
+        raise UserError(f"--url must be an http(s) URL (got {url!r})")
+    report = SmokeReport(target.env)
+    report.checks.append(_run("direct connection", lambda: check_direct(target)))
+    report.checks.append(_run("pooled connection", lambda: check_pooled(target)))
+    report.checks.append(_run("migrations", lambda: check_migrations(target)))
+    try:
+        with _app_url(target, url, progress) as base_url:
+            for path in APP_ENDPOINTS:
+                report.checks.append(_run(f"app {path}", partial(check_endpoint, base_url, path)))
+    except UserError as exc:  # the app could not start: every endpoint check fails with why
+        report.checks.extend(SmokeCheck(f"app {path}", "FAIL", str(exc)) for path in APP_ENDPOINTS)
+    if pools is not None:
+        database = _database_name(target)
+        report.checks.append(_run("pgbouncer pools", lambda: check_pools(pools, database)))
+    else:
+        report.checks.append(_skip("pgbouncer pools", "only for --env local (its admin console)"))
+    return report

@@ -1,0 +1,142 @@
+"""The Docker runtime of the local environment: the `local` Pulumi stack (stacks/local.py).
+
+Chosen by `invoke up --runtime docker`, or by `auto` when both the Pulumi CLI and a Docker engine
+answer; otherwise the native runtime (ops/local/native.py) runs the same Pulumi.local.yaml.
+Down destroys the stack's containers and keeps its volume (the stack retains it on delete); reset
+also removes the volume.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ops.cloud import pulumi_cli
+from ops.errors import UserError
+from ops.local.status import EnvStatus, ProcessStatus
+from stacks.config import LocalConfig
+
+if TYPE_CHECKING:
+    from ops.migrate.target import DatabaseTarget
+
+Progress = Callable[[str], None]
+LOCAL_STACK = "local"
+DOCKER_TIMEOUT_S = 10
+
+
+def docker_engine_answers(timeout: float = DOCKER_TIMEOUT_S) -> bool:
+    """True when the docker CLI is installed and its engine answers `docker info`."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        result = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def docker_runtime_available() -> bool:
+    """Both the Pulumi CLI and a Docker engine answer: `--runtime auto` may pick docker."""
+    return pulumi_cli.cli_answers() and docker_engine_answers()
+
+
+@dataclass(frozen=True)
+class DockerUrls:
+    """The Docker runtime's URLs (passwords included: mask before printing)."""
+
+    direct_url: str
+    pooled_url: str
+
+
+def docker_urls() -> DockerUrls:
+    """The local stack's direct and pooled URLs, from its outputs (its password is its own)."""
+    outputs = pulumi_cli.stack_outputs(LOCAL_STACK)
+    try:
+        return DockerUrls(str(outputs["directUrl"]), str(outputs["pooledUrl"]))
+    except KeyError:
+        raise UserError(
+            "the local stack has no URL outputs: run `invoke infra.up --stack local` again"
+        ) from None
+
+
+def up_docker(progress: Progress = print) -> None:
+    """`pulumi up --stack local --yes`: Postgres and PgBouncer containers on 127.0.0.1."""
+    if not docker_engine_answers():
+        raise UserError("no Docker engine answers `docker info`: start Docker, or use --runtime native")
+    progress("docker: pulumi up --stack local (Postgres + PgBouncer containers)")
+    pulumi_cli.run_stack("up", LOCAL_STACK, yes=True)
+    progress("docker: up; the password is `pulumi stack output directUrl --show-secrets -s local`")
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    docker = shutil.which("docker")
+    if docker is None:
+        raise UserError("the docker CLI is not installed: install Docker, or use --runtime native")
+    return subprocess.run([docker, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+class DockerRuntime:
+    """The local environment as containers of the `local` Pulumi stack (stacks/local.py)."""
+
+    name = "docker"
+    reads_pools = False  # the container's admin console user is the stack's own, not the tasks'
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+
+    def up(self, progress: Progress) -> DatabaseTarget:
+        """`pulumi up` the local stack; its URLs come from the stack's outputs."""
+        up_docker(progress)
+        return self.target()
+
+    def target(self) -> DatabaseTarget:
+        """The stack's database (its own password, from its outputs)."""
+        from ops.migrate.target import LOCAL, DatabaseTarget
+
+        urls = docker_urls()
+        return DatabaseTarget.from_urls(LOCAL, urls.direct_url, urls.pooled_url, self.config.schema)
+
+    def down(self, progress: Progress) -> None:
+        """Destroy the stack's containers; its volume is retained on delete, so the data stays."""
+        progress("docker: pulumi destroy --stack local (the pgdata volume is kept)")
+        pulumi_cli.run_stack("destroy", LOCAL_STACK, yes=True)
+
+    def reset(self, progress: Progress) -> None:
+        """Destroy the stack, then remove its retained volume: every database in it is gone."""
+        self.down(progress)
+        volume = f"{self.config.container_prefix}-pgdata"
+        result = _docker("volume", "rm", "--force", volume)
+        if result.returncode != 0:
+            raise UserError(f"docker volume rm {volume} failed: {result.stderr.strip()[:200]}")
+        progress(f"docker: removed volume {volume}")
+
+    def status(self) -> EnvStatus:
+        """Each container's state as `docker inspect` reports it."""
+        processes = []
+        for name, port in (
+            ("postgres", self.config.postgres_port),
+            ("pgbouncer", self.config.pgbouncer_port),
+        ):
+            inspect = _docker(
+                "inspect",
+                "--format",
+                "{{.State.Running}} {{.State.Pid}}",
+                f"{self.config.container_prefix}-{name}",
+            )
+            running, _, pid = inspect.stdout.strip().partition(" ")
+            up = inspect.returncode == 0 and running == "true"
+            processes.append(ProcessStatus(name, up, int(pid) if up and pid.isdigit() else None, port))
+        return EnvStatus(None, True, processes[0], processes[1], runtime=self.name)
+
+    def pools(self) -> list[dict[str, Any]] | None:
+        """Not read (see `reads_pools`)."""
+        return None

@@ -1,0 +1,35 @@
+"""What `env.status` shows of a local environment, whichever runtime runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    """One process of the environment as `env.status` shows it."""
+
+    name: str
+    running: bool
+    pid: int | None
+    port: int
+    version: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnvStatus:
+    """The whole environment: initialised or not, and each process."""
+
+    state_dir: Path | None  # None for the Docker runtime: its data is a Docker volume
+    initialised: bool
+    postgres: ProcessStatus
+    pgbouncer: ProcessStatus
+    pools: list[dict[str, Any]] = field(default_factory=list)
+    runtime: str = "native"
+
+    @property
+    def running(self) -> bool:
+        return self.postgres.running and self.pgbouncer.running

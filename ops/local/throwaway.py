@@ -1,0 +1,67 @@
+"""Throwaway local environments on free ports in private temp dirs, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ops.local.native import LocalEnv
+from ops.local.processes import free_port
+from stacks.config import LocalConfig, load_local_config
+
+
+def make_state_root(prefix: str) -> Path:
+    """A temp dir the postgres service user can reach (mkdtemp makes it private to us)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    return root
+
+
+def throwaway_config(**overrides: object) -> LocalConfig:
+    """The shipped local config on two distinct free ports, with any field replaced."""
+    base = load_local_config()
+    postgres_port = free_port()
+    pgbouncer_port = free_port()
+    while pgbouncer_port == postgres_port:
+        pgbouncer_port = free_port()
+    fields = {"postgres_port": postgres_port, "pgbouncer_port": pgbouncer_port, **overrides}
+    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+
+def write_stack_file(path: Path, config: LocalConfig) -> Path:
+    """A Pulumi.local.yaml for `config`, so subprocesses (`invoke ...`) use the same environment."""
+    pooler = config.pooler
+    values = {
+        "environment": "local",
+        "postgresVersion": config.postgres_version,
+        "postgresPort": config.postgres_port,
+        "pgbouncerPort": config.pgbouncer_port,
+        "database": config.database,
+        "dbUser": config.user,
+        "dbSchema": config.schema,
+        "maxConnections": config.max_connections,
+        "poolMode": pooler.pool_mode,
+        "defaultPoolSize": pooler.default_pool_size,
+        "maxClientConn": pooler.max_client_conn,
+        "reservePoolSize": pooler.reserve_pool_size,
+    }
+    lines = ["config:"] + [f"  pgstack:{key}: {value}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@contextmanager
+def throwaway_env(prefix: str, config: LocalConfig | None = None) -> Iterator[LocalEnv]:
+    """A started environment in a temp dir of its own, stopped and deleted afterwards whatever happens."""
+    root = make_state_root(prefix)
+    env = LocalEnv(config or throwaway_config(), root / "state")
+    try:
+        env.up()  # inside the try: an up that fails half-way may have started Postgres
+        yield env
+    finally:
+        env.down()
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,172 @@
+"""`db.check`: models vs migrations, database at head, live schema vs what migrations produce,
+revision checksums. Each check passes or fails on its own; the report drives the exit code."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection
+
+import app.models
+from ops.errors import UserError
+from ops.migrate.fingerprint import Fingerprint, diff, fingerprint, is_application_object
+from ops.migrate.lock import direct_connection
+from ops.migrate.revisions import (
+    audit_checksums,
+    fingerprint_at,
+    head_revision,
+    in_scratch_schema,
+    script_directory,
+)
+from ops.migrate.state import State, detect
+from ops.migrate.target import DatabaseTarget
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: its name, whether it passed, a one-line summary and any detail lines."""
+
+    name: str
+    ok: bool
+    summary: str
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """All checks of one target; `ok` only when every check passed."""
+
+    env: str
+    schema: str
+    results: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return all(result.ok for result in self.results)
+
+    def to_json(self) -> str:
+        """The report as JSON, for CI."""
+        payload: dict[str, Any] = {"env": self.env, "schema": self.schema, "ok": self.ok}
+        payload["checks"] = [asdict(result) for result in self.results]
+        return json.dumps(payload, indent=2)
+
+    def render(self) -> str:
+        """The report as lines of text, failures with their details."""
+        lines = []
+        for result in self.results:
+            lines.append(f"{'ok  ' if result.ok else 'FAIL'}  {result.name}: {result.summary}")
+            lines.extend(f"        {detail}" for detail in result.details)
+        verdict = "all checks passed" if self.ok else "some checks FAILED"
+        lines.append(f"{verdict} ({self.env}, schema {self.schema})")
+        return "\n".join(lines)
+
+
+def _single_head() -> CheckResult:
+    heads = script_directory().get_heads()
+    ok = len(heads) == 1
+    summary = f"head is {heads[0]}" if ok else f"{len(heads)} heads: {', '.join(sorted(heads))}"
+    return CheckResult("one head", ok, summary)
+
+
+def _model_differences(connection: Connection, scratch: str) -> list[str]:
+    # Reflection compares against the dialect's default schema; point it at the scratch schema.
+    dialect = connection.dialect
+    saved = dialect.default_schema_name
+    dialect.default_schema_name = scratch
+    try:
+        context = MigrationContext.configure(
+            connection,
+            opts={"include_name": is_application_object, "compare_type": True},
+        )
+        return [str(change) for change in compare_metadata(context, app.models.metadata)]
+    finally:
+        dialect.default_schema_name = saved
+
+
+def _head_schema(connection: Connection, scratch: str) -> tuple[list[str], Fingerprint]:
+    # One replay of the migrations serves both the models check and (at head) the drift check.
+    return _model_differences(connection, scratch), fingerprint(connection, scratch)
+
+
+def _models_match(changes: list[str], head: str) -> CheckResult:
+    if changes:
+        return CheckResult(
+            "models match migrations",
+            False,
+            f"{len(changes)} differences: write a revision (`invoke db.revision -m ...`)",
+            changes,
+        )
+    return CheckResult("models match migrations", True, f"app.models equals the schema at {head}")
+
+
+def _at_head(state: State, revision: str | None, head: str) -> CheckResult:
+    if revision == head:
+        return CheckResult("database at head", True, f"at {head}")
+    where = revision or state.value
+    return CheckResult("database at head", False, f"at {where}, head is {head}: run `invoke db.migrate`")
+
+
+def _live_matches(
+    connection: Connection, schema: str, revision: str | None, expected: Fingerprint | None
+) -> CheckResult:
+    """`expected`: the schema at `revision` when already built, else it is built here."""
+    name = "live schema matches migrations"
+    if revision is None:
+        return CheckResult(name, False, "the schema is not versioned: run `invoke db.migrate`")
+    if expected is None:
+        expected = fingerprint_at(connection, revision)
+    live = fingerprint(connection, schema)
+    connection.rollback()
+    lines = diff(expected, live)
+    if lines:
+        return CheckResult(
+            name,
+            False,
+            f"{len(lines)} differences from revision {revision}: someone changed the schema by "
+            "hand; put the change in a revision or revert it",
+            lines,
+        )
+    return CheckResult(name, True, f"fingerprint {live.digest[:12]} equals revision {revision}")
+
+
+def _checksums(connection: Connection, schema: str, revision: str | None) -> CheckResult:
+    audit = audit_checksums(connection, schema, revision)
+    connection.rollback()
+    edited, unrecorded = audit.edited, audit.unrecorded
+    if edited:
+        return CheckResult(
+            "revision checksums",
+            False,
+            f"{len(edited)} applied revision(s) edited since: restore them from version control "
+            "and put the change in a new revision",
+            edited,
+        )
+    note = f" ({len(unrecorded)} applied without history: {', '.join(unrecorded)})" if unrecorded else ""
+    return CheckResult("revision checksums", True, f"applied revisions unchanged{note}")
+
+
+def check(target: DatabaseTarget) -> CheckReport:
+    """Run every check against `target`; changes nothing (scratch schemas are rolled back)."""
+    results = [_single_head()]
+    if not results[0].ok:
+        return CheckReport(target.env, target.schema, results)
+    head = head_revision()
+    with direct_connection(target) as connection:
+        changes, at_head = in_scratch_schema(connection, head, _head_schema)
+        results.append(_models_match(changes, head))
+        try:
+            found = detect(connection, target.schema)
+        except UserError as exc:
+            results.append(CheckResult("database at head", False, str(exc)))
+            return CheckReport(target.env, target.schema, results)
+        connection.rollback()
+        results.append(_at_head(found.state, found.revision, head))
+        expected = at_head if found.revision == head else None
+        results.append(_live_matches(connection, target.schema, found.revision, expected))
+        results.append(_checksums(connection, target.schema, found.revision))
+    return CheckReport(target.env, target.schema, results)

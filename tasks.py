@@ -1,0 +1,19 @@
+"""pgstack's tasks: `invoke --list` shows them all, `invoke --help <task>` explains one.
+
+The root collection only assembles the namespaces; each lives in its own module, and the work
+itself lives in `ops/` so the tasks stay argument parsing, help text and printing.
+"""
+
+from invoke.collection import Collection
+
+from cli import app, db, dev, env, infra, smoke, up
+
+ns = Collection()
+ns.add_task(up.up)
+ns.add_collection(Collection.from_module(env), name="env")
+ns.add_collection(Collection.from_module(db), name="db")
+ns.add_collection(Collection.from_module(app), name="app")
+ns.add_collection(Collection.from_module(infra), name="infra")
+ns.add_task(smoke.smoke)
+ns.add_task(dev.test)
+ns.add_task(dev.lint)

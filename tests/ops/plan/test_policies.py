@@ -1,0 +1,143 @@
+"""Each policy fails on a config built to break it, names the resource and input, and passes on
+the shipped stacks; the connection budget shows its arithmetic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ops.plan.planner import plan_stack
+from ops.plan.policies import POLICIES, evaluate, plan_budget
+from stacks.config import cloud_config
+from stacks.stackfile import REPO_ROOT, read_stack
+from tests.ops.plan.conftest import CIPHERTEXT, CLEAN_LOCAL, SamplePlan, shipped_plan
+
+BREAKERS: list[tuple[str, str, dict[str, Any], str]] = [
+    # (policy, stack, config overrides, the input it must name)
+    ("cloudsql-private-ip", "staging", {"publicIp": True}, "settings.ipConfiguration.ipv4Enabled"),
+    (
+        "cloudsql-encryption",
+        "staging",
+        {"sslMode": "ALLOW_UNENCRYPTED_AND_ENCRYPTED"},
+        "settings.ipConfiguration.sslMode",
+    ),
+    ("prod-deletion-protection", "prod", {"deletionProtection": False}, "deletionProtection"),
+    (
+        "prod-deletion-protection",
+        "prod",
+        {"instanceDeletionProtection": False},
+        "settings.deletionProtectionEnabled",
+    ),
+    ("prod-pitr", "prod", {"pitr": False}, "settings.backupConfiguration.pointInTimeRecoveryEnabled"),
+    ("prod-regional", "prod", {"availabilityType": "ZONAL"}, "settings.availabilityType"),
+    ("sa-least-privilege", "staging", {"extraRoles": ["roles/editor"]}, "role"),
+    ("no-public-invoker", "staging", {"publicInvoker": True}, "member"),
+    (
+        "no-plaintext-secret",
+        "staging",
+        {"leakPassword": True},
+        "template.containers[0].envs[DB_PASSWORD].value",
+    ),
+    ("connection-budget", "staging", {"maxInstances": 10}, "maxInstanceCount x per-instance connections"),
+]
+
+
+def test_every_policy_has_a_breaking_config() -> None:
+    """No policy ships without a test that makes it fail."""
+    tested = {policy for policy, *_ in BREAKERS} | {"local-ports-loopback"}
+    assert {p.id for p in POLICIES} == tested
+
+
+def test_clean_sample_passes_every_policy(sample_plan: SamplePlan) -> None:
+    """The baseline the breaking configs start from breaks nothing, even as prod."""
+    assert [] == evaluate(sample_plan("prod"))
+    assert [] == evaluate(sample_plan("local", base=CLEAN_LOCAL))
+
+
+@pytest.mark.parametrize(("policy", "stack", "overrides", "path"), BREAKERS, ids=[b[0] for b in BREAKERS])
+def test_policy_fails_on_a_config_built_to_break_it(
+    sample_plan: SamplePlan, policy: str, stack: str, overrides: dict[str, Any], path: str
+) -> None:
+    """The breaking config yields exactly this policy's violation, at the input at fault."""
+    violations = evaluate(sample_plan(stack, **overrides))
+    assert [(policy, path)] == [(v.policy, v.input) for v in violations]
+    assert CIPHERTEXT not in str(violations[0])
+
+
+def test_prod_rules_do_not_apply_to_staging(sample_plan: SamplePlan) -> None:
+    """A ZONAL instance without PITR is fine outside production."""
+    assert [] == evaluate(sample_plan("staging", availabilityType="ZONAL", pitr=False))
+
+
+def test_public_invoker_allowed_when_configured(sample_plan: SamplePlan) -> None:
+    """An allUsers invoker passes when the stack says the service is public."""
+    assert [] == evaluate(sample_plan("staging", publicInvoker=True, public=True))
+
+
+def test_local_ports_must_bind_loopback(sample_plan: SamplePlan) -> None:
+    """A local container published on 0.0.0.0 is reported with the port and the fix."""
+    violations = evaluate(sample_plan("local", base=CLEAN_LOCAL, bindAddress="0.0.0.0"))  # noqa: S104 - the breach under test
+    assert [("local-ports-loopback", "ports[0].ip")] == [(v.policy, v.input) for v in violations]
+    assert "bind port 5432 to 127.0.0.1" in violations[0].message
+
+
+def test_budget_message_shows_the_arithmetic(sample_plan: SamplePlan) -> None:
+    """10 instances x (5 + 5) + 1 job + 10 reserved = 111 > 100, with the largest count that fits."""
+    (violation,) = evaluate(sample_plan("staging", maxInstances=10))
+    assert (
+        "10 instances x 10 connections (pool 5 + overflow 5) = 100 + 1 migration job + 10 reserved"
+        " = 111 > max_connections 100 (over by 11): lower max instances to 8, shrink the"
+        " per-instance pool, or raise max_connections"
+    ) == violation.message
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_shipped_stacks_pass_every_policy(stack: str) -> None:
+    """The stacks in the repository, planned with the real program, break no rule."""
+    assert [] == evaluate(shipped_plan(stack))
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_plan_budget_matches_the_config_budget(stack: str) -> None:
+    """The budget read off the planned resources is the one the stack config validated."""
+    planned = plan_budget(shipped_plan(stack))
+    configured = cloud_config(read_stack(stack)).budget
+    assert planned is not None
+    assert (configured.total, configured.max_connections) == (planned.total, planned.max_connections)
+    assert planned.fits
+
+
+def test_plan_budget_of_managed_pooling_matches_the_config_budget(tmp_path: Path) -> None:
+    """With Cloud SQL managed pooling, the plan counts the tier's poolers as the config does."""
+    config = yaml.safe_load((REPO_ROOT / "Pulumi.prod.yaml").read_text())
+    managed = {"pooler": "managed", "edition": "ENTERPRISE_PLUS", "tier": "db-perf-optimized-n-8"}
+    config["config"].update({f"pgstack:{k}": v for k, v in managed.items()})
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump(config))
+    planned = plan_budget(plan_stack("prod", path=path))
+    configured = cloud_config(read_stack("prod", path=path)).budget
+    assert planned is not None
+    assert 2 == configured.max_instances  # 8 vCPUs: two poolers
+    assert configured.explain() == planned.explain()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"availabilityType": "ZONAL"}, ("prod-regional", "settings.availabilityType")),
+        ({"deletionProtection": False}, ("prod-deletion-protection", "deletionProtection")),
+    ],
+)
+def test_real_program_breaks_prod_rules_when_configured_to(
+    tmp_path: Path, overrides: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    """The shipped prod stack, with one prod safeguard turned off, fails exactly that rule."""
+    config = yaml.safe_load((REPO_ROOT / "Pulumi.prod.yaml").read_text())
+    config["config"].update({f"pgstack:{k}": v for k, v in overrides.items()})
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump(config))
+    violations = evaluate(plan_stack("prod", path=path))
+    assert [expected] == [(v.policy, v.input) for v in violations]
