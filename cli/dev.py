@@ -9,7 +9,7 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.tasks import task
 
-LINT_PATHS = "app ops stacks pgbouncer tasks migrations tests bench policy"
+LINT_PATHS = "app ops stacks pgbouncer cli tasks.py migrations tests bench policy"
 
 
 @task(help={"args": 'extra pytest arguments, e.g. "-k migrate -x"'})
