@@ -22,7 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ops.local.binaries import find_binaries
-from ops.local.native import CONF_NAME, SERVICE_USER, LocalEnv
+from ops.local.native import LocalEnv
+from ops.local.postgres import CONF_NAME
+from ops.local.statedir import SERVICE_USER
 from ops.local.throwaway import throwaway_config, write_stack_file
 from pgbouncer import render_ini, render_userlist
 from stacks.stackfile import REPO_ROOT

@@ -20,8 +20,9 @@ import pytest
 from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.local.binaries import find_pgbouncer, find_postgres
-from ops.local.native import MARKER, MARKER_KIND, SERVICE_USER, LocalEnv
+from ops.local.native import LocalEnv
 from ops.local.processes import free_port
+from ops.local.statedir import MARKER, MARKER_KIND, SERVICE_USER
 from ops.local.throwaway import throwaway_env
 from stacks.stackfile import REPO_ROOT
 from tests.conftest import make_state_root, throwaway_config, write_stack_file

@@ -1,0 +1,247 @@
+"""The native runtime's Postgres: initdb, its settings from the stack file, start and stop (crash
+leftovers included), and the app's role, database and schema."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from ops.errors import UserError
+from ops.local.binaries import Binaries
+from ops.local.processes import pid_alive, read_pid, shm_attached, worst_line
+from ops.local.scram import scram_verifier
+from ops.local.statedir import StateDir, tail
+from stacks.config import LocalConfig
+
+Progress = Callable[[str], None]
+
+SUPERUSER = "postgres"
+START_TIMEOUT_S = 30.0
+CONF_NAME = "pgstack.conf"
+
+
+def connect(port: int, user: str, password: str, dbname: str, timeout: float = 5) -> psycopg.Connection:
+    """An autocommit connection to 127.0.0.1:`port` (Postgres or PgBouncer)."""
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        user=user,
+        password=password,
+        dbname=dbname,
+        connect_timeout=max(1, int(timeout)),
+        autocommit=True,
+    )
+
+
+class NativePostgres:
+    """The cluster in `state.pgdata`, configured from `config`."""
+
+    def __init__(self, state: StateDir, config: LocalConfig) -> None:
+        self.state = state
+        self.config = config
+
+    @property
+    def log(self) -> Path:
+        return self.state.log_dir / "postgres.log"
+
+    def pid(self) -> int | None:
+        """The running postmaster's pid, or None."""
+        pid = read_pid(self.state.pgdata / "postmaster.pid")
+        return pid if pid is not None and pid_alive(pid, "postgres") else None
+
+    def port_now(self) -> int | None:
+        """The port the running Postgres was started on (postmaster.pid's fourth line)."""
+        try:
+            lines = (self.state.pgdata / "postmaster.pid").read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return None
+        return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+
+    def crashed(self) -> bool:
+        """A postmaster.pid with no server behind it: a crash (or SIGKILL) left it."""
+        return self.pid() is None and (self.state.pgdata / "postmaster.pid").exists()
+
+    def version(self) -> str | None:
+        """The running server's version, or None when it does not answer."""
+        try:
+            with connect(self.config.postgres_port, SUPERUSER, self.state.password(), "postgres", 2) as conn:
+                row = conn.execute("SHOW server_version").fetchone()
+                return str(row[0]) if row else None
+        except psycopg.Error:
+            return None
+
+    # --- initdb ---------------------------------------------------------------------------
+    def initialise(self, binaries: Binaries, state: str, progress: Progress) -> None:
+        """initdb a new cluster (scram-sha-256, UTF8, C locale) whose settings include ours."""
+        pgdata = self.state.pgdata
+        if state == "initialising" and pgdata.exists():
+            # Our own initdb was interrupted: its half-written cluster holds no data yet.
+            progress("postgres: removing an interrupted initialisation")
+            shutil.rmtree(pgdata)
+        self.state.create()
+        self.state.write_marker("initialising")
+        self.state.create_password()
+        self.state.create_subdirectories()
+        started = time.monotonic()
+        progress(f"postgres: initdb {pgdata}")
+        pwfile = self.state.run_dir / "initdb.pw"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(self.state.password() + "\n")
+        self.state.own(pwfile)
+        try:
+            result = self.state.run(
+                binaries.pg("initdb"),
+                "--pgdata",
+                str(pgdata),
+                "--username",
+                SUPERUSER,
+                "--pwfile",
+                str(pwfile),
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C",
+                timeout=120,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            log = self.state.log_dir / "initdb.log"
+            log.write_text(result.stdout + result.stderr)
+            raise UserError(f"initdb failed: {worst_line(result.stderr)} (see {log})")
+        with (pgdata / "postgresql.conf").open("a") as conf:
+            conf.write(f"\n# pgstack: the settings from the stack file\ninclude '{CONF_NAME}'\n")
+        # Complete from here on: a later failure (PgBouncer not starting) must not make the next
+        # `up` take this cluster for an interrupted initdb, nor its running Postgres for a stranger.
+        self.state.write_marker("ready")
+        progress(f"postgres: initialised in {time.monotonic() - started:.1f} s")
+
+    def write_conf(self) -> bool:
+        """Write our settings file from the stack file; True when it changed (a restart is due)."""
+        cfg = self.config
+        text = (
+            "# Written by pgstack from the stack file on every `env.up`; edit the stack file instead.\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"port = {cfg.postgres_port}\n"
+            f"max_connections = {cfg.max_connections}\n"
+            f"unix_socket_directories = '{self.state.run_dir}'\n"
+            "password_encryption = 'scram-sha-256'\n"
+            "log_min_messages = warning\n"
+            "log_line_prefix = '%m [%p] %q%u@%d '\n"
+        )
+        return self.state.write_if_changed(self.state.pgdata / CONF_NAME, text)
+
+    # --- start and stop -------------------------------------------------------------------
+    def clear_stale_lockfile(self, progress: Progress) -> None:
+        """Remove postmaster.pid left by a killed server, once its backends have let go of memory.
+
+        Postgres removes a stale lock file itself, unless the dead postmaster lingers as a zombie
+        (a container whose init does not reap): then only the shared-memory check tells it is gone.
+        """
+        lock = self.state.pgdata / "postmaster.pid"
+        pid = read_pid(lock)
+        if pid is None or pid_alive(pid, "postgres"):
+            return
+        lines = lock.read_text().splitlines()
+        shmid = lines[6].split()[-1] if len(lines) > 6 and lines[6].split() else None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while shmid is not None and shm_attached(shmid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the old backends exit as soon as they notice the postmaster died
+        if shmid is not None and shm_attached(shmid):
+            return  # still in use: leave the interlock to Postgres, which will say so
+        progress(f"postgres: removing the lock files of a server that is gone (pid {pid})")
+        lock.unlink(missing_ok=True)
+        run_dir = self.state.run_dir
+        (run_dir / f".s.PGSQL.{self.config.postgres_port}.lock").unlink(missing_ok=True)
+        for socket_lock in run_dir.glob(".s.PGSQL.*.lock"):
+            if read_pid(socket_lock) == pid:
+                socket_lock.unlink(missing_ok=True)
+
+    def start(self, binaries: Binaries, progress: Progress) -> None:
+        """pg_ctl start, waiting until it accepts connections (bounded)."""
+        self.clear_stale_lockfile(progress)
+        started = time.monotonic()
+        deadline = started + START_TIMEOUT_S
+        progress(f"postgres: starting on 127.0.0.1:{self.config.postgres_port}")
+        while True:
+            result = self.state.run(
+                binaries.pg("pg_ctl"),
+                "start",
+                "--pgdata",
+                str(self.state.pgdata),
+                "--log",
+                str(self.log),
+                "--wait",
+                "--timeout",
+                str(int(START_TIMEOUT_S)),
+                "--silent",
+                timeout=START_TIMEOUT_S + 10,
+            )
+            if result.returncode == 0:
+                break
+            log_tail = tail(self.log)
+            # After a SIGKILL the old backends may hold the shared memory for a moment longer.
+            if "still in use" in log_tail and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            raise UserError(
+                f"postgres did not start: {worst_line(log_tail or result.stderr)} (see {self.log})"
+            )
+        progress(f"postgres: up in {time.monotonic() - started:.1f} s")
+
+    def stop(self, binaries: Binaries) -> bool:
+        """Stop Postgres (fast shutdown: open transactions are rolled back); True if it ran."""
+        if self.pid() is None:
+            return False
+        result = self.state.run(
+            binaries.pg("pg_ctl"),
+            "stop",
+            "--pgdata",
+            str(self.state.pgdata),
+            "--mode",
+            "fast",
+            "--wait",
+            "--silent",
+            timeout=START_TIMEOUT_S + 10,
+        )
+        if result.returncode != 0 and self.pid() is not None:
+            raise UserError(f"postgres did not stop: {result.stderr.strip()}")
+        return True
+
+    # --- the app's role, database and schema ----------------------------------------------
+    def ensure_database(self, progress: Progress) -> None:
+        """Create the app's role, database and schema where missing (idempotent)."""
+        cfg = self.config
+        password = self.state.password()
+        with connect(cfg.postgres_port, SUPERUSER, password, "postgres") as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (cfg.user,)).fetchone() is None:
+                progress(f"postgres: creating role {cfg.user}")
+                # A SCRAM verifier, not the plaintext: the password never reaches the server's logs.
+                conn.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                        sql.Identifier(cfg.user), sql.Literal(scram_verifier(password))
+                    )
+                )
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (cfg.database,)).fetchone()
+            if exists is None:
+                progress(f"postgres: creating database {cfg.database}")
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(cfg.database), sql.Identifier(cfg.user)
+                    )
+                )
+        with connect(cfg.postgres_port, cfg.user, password, cfg.database) as conn:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
+                    sql.Identifier(cfg.schema), sql.Identifier(cfg.user)
+                )
+            )
