@@ -16,6 +16,9 @@ POSTGRES_RESERVED = 3
 PERF_TIER = re.compile(r"db-perf-optimized-n-(?P<vcpus>\d+)")
 # Cloud SQL sizes managed pooling by the instance's vCPUs: one pooler per 4 (at least one).
 VCPUS_PER_MANAGED_POOLER = 4
+# Why the instance count of a Cloud Run budget is the service-level cap: a revision-level cap
+# holds per revision, so during a rollout the old and the new revision could each reach it.
+SERVICE_CAP_BASIS = "service-level max, shared by the old and new revisions during a rollout"
 
 
 def managed_poolers(tier: str) -> int:
@@ -60,6 +63,7 @@ class ConnectionBudget:
     migration_job: int
     reserved: int
     max_connections: int
+    instances_basis: str = ""  # where max_instances comes from, e.g. SERVICE_CAP_BASIS
 
     def __post_init__(self) -> None:
         for name in ("max_instances", "migration_job", "reserved", "max_connections"):
@@ -95,8 +99,9 @@ class ConnectionBudget:
 
     def explain(self) -> str:
         """One line with the arithmetic, e.g. `10 instances x 10 (...) + 1 migration + 3 ... `."""
+        basis = f" ({self.instances_basis})" if self.instances_basis else ""
         arithmetic = (
-            f"{self.max_instances} instances x {self.per_instance.count} connections "
+            f"{self.max_instances} instances{basis} x {self.per_instance.count} connections "
             f"({self.per_instance.basis}) = {self.instances_total}"
             f" + {self.migration_job} migration job + {self.reserved} reserved = {self.total}"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,6 +13,7 @@ from app.identifiers import IDENTIFIER_RULE, is_identifier
 from stacks.budget import (
     PERF_TIER,
     POSTGRES_RESERVED,
+    SERVICE_CAP_BASIS,
     ConnectionBudget,
     InstanceConnections,
     managed_poolers,
@@ -223,6 +225,11 @@ INGRESS = {
 MIGRATION_JOB_CONNECTIONS = 1
 # Enterprise keeps at most 7 days of transaction logs, Enterprise Plus 35.
 PITR_MAX_DAYS = {"ENTERPRISE": 7, "ENTERPRISE_PLUS": 35}
+# Cloud SQL refuses a deny-maintenance period longer than this.
+DENY_MAINTENANCE_MAX_DAYS = 90
+# The oldest PgBouncer the sidecar may run: 1.23 made SIGTERM a graceful shutdown (it waits for
+# the clients in flight), where older ones exit at once, cutting queries when an instance stops.
+SIDECAR_PGBOUNCER_MIN = (1, 23)
 
 _TIER = re.compile(r"db-[a-z0-9-]+")
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
@@ -232,6 +239,13 @@ _OPTIONAL_IMAGE = re.compile(r"|[a-z0-9][a-z0-9._/:@-]*")
 _CIDR = re.compile(r"(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-9])")
 _GCP_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _GCP_REGION = re.compile(r"[a-z]+-[a-z]+\d")
+# A yearly date, month-day (Cloud SQL's recurring deny-maintenance form), or empty for none.
+_MONTH_DAY = re.compile(r"|(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+# An image pinned to one build: a tag naming an exact x.y.z version (any suffix, e.g. -p0), with or
+# without a digest after it. `latest`, `1` or `1.23` would move under the stack.
+_PINNED_PGBOUNCER = re.compile(
+    r"[a-z0-9][a-z0-9._/-]*:v?(?P<major>\d+)\.(?P<minor>\d+)\.\d+[a-z0-9._-]*(@sha256:[0-9a-f]{64})?"
+)
 
 
 @dataclass(frozen=True)
@@ -247,6 +261,10 @@ class CloudSqlConfig:
     retained_backups: int
     maintenance_day: int
     maintenance_hour: int
+    deny_maintenance: tuple[str, str] | None  # (start, end) month-day, every year; None: no freeze
+    disk_autoresize_limit_gb: int
+    retain_backups_on_delete: bool
+    final_backup_days: int  # 0: no final backup when the instance is deleted
 
 
 @dataclass(frozen=True)
@@ -301,7 +319,16 @@ def _cloud_sql(read: _Reader) -> CloudSqlConfig:
         retained_backups=read.integer("retainedBackups", 1, 365),
         maintenance_day=read.integer("maintenanceDay", 1, 7),
         maintenance_hour=read.integer("maintenanceHour", 0, 23),
+        deny_maintenance=_deny_maintenance(read),
+        disk_autoresize_limit_gb=read.integer("diskAutoresizeLimitGb", 10, 65536),
+        retain_backups_on_delete=read.boolean("retainBackupsOnDelete"),
+        final_backup_days=read.integer("finalBackupDays", 0, 365),
     )
+    if sql.disk_autoresize_limit_gb < sql.disk_size_gb:
+        raise read.fail(
+            "diskAutoresizeLimitGb",
+            f"({sql.disk_autoresize_limit_gb}) must not be below diskSizeGb ({sql.disk_size_gb})",
+        )
     perf_tier = PERF_TIER.fullmatch(sql.tier) is not None
     if sql.edition == "ENTERPRISE_PLUS" and not perf_tier:
         raise read.fail(
@@ -315,6 +342,55 @@ def _cloud_sql(read: _Reader) -> CloudSqlConfig:
             f"must be at most {PITR_MAX_DAYS[sql.edition]} on {sql.edition} (got {sql.pitr_days})",
         )
     return sql
+
+
+def _deny_maintenance(read: _Reader) -> tuple[str, str] | None:
+    """The yearly maintenance freeze, both ends or neither, at most 90 days long."""
+    expected = "a month-day such as 12-15, or empty"
+    start = read.text("denyMaintenanceStart", _MONTH_DAY, expected)
+    end = read.text("denyMaintenanceEnd", _MONTH_DAY, expected)
+    if not start and not end:
+        return None
+    if not start or not end:
+        missing = "denyMaintenanceStart" if not start else "denyMaintenanceEnd"
+        other = "denyMaintenanceEnd" if not start else "denyMaintenanceStart"
+        raise read.fail(missing, f"must be set too when {PROJECT}:{other} is (or leave both empty)")
+    days = _days_between(start, end)
+    if days > DENY_MAINTENANCE_MAX_DAYS:
+        raise read.fail(
+            "denyMaintenanceEnd",
+            f"is {days} days after denyMaintenanceStart: "
+            f"Cloud SQL allows at most {DENY_MAINTENANCE_MAX_DAYS}",
+        )
+    return start, end
+
+
+def _days_between(start: str, end: str) -> int:
+    """Days from one month-day to the next occurrence of another (a freeze may span New Year)."""
+    year = 2001  # not a leap year; the freeze recurs every year
+    first = date(year, *map(int, start.split("-")))
+    last = date(year, *map(int, end.split("-")))
+    if last < first:
+        last = last.replace(year=year + 1)
+    return (last - first).days
+
+
+def pinned_pgbouncer_problem(image: str) -> str | None:
+    """Why `image` is not fit for the sidecar (not pinned to one version, or older than 1.23)."""
+    match = _PINNED_PGBOUNCER.fullmatch(image)
+    if match is None:
+        return (
+            "is not pinned to one PgBouncer version: use a tag naming an exact version "
+            "(e.g. edoburu/pgbouncer:v1.26.0-p0), optionally with @sha256:<digest>"
+        )
+    version = (int(match["major"]), int(match["minor"]))
+    if version < SIDECAR_PGBOUNCER_MIN:
+        shown = ".".join(map(str, SIDECAR_PGBOUNCER_MIN))
+        return (
+            f"runs PgBouncer {version[0]}.{version[1]}, older than {shown}: it exits at once on "
+            "SIGTERM, cutting queries in flight when Cloud Run stops an instance"
+        )
+    return None
 
 
 def _cloud_run(read: _Reader) -> CloudRunConfig:
@@ -339,6 +415,10 @@ def _cloud_run(read: _Reader) -> CloudRunConfig:
         raise read.fail(
             "minInstances", f"({run.min_instances}) must not exceed maxInstances ({run.max_instances})"
         )
+    if run.pooler == "sidecar":
+        problem = pinned_pgbouncer_problem(run.pgbouncer_image)
+        if problem:
+            raise read.fail("pgbouncerImage", f"{problem} (got {run.pgbouncer_image!r})")
     return run
 
 
@@ -349,16 +429,17 @@ def _budget(
     max_conn: int,
     reserved: int,
 ) -> ConnectionBudget:
+    # maxInstances is the service-level cap (stacks/gcp/service.py): old and new revisions share
+    # it during a rollout, so it bounds the whole service, not one revision.
+    instances, basis = run.max_instances, SERVICE_CAP_BASIS
     if run.pooler == "sidecar":
         # Each instance's PgBouncer opens at most its server pool, whatever the app asks for.
-        instances = run.max_instances
         per_instance = InstanceConnections.from_pgbouncer(pooler.default_pool_size, pooler.reserve_pool_size)
     elif run.pooler == "managed":
         # The poolers' server connections, however many Cloud Run instances there are.
-        instances = managed_poolers(sql.tier)
+        instances, basis = managed_poolers(sql.tier), f"Cloud SQL managed poolers of {sql.tier}"
         per_instance = InstanceConnections.from_managed_pooler(pooler.default_pool_size)
     else:
-        instances = run.max_instances
         per_instance = InstanceConnections.from_pool(run.app_pool_size, run.app_max_overflow)
     return ConnectionBudget(
         max_instances=instances,
@@ -366,6 +447,7 @@ def _budget(
         migration_job=MIGRATION_JOB_CONNECTIONS,
         reserved=reserved,
         max_connections=max_conn,
+        instances_basis=basis,
     )
 
 

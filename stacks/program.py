@@ -13,8 +13,9 @@ import pulumi
 from stacks.config import ConfigError, cloud_config, docker_limits, local_config
 from stacks.engineconfig import EngineValues
 from stacks.gcp.database import CloudSqlDatabase
-from stacks.gcp.identity import ServiceIdentity
-from stacks.gcp.jobs import MigrationJob
+from stacks.gcp.env import app_env, migration_env, secrets_read
+from stacks.gcp.identity import MIGRATOR, RUNTIME, ServiceIdentity
+from stacks.gcp.jobs import JobInputs, MigrationJob
 from stacks.gcp.network import PrivateNetwork
 from stacks.gcp.registry import AppRegistry
 from stacks.gcp.service import AppService, ServiceInputs
@@ -50,16 +51,25 @@ def gcp_stack(values: EngineValues) -> dict[str, Any]:
     if config.run.pooler == "sidecar":
         sidecar = PgBouncerSidecar("pgbouncer", config, database, after_apis)
     secrets = [*database.secrets.values(), *(sidecar.secrets if sidecar else [])]
-    identity = ServiceIdentity("identity", config, secrets, after_apis)
-    inputs = ServiceInputs(registry.image, database, identity, network, sidecar)
+    # Two identities, each reading only what its workload reads: the job then depends on nothing
+    # of the service's (its sidecar, its grants), and the deploy can build and run it first.
+    service_env = app_env(config, database.secrets)
+    service_reads = secrets_read(service_env, extra=sidecar.secrets if sidecar else ())
+    identity = ServiceIdentity("identity", config, RUNTIME, service_reads, after_apis)
+    job_env = migration_env(config, database.secrets)
+    migrator = ServiceIdentity("migrator", config, MIGRATOR, secrets_read(job_env), after_apis)
+    inputs = ServiceInputs(registry.image, database, identity, network, sidecar, service_env)
     service = AppService("app", config, inputs, after_apis)
-    job = MigrationJob("migrate", config, inputs, after_apis)
+    job = MigrationJob(
+        "migrate", config, JobInputs(registry.image, database, migrator, network, job_env), after_apis
+    )
     return {
         "connectionName": database.connection_name,
         "serviceUrl": service.url,
         "serviceName": service.service.name,
         "migrationJob": job.name,
         "serviceAccount": identity.email,
+        "migrationServiceAccount": migrator.email,
         "image": registry.image,
         "secretIds": {s.key: s.secret.secret_id for s in secrets},
         "directUrl": database.direct_url,

@@ -11,6 +11,12 @@ from stacks.gcp.network import PrivateNetwork
 from stacks.gcp.secrets import StoredSecret, store_secret
 
 POSTGRES_PORT = 5432
+# The generated password's length, and the shortest one the instance's password policy accepts
+# (a password set by hand, in the console or gcloud, must be as long).
+PASSWORD_LENGTH = 32
+PASSWORD_MIN_LENGTH = 24
+# A deny-maintenance period starts and ends at this time of day, UTC.
+DENY_MAINTENANCE_TIME = "00:00:00"
 # Cloud SQL's managed pooling listens here on the instance's address.
 MANAGED_POOLER_PORT = 6432
 # The PgBouncer sidecar listens here inside each Cloud Run instance.
@@ -64,6 +70,8 @@ class CloudSqlDatabase(pulumi.ComponentResource):
                 availability_type=sql.availability,
                 disk_size=sql.disk_size_gb,
                 disk_autoresize=True,
+                # Cloud SQL never shrinks a disk: the limit caps what a runaway table can cost.
+                disk_autoresize_limit=sql.disk_autoresize_limit_gb,
                 disk_type="PD_SSD",
                 deletion_protection_enabled=config.deletion_protection,
                 ip_configuration=gcp.sql.DatabaseInstanceSettingsIpConfigurationArgs(
@@ -80,8 +88,30 @@ class CloudSqlDatabase(pulumi.ComponentResource):
                         retained_backups=sql.retained_backups, retention_unit="COUNT"
                     ),
                 ),
+                # Backups outlive the instance: deleting it (by mistake, or a replacement) keeps
+                # the automated ones for their retention, and takes a final one first.
+                retain_backups_on_delete=sql.retain_backups_on_delete,
+                final_backup_config=gcp.sql.DatabaseInstanceSettingsFinalBackupConfigArgs(
+                    enabled=sql.final_backup_days > 0,
+                    retention_days=sql.final_backup_days or None,
+                ),
                 maintenance_window=gcp.sql.DatabaseInstanceSettingsMaintenanceWindowArgs(
                     day=sql.maintenance_day, hour=sql.maintenance_hour, update_track="stable"
+                ),
+                deny_maintenance_period=gcp.sql.DatabaseInstanceSettingsDenyMaintenancePeriodArgs(
+                    start_date=sql.deny_maintenance[0],
+                    end_date=sql.deny_maintenance[1],
+                    time=DENY_MAINTENANCE_TIME,
+                )
+                if sql.deny_maintenance
+                else None,
+                # Applies to passwords set through Cloud SQL (this program's, or by hand). No
+                # complexity rule: the generated one is letters and digits only (it goes into URLs
+                # unescaped), and its length is what makes it strong.
+                password_validation_policy=gcp.sql.DatabaseInstanceSettingsPasswordValidationPolicyArgs(
+                    enable_password_policy=True,
+                    min_length=PASSWORD_MIN_LENGTH,
+                    disallow_username_substring=True,
                 ),
                 insights_config=gcp.sql.DatabaseInstanceSettingsInsightsConfigArgs(
                     query_insights_enabled=True,
@@ -105,10 +135,14 @@ class CloudSqlDatabase(pulumi.ComponentResource):
             name=config.database,
             project=config.project,
             instance=self.instance.name,
+            # Dropping it on `pulumi destroy` fails while connections remain and would destroy the
+            # data before the instance's final backup; it goes with the instance instead (as the
+            # terraform sql-db module's ABANDON does).
+            deletion_policy="ABANDON",
             opts=child,
         )
         self.password = random.RandomPassword(
-            "password", length=32, special=False, opts=child
+            "password", length=PASSWORD_LENGTH, special=False, opts=child
         )  # letters and digits: it goes into URLs unescaped
         # Secret here too, not only in the provider's state: everything derived stays secret.
         self.secret_password: pulumi.Output[str] = pulumi.Output.secret(self.password.result)

@@ -1,10 +1,13 @@
 """Container environment for the app and the migration job: URLs from Secret Manager, never plaintext.
 
 Each variable is a plain value or a pinned secret version; service.py and jobs.py turn them into
-their own Cloud Run argument types.
+their own Cloud Run argument types, and each workload's identity may read exactly the secrets its
+environment names (`secrets_read`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from stacks.config import CloudConfig
 from stacks.gcp.secrets import StoredSecret
@@ -13,10 +16,9 @@ EnvValue = str | StoredSecret
 
 
 def app_env(config: CloudConfig, secrets: dict[str, StoredSecret]) -> dict[str, EnvValue]:
-    """What app/settings.py reads on Cloud Run."""
+    """What app/settings.py reads on Cloud Run: the pooled URL only (the app does no admin work)."""
     env: dict[str, EnvValue] = {
         "DATABASE_URL": secrets["pooled"],
-        "DIRECT_DATABASE_URL": secrets["direct"],
         "DB_SCHEMA": config.schema,
         "GOOGLE_CLOUD_PROJECT": config.project,
     }
@@ -30,11 +32,26 @@ def app_env(config: CloudConfig, secrets: dict[str, StoredSecret]) -> dict[str, 
 
 
 def migration_env(config: CloudConfig, secrets: dict[str, StoredSecret]) -> dict[str, EnvValue]:
-    """The migration job connects directly, never through a pooler."""
+    """The migration job's contract: the direct URL and nothing that could point at a pooler.
+
+    `python -m ops.migrate` reads DIRECT_DATABASE_URL (DATABASE_URL is optional to it and, when
+    set, must be another address: the job does not set it).
+    """
     return {
-        "DATABASE_URL": secrets["direct"],
         "DIRECT_DATABASE_URL": secrets["direct"],
         "DB_SCHEMA": config.schema,
         "DB_POOL_MODE": "direct",
         "GOOGLE_CLOUD_PROJECT": config.project,
     }
+
+
+def secrets_read(*envs: dict[str, EnvValue], extra: Iterable[StoredSecret] = ()) -> list[StoredSecret]:
+    """The secrets these environments (and `extra`, e.g. mounted files) reference, each once."""
+    found: dict[str, StoredSecret] = {}
+    for env in envs:
+        for value in env.values():
+            if isinstance(value, StoredSecret):
+                found.setdefault(value.key, value)
+    for stored in extra:
+        found.setdefault(stored.key, stored)
+    return list(found.values())

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 
 from stacks.config import CloudConfig
-from stacks.gcp.env import EnvValue, migration_env
-from stacks.gcp.service import ServiceInputs
+from stacks.gcp.database import CloudSqlDatabase
+from stacks.gcp.env import EnvValue
+from stacks.gcp.identity import ServiceIdentity
+from stacks.gcp.network import PrivateNetwork
 
 run_v2 = gcp.cloudrunv2
 MIGRATE_COMMAND = ["python", "-m", "ops.migrate"]
@@ -29,6 +33,18 @@ def job_envs(env: dict[str, EnvValue]) -> list[run_v2.JobTemplateTemplateContain
     ]
 
 
+@dataclass(frozen=True)
+class JobInputs:
+    """Everything the job uses, and nothing else: the deploy updates the job alone before the
+    service (`pulumi up --target` its dependencies), so what it depends on is what that step builds."""
+
+    image: pulumi.Input[str]
+    database: CloudSqlDatabase
+    identity: ServiceIdentity  # the migrator's own, reading only the job's secrets
+    network: PrivateNetwork
+    env: dict[str, EnvValue]
+
+
 class MigrationJob(pulumi.ComponentResource):
     """One task, no automatic retry: a failed migration needs a person, not a second attempt."""
 
@@ -36,7 +52,7 @@ class MigrationJob(pulumi.ComponentResource):
         self,
         name: str,
         config: CloudConfig,
-        inputs: ServiceInputs,
+        inputs: JobInputs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("pgstack:gcp:MigrationJob", name, None, opts)
@@ -68,7 +84,7 @@ class MigrationJob(pulumi.ComponentResource):
                             name="migrate",
                             image=inputs.image,
                             commands=MIGRATE_COMMAND,
-                            envs=job_envs(migration_env(config, inputs.database.secrets)),
+                            envs=job_envs(inputs.env),
                         )
                     ],
                 ),

@@ -1,4 +1,5 @@
-"""Secret Manager secrets holding one value each, pinned by version so a change rolls a new revision."""
+"""Secret Manager secrets holding one value each, pinned by version so a change rolls a new revision;
+replaced versions stay readable for the revisions that still pin them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pulumi
 import pulumi_gcp as gcp
 
 from stacks.config import CloudConfig
+
+VERSION_DELETION_POLICY = "ABANDON"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ def store_secret(
         key,
         secret=secret.id,
         secret_data=pulumi.Output.secret(data),
+        # New data replaces the version resource; the old version must stay readable, because
+        # older revisions pin it: a traffic rollback, or an old revision scaling out mid-rollout,
+        # reads it. ABANDON leaves it enabled in Secret Manager (DISABLE would break exactly those
+        # readers); destroying the stack still deletes it with its secret.
+        deletion_policy=VERSION_DELETION_POLICY,
         opts=child,
     )
     return StoredSecret(key, secret, version)

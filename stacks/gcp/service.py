@@ -8,8 +8,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 from stacks.config import CloudConfig
+from stacks.gcp.billing import CPU_IDLE
 from stacks.gcp.database import CloudSqlDatabase
-from stacks.gcp.env import EnvValue, app_env
+from stacks.gcp.env import EnvValue
 from stacks.gcp.identity import ServiceIdentity
 from stacks.gcp.network import PrivateNetwork
 from stacks.gcp.sidecar import PgBouncerSidecar
@@ -26,9 +27,10 @@ class ServiceInputs:
 
     image: pulumi.Input[str]
     database: CloudSqlDatabase
-    identity: ServiceIdentity
+    identity: ServiceIdentity  # the service's own, reading only the service's secrets
     network: PrivateNetwork
     sidecar: PgBouncerSidecar | None
+    env: dict[str, EnvValue]  # the app container's (env.py's app_env)
 
 
 def service_envs(env: dict[str, EnvValue]) -> list[run_v2.ServiceTemplateContainerEnvArgs]:
@@ -53,10 +55,10 @@ def _app_container(config: CloudConfig, inputs: ServiceInputs) -> run_v2.Service
         name="app",
         image=inputs.image,
         ports=run_v2.ServiceTemplateContainerPortsArgs(container_port=APP_PORT, name="http1"),
-        envs=service_envs(app_env(config, inputs.database.secrets)),
+        envs=service_envs(inputs.env),
         resources=run_v2.ServiceTemplateContainerResourcesArgs(
             limits={"cpu": run.cpu, "memory": run.memory},
-            cpu_idle=True,
+            cpu_idle=CPU_IDLE,
             startup_cpu_boost=True,
         ),
         # Started = the database answers through the pooler; alive = the process answers (a
@@ -105,12 +107,21 @@ class AppService(pulumi.ComponentResource):
             location=config.region,
             ingress=run.ingress,
             deletion_protection=config.deletion_protection,
+            # The connection budget's instance count: a revision-level max holds per revision, so
+            # during a rollout the old and the new revision could each reach it; the service-level
+            # max is "the combined maximum for all revisions" receiving traffic. Min instances are
+            # service-level too, divided among those revisions instead of kept by each.
+            scaling=run_v2.ServiceScalingArgs(
+                scaling_mode="AUTOMATIC",
+                min_instance_count=run.min_instances,
+                max_instance_count=run.max_instances,
+            ),
             template=run_v2.ServiceTemplateArgs(
                 service_account=inputs.identity.email,
                 max_instance_request_concurrency=run.concurrency,
-                scaling=run_v2.ServiceTemplateScalingArgs(
-                    min_instance_count=run.min_instances, max_instance_count=run.max_instances
-                ),
+                # Also per revision, so a revision deployed without the service-level cap (by
+                # hand, say) still cannot run more than maxInstances on its own.
+                scaling=run_v2.ServiceTemplateScalingArgs(max_instance_count=run.max_instances),
                 # Direct VPC egress into the stack's subnet: Cloud SQL has a private IP only.
                 vpc_access=run_v2.ServiceTemplateVpcAccessArgs(
                     network_interfaces=[
@@ -124,7 +135,8 @@ class AppService(pulumi.ComponentResource):
                 volumes=volumes,
                 labels={"app": "pgstack", "stack": config.stack},
             ),
-            # Cloud Run checks secret access when it deploys a revision.
+            # Cloud Run checks secret access when it deploys a revision: wait for this identity's
+            # grants (the job's are not the service's business).
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[inputs.database.user, *inputs.identity.grants]
             ),

@@ -7,6 +7,7 @@ import pulumi_gcp as gcp
 
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 from stacks.config import CloudConfig
+from stacks.gcp.billing import CPU_IDLE
 from stacks.gcp.database import POSTGRES_PORT, SIDECAR_PORT, CloudSqlDatabase
 from stacks.gcp.secrets import StoredSecret, store_secret
 
@@ -66,13 +67,22 @@ class PgBouncerSidecar(pulumi.ComponentResource):
         ]
 
     def service_container(self) -> run_v2.ServiceTemplateContainerArgs:
-        """PgBouncer in the foreground on the rendered config; the app waits for its probe."""
+        """PgBouncer in the foreground on the rendered config; the app waits for its probe.
+
+        On SIGTERM (Cloud Run stopping the instance, 10 s before SIGKILL) PgBouncer 1.23+ stops
+        accepting and waits for its clients to disconnect, so the app's queries in flight finish;
+        config.py refuses an older or unpinned image.
+        """
         return run_v2.ServiceTemplateContainerArgs(
             name=CONTAINER,
             image=self._pgbouncer_image,
             commands=["pgbouncer"],
             args=[f"{CONFIG_DIR}/pgbouncer.ini"],
-            resources=run_v2.ServiceTemplateContainerResourcesArgs(limits={"cpu": "1", "memory": "256Mi"}),
+            # The app container's cpu_idle (billing.py): left unset it would be false here,
+            # since `resources` is set, asking for the other billing mode.
+            resources=run_v2.ServiceTemplateContainerResourcesArgs(
+                limits={"cpu": "1", "memory": "256Mi"}, cpu_idle=CPU_IDLE
+            ),
             volume_mounts=[
                 run_v2.ServiceTemplateContainerVolumeMountArgs(
                     name="pgbouncer-config", mount_path=CONFIG_DIR

@@ -82,7 +82,8 @@ def test_connection_budget_overflow_shows_the_arithmetic() -> None:
     """Too many instances for max_connections is refused with the budget's explanation."""
     message = cloud_error(maxInstances=10)
     assert message.startswith("Pulumi.staging.yaml: pgstack:maxInstances breaks the connection budget: ")
-    assert "10 instances x 10 connections" in message
+    assert "10 instances (service-level max, shared by the old and new revisions during a rollout)" in message
+    assert "x 10 connections" in message
     assert "> max_connections 100" in message
 
 

@@ -143,20 +143,34 @@ def test_staging_can_be_torn_down(staging_run: Run) -> None:
     assert False is staging_run.one(RUN_SERVICE).inputs["deletionProtection"]
 
 
+ACCOUNT = "gcp:serviceaccount/account:Account"
+
+
+def member_of(run: Run, name: str) -> str:
+    account = next(a.inputs for a in run.of_type(ACCOUNT) if a.name == name)
+    return f"serviceAccount:{account['accountId']}@{account['project']}.iam.gserviceaccount.com"
+
+
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_service_account_has_exactly_the_needed_roles(runs: dict[str, Run], stack: str) -> None:
-    """The runtime account gets cloudsql.client on the project and secretAccessor on its own secrets only."""
+def test_each_workload_reads_only_its_own_secrets_and_has_no_project_role(
+    runs: dict[str, Run], stack: str
+) -> None:
+    """The service's account reads the pooled URL and the sidecar's files; the job's the direct URL.
+
+    No project role: connections go to the private IP with a password, which IAM does not check
+    (roles/cloudsql.client is for the Auth Proxy and connectors), and nobody reads the password secret.
+    """
     run = runs[stack]
-    account = run.one("gcp:serviceaccount/account:Account").inputs
-    member = f"serviceAccount:{account['accountId']}@{account['project']}.iam.gserviceaccount.com"
-    project_roles = sorted(r.inputs["role"] for r in run.of_type(PROJECT_IAM))
-    assert ["roles/cloudsql.client"] == project_roles
-    assert {member} == {r.inputs["member"] for r in run.of_type(PROJECT_IAM)}
-    grants = run.of_type(SECRET_IAM)
-    assert {"roles/secretmanager.secretAccessor"} == {g.inputs["role"] for g in grants}
-    assert {member} == {g.inputs["member"] for g in grants}
-    own_secret_ids = {f"{s.name}-id" for s in run.of_type(SECRET)}
-    assert own_secret_ids == {g.inputs["secretId"] for g in grants}
+    assert [] == run.of_type(PROJECT_IAM)
+    secret_key = {f"{s.name}-id": s.name for s in run.of_type(SECRET)}
+    readers: dict[str, set[str]] = {}
+    for grant in run.of_type(SECRET_IAM):
+        assert "roles/secretmanager.secretAccessor" == grant.inputs["role"]
+        readers.setdefault(grant.inputs["member"], set()).add(secret_key[grant.inputs["secretId"]])
+    assert {
+        member_of(run, "runtime"): {"database-url", "pgbouncer-ini", "pgbouncer-userlist"},
+        member_of(run, "migrator"): {"direct-database-url"},
+    } == readers
 
 
 def test_no_public_invoker_unless_public(staging_run: Run, prod_run: Run) -> None:
@@ -178,14 +192,15 @@ def test_container_env_has_no_plaintext_url_or_password(runs: dict[str, Run], st
         for env in spec.get("envs", []):
             value = str(env.get("value", ""))
             assert "postgresql" not in value and MOCK_PASSWORD not in value, env["name"]
+    expected = {"app": {"DATABASE_URL"}, "migrate": {"DIRECT_DATABASE_URL"}}
     for spec in specs:
-        if spec["name"] in ("app", "migrate"):
+        if spec["name"] in expected:
             refs = {
                 name: e["valueSource"]["secretKeyRef"]
                 for name, e in env_of(spec).items()
                 if "valueSource" in e
             }
-            assert {"DATABASE_URL", "DIRECT_DATABASE_URL"} == set(refs)
+            assert expected[spec["name"]] == set(refs)
             assert {"1"} == {ref["version"] for ref in refs.values()}
 
 
@@ -201,9 +216,10 @@ def test_service_runs_the_app_with_probes_scaling_and_sidecar(staging_run: Run) 
     assert "app" == env_of(app)["DB_SCHEMA"]["value"]
     assert "pgbouncer-transaction" == env_of(app)["DB_POOL_MODE"]["value"]
     assert (config.run.min_instances, config.run.max_instances) == (
-        int(template["scaling"]["minInstanceCount"]),
-        int(template["scaling"]["maxInstanceCount"]),
+        int(service["scaling"]["minInstanceCount"]),
+        int(service["scaling"]["maxInstanceCount"]),
     )
+    assert config.run.max_instances == int(template["scaling"]["maxInstanceCount"])
     assert config.run.concurrency == int(template["maxInstanceRequestConcurrency"])
     assert "INGRESS_TRAFFIC_ALL" == service["ingress"]
     assert "PRIVATE_RANGES_ONLY" == template["vpcAccess"]["egress"]
@@ -239,8 +255,11 @@ def test_migration_job_runs_ops_migrate_directly(prod_run: Run) -> None:
     assert 0 == int(task["maxRetries"])
     env = env_of(container)
     assert "direct" == env["DB_POOL_MODE"]["value"]
-    secret = env["DATABASE_URL"]["valueSource"]["secretKeyRef"]["secret"]
+    # The direct URL only: the migrator refuses a DATABASE_URL at the same address as the direct one.
+    assert "DATABASE_URL" not in env
+    secret = env["DIRECT_DATABASE_URL"]["valueSource"]["secretKeyRef"]["secret"]
     assert "pgstack-prod-direct-database-url" == secret
+    assert member_of(prod_run, "migrator").removeprefix("serviceAccount:") == task["serviceAccount"]
 
 
 def test_registry_has_a_cleanup_policy_and_the_image_is_built(prod_run: Run) -> None:
@@ -357,16 +376,16 @@ def test_local_userlist_holds_the_password_as_a_secret(local_run: Run) -> None:
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_deploy_order_waits_for_network_and_grants(runs: dict[str, Run], stack: str) -> None:
-    """Cloud SQL waits for the peering; the service and the job wait for every secret grant."""
+def test_deploy_order_waits_for_network_and_own_grants(runs: dict[str, Run], stack: str) -> None:
+    """Cloud SQL waits for the peering; the service and the job each wait for their own grants only."""
     run = runs[stack]
     assert {"private-services"} == run.one(SQL_INSTANCE).waits_for(
         "gcp:servicenetworking/connection:Connection"
     )
-    grants = {g.name for g in run.of_type(SECRET_IAM)}
-    assert grants
-    for workload in (run.one(RUN_SERVICE), run.one(RUN_JOB)):
-        assert grants == workload.waits_for(SECRET_IAM)
+    assert {"database-url-access", "pgbouncer-ini-access", "pgbouncer-userlist-access"} == run.one(
+        RUN_SERVICE
+    ).waits_for(SECRET_IAM)
+    assert {"direct-database-url-migrator-access"} == run.one(RUN_JOB).waits_for(SECRET_IAM)
 
 
 def test_local_pgbouncer_matches_the_native_runtime(tmp_path: Path) -> None:
