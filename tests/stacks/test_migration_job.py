@@ -1,0 +1,130 @@
+"""The migration job's contract, run for real: the command and env the offline plan gives the Cloud
+Run job, with its secret references replaced by what those secrets would hold for the local test
+database, run as a process against the local Postgres (and PgBouncer, for the negative case).
+
+Only the job's contract is rehearsed here (a general rehearsal of every container is another task).
+What Cloud Run adds is modelled, not guessed: the image's ENV (Dockerfile) and the job variables
+Cloud Run sets; nothing of this test process's environment reaches the migrator.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from app.urls import libpq_dsn
+from ops.plan import Plan, plan_stack
+from ops.revisions import head_revision
+from stacks.stackfile import REPO_ROOT
+from tests.conftest import TestDatabase
+
+RUN_JOB = "gcp:cloudrunv2/job:Job"
+# The runtime image's own ENV (Dockerfile): PYTHONPATH is its WORKDIR, where app/, ops/ and
+# migrations/ are copied; here, the checkout.
+IMAGE_ENV = {"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """The migration job's container as planned: its command and its env (secrets by reference)."""
+
+    name: str
+    command: list[str]
+    values: dict[str, str]
+    secret_refs: dict[str, str]  # env name -> Secret Manager secret id
+
+
+@cache
+def planned_plan(stack: str) -> Plan:
+    return plan_stack(stack)
+
+
+def planned_job(stack: str) -> PlannedJob:
+    (job,) = planned_plan(stack).of_type(RUN_JOB)
+    (container,) = job.inputs["template"]["template"]["containers"]
+    values: dict[str, str] = {}
+    refs: dict[str, str] = {}
+    for env in container.get("envs", []):
+        if "value" in env:
+            values[env["name"]] = env["value"]
+        else:
+            refs[env["name"]] = env["valueSource"]["secretKeyRef"]["secret"]
+    command: list[str] = [*container.get("commands", []), *container.get("args", [])]
+    return PlannedJob(job.inputs["name"], command, values, refs)
+
+
+def local_secret_values(stack: str, database: TestDatabase) -> dict[str, str]:
+    """What each of the stack's secrets would hold, for the local test database.
+
+    The cloud secrets hold the same URLs pointed at Cloud SQL (direct) and the pooler (pooled).
+    """
+    return {
+        f"pgstack-{stack}-direct-database-url": database.direct_url,
+        f"pgstack-{stack}-database-url": database.pooled_url,
+    }
+
+
+def job_environment(job: PlannedJob, secrets: dict[str, str]) -> dict[str, str]:
+    """Exactly the planned env, secret references resolved, over the image's and Cloud Run's own."""
+    unknown = sorted(set(job.secret_refs.values()) - set(secrets))
+    assert not unknown, f"the job reads secrets this test cannot stand in for: {unknown}"
+    cloud_run = {
+        "CLOUD_RUN_JOB": job.name,
+        "CLOUD_RUN_EXECUTION": f"{job.name}-test",
+        "CLOUD_RUN_TASK_INDEX": "0",
+        "CLOUD_RUN_TASK_ATTEMPT": "0",
+        "CLOUD_RUN_TASK_COUNT": "1",
+    }
+    resolved = {name: secrets[secret] for name, secret in job.secret_refs.items()}
+    return {**IMAGE_ENV, **cloud_run, **job.values, **resolved}
+
+
+def run_job(job: PlannedJob, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # The image's `python` is its venv's interpreter; here, the one running the tests.
+    command = [sys.executable if part == "python" else part for part in job.command]
+    return subprocess.run(
+        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def schema_version(database: TestDatabase) -> list[Any]:
+    query = sql.SQL("SELECT version_num FROM {}.alembic_version").format(sql.Identifier(database.schema))
+    with psycopg.connect(libpq_dsn(database.direct_url)) as conn:
+        return [row[0] for row in conn.execute(query).fetchall()]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_planned_job_migrates_the_database(database: TestDatabase, stack: str) -> None:
+    """The job's planned command and env migrate an empty database to head, and a rerun is a no-op."""
+    job = planned_job(stack)
+    assert ["python", "-m", "ops.migrate"] == job.command
+    env = job_environment(job, local_secret_values(stack, database))
+    first = run_job(job, env)
+    assert 0 == first.returncode, first.stderr
+    assert [head_revision()] == schema_version(database)
+    again = run_job(job, env)
+    assert 0 == again.returncode, again.stderr
+    assert "nothing to do" in again.stdout
+
+
+def test_a_job_without_the_direct_url_is_refused(database: TestDatabase) -> None:
+    """The same run with the direct URL under the app's name (DATABASE_URL) fails: the check has teeth."""
+    job = planned_job("staging")
+    refs = {
+        "DATABASE_URL" if name == "DIRECT_DATABASE_URL" else name: ref
+        for name, ref in job.secret_refs.items()
+    }
+    renamed = PlannedJob(job.name, job.command, job.values, refs)
+    result = run_job(renamed, job_environment(renamed, local_secret_values("staging", database)))
+    assert 1 == result.returncode
+    assert "needs DIRECT_DATABASE_URL" in result.stderr
+    with psycopg.connect(libpq_dsn(database.direct_url)) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (f'"{database.schema}".alembic_version',)).fetchone()
+    assert row is not None and row[0] is None  # nothing was created
