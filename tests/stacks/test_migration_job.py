@@ -20,8 +20,8 @@ import pytest
 from psycopg import sql
 
 from app.urls import libpq_dsn
-from ops.plan import Plan, plan_stack
-from ops.revisions import head_revision
+from ops.migrate.revisions import head_revision
+from ops.plan.planner import Plan, plan_stack
 from stacks.stackfile import REPO_ROOT
 from tests.conftest import TestDatabase
 
@@ -114,17 +114,17 @@ def test_the_planned_job_migrates_the_database(database: TestDatabase, stack: st
     assert "nothing to do" in again.stdout
 
 
-def test_a_job_without_the_direct_url_is_refused(database: TestDatabase) -> None:
-    """The same run with the direct URL under the app's name (DATABASE_URL) fails: the check has teeth."""
+def test_a_job_env_that_names_the_pooler_is_refused(database: TestDatabase) -> None:
+    """The check has teeth: the planned env plus DATABASE_URL at the direct URL's address, without
+    DB_POOL_MODE=direct to say it is no pooler (the migrator's reading of that pair), exits 1 and
+    creates nothing."""
     job = planned_job("staging")
-    refs = {
-        "DATABASE_URL" if name == "DIRECT_DATABASE_URL" else name: ref
-        for name, ref in job.secret_refs.items()
-    }
-    renamed = PlannedJob(job.name, job.command, job.values, refs)
-    result = run_job(renamed, job_environment(renamed, local_secret_values("staging", database)))
+    refs = {**job.secret_refs, "DATABASE_URL": job.secret_refs["DIRECT_DATABASE_URL"]}
+    values = {k: v for k, v in job.values.items() if k != "DB_POOL_MODE"}
+    wrong = PlannedJob(job.name, job.command, values, refs)
+    result = run_job(wrong, job_environment(wrong, local_secret_values("staging", database)))
     assert 1 == result.returncode
-    assert "needs DIRECT_DATABASE_URL" in result.stderr
+    assert "goes through PgBouncer" in result.stderr
     with psycopg.connect(libpq_dsn(database.direct_url)) as conn:
         row = conn.execute("SELECT to_regclass(%s)", (f'"{database.schema}".alembic_version',)).fetchone()
     assert row is not None and row[0] is None  # nothing was created
