@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pulumi_policy import (
     EnforcementLevel,
     PolicyPack,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -64,15 +65,36 @@ def context(stack: str | None = None) -> PolicyContext:
     return PolicyContext(name, shown_config(read_stack(name)))
 
 
-def as_planned(resource_type: str, name: str, urn: str, props: Mapping[str, Any]) -> PlannedResource:
+def as_planned(
+    resource_type: str,
+    name: str,
+    urn: str,
+    props: Mapping[str, Any],
+    *,
+    parent: str | None = None,
+    dependencies: Sequence[str] = (),
+) -> PlannedResource:
     return PlannedResource(
         urn=urn,
         type=resource_type,
         name=name,
-        parent=None,
-        custom=True,
-        dependencies=[],
+        parent=parent,
+        # The program's own components are typed `pgstack:...`; everything else is a provider's.
+        custom=not resource_type.startswith(f"{PROJECT}:"),
+        dependencies=sorted(dependencies),
         inputs=plain(props),
+    )
+
+
+def from_preview(resource: PolicyResource) -> PlannedResource:
+    """A previewed resource with its parent and dependencies, as the plan-wide rules read them."""
+    return as_planned(
+        resource.resource_type,
+        resource.name,
+        resource.urn,
+        resource.props,
+        parent=resource.parent.urn if resource.parent is not None else None,
+        dependencies=[dep.urn for dep in resource.dependencies],
     )
 
 
@@ -102,10 +124,10 @@ def stack_validator(
             project=PROJECT,
             stack=settings.stack,
             config=dict(settings.config),
-            resources=[as_planned(r.resource_type, r.name, r.urn, r.props) for r in args.resources],
+            resources=[from_preview(r) for r in args.resources],
             outputs={},
         )
-        for violation in policy.check_plan(plan):
+        for violation in policy.check_plan(plan, settings):
             report_violation(f"{violation.input}: {violation.message}", None)
 
     return validate

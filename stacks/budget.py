@@ -28,6 +28,11 @@ def managed_poolers(tier: str) -> int:
     return max(1, vcpus // VCPUS_PER_MANAGED_POOLER)
 
 
+def managed_poolers_basis(tier: str) -> str:
+    """Why a managed-pooling budget counts `managed_poolers(tier)` "instances"."""
+    return f"Cloud SQL managed poolers of {tier}"
+
+
 @dataclass(frozen=True)
 class InstanceConnections:
     """How many server connections one app instance may open, and where that number comes from."""

@@ -17,6 +17,7 @@ from stacks.budget import (
     ConnectionBudget,
     InstanceConnections,
     managed_poolers,
+    managed_poolers_basis,
 )
 from stacks.stackfile import PROJECT, REPO_ROOT, read_stack
 
@@ -437,7 +438,7 @@ def _budget(
         per_instance = InstanceConnections.from_pgbouncer(pooler.default_pool_size, pooler.reserve_pool_size)
     elif run.pooler == "managed":
         # The poolers' server connections, however many Cloud Run instances there are.
-        instances, basis = managed_poolers(sql.tier), f"Cloud SQL managed poolers of {sql.tier}"
+        instances, basis = managed_poolers(sql.tier), managed_poolers_basis(sql.tier)
         per_instance = InstanceConnections.from_managed_pooler(pooler.default_pool_size)
     else:
         per_instance = InstanceConnections.from_pool(run.app_pool_size, run.app_max_overflow)
@@ -451,8 +452,12 @@ def _budget(
     )
 
 
-def cloud_config(values: ConfigSource) -> CloudConfig:
-    """Validate a cloud stack's values; raises ConfigError naming the first bad key."""
+def cloud_config(values: ConfigSource, *, require_fit: bool = True) -> CloudConfig:
+    """Validate a cloud stack's values; raises ConfigError naming the first bad key.
+
+    `require_fit=False` returns a config whose connection budget does not fit too: for the budget
+    policy, which starts from the config and judges the planned resources' numbers itself.
+    """
     read = _Reader(values)
     if read.raw("environment") != "gcp":
         raise read.fail("environment", "must be `gcp` for a cloud stack")
@@ -474,7 +479,7 @@ def cloud_config(values: ConfigSource) -> CloudConfig:
     if run.pooler != "none" and pooler.pool_mode != "transaction":
         raise read.fail("poolMode", "must be `transaction`: the app keeps no session state behind a pooler")
     budget = _budget(sql, run, pooler, max_connections, reserved)
-    if not budget.fits:
+    if require_fit and not budget.fits:
         raise read.fail("maxInstances", f"breaks the connection budget: {budget.explain()}")
     return CloudConfig(
         stack=values.stack,

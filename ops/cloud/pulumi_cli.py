@@ -10,12 +10,12 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from ops.errors import UserError
-from stacks.stackfile import REPO_ROOT, stack_file, stack_names
+from stacks.stackfile import PROJECT, REPO_ROOT, stack_file, stack_names
 
 Action = Literal["preview", "up", "destroy"]
 # Stacks whose destroy takes an explicit --yes (and whose resources carry deletion protection).
@@ -26,6 +26,22 @@ INSTALLER_BIN = Path.home() / ".pulumi" / "bin" / "pulumi"
 QUERY_TIMEOUT_S = 60
 
 Runner = Callable[[list[str], Path], int]
+
+# A destroy that stops at the stack's subnet: Google holds the addresses Cloud Run's Direct VPC
+# egress used in it for a while after the service and job are deleted, and refuses to delete the
+# subnet meanwhile (resourceInUseByAnotherResource). What is left then: the subnet, and what cannot
+# go before it or needs nothing of Cloud Run (the VPC, the peering range, the enabled APIs).
+SUBNET = "gcp:compute/subnetwork:Subnetwork"
+LEFT_BEHIND_THE_SUBNET = frozenset(
+    {
+        SUBNET,
+        "gcp:compute/network:Network",
+        "gcp:compute/globalAddress:GlobalAddress",
+        "gcp:servicenetworking/connection:Connection",
+        "gcp:projects/service:Service",
+    }
+)
+SUBNET_RELEASE_WAIT = "1 to 2 hours"
 
 
 def find_cli() -> str:
@@ -107,6 +123,48 @@ def stack_outputs(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
     return outputs
 
 
+def stack_resources(stack: str, root: Path = REPO_ROOT) -> list[dict[str, Any]] | None:
+    """The resources in the stack's state (`pulumi stack export`), None when it cannot be read."""
+    result = _query(find_cli(), ["stack", "export", "--stack", stack], root)
+    if result.returncode != 0:
+        return None
+    try:
+        resources = json.loads(result.stdout or "{}").get("deployment", {}).get("resources") or []
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return [r for r in resources if isinstance(r, dict)]
+
+
+def _is_custom(resource: Mapping[str, Any]) -> bool:
+    """A cloud resource: not the stack, not a provider, not one of the program's components."""
+    kind = str(resource.get("type", ""))
+    return resource.get("custom") is not False and not kind.startswith(("pulumi:", f"{PROJECT}:"))
+
+
+def held_subnet(resources: Sequence[Mapping[str, Any]]) -> str | None:
+    """The subnet a failed destroy stopped at, when it is all that holds up the rest; else None."""
+    custom = [r for r in resources if _is_custom(r)]
+    subnets = [r for r in custom if r.get("type") == SUBNET]
+    if not subnets or any(r.get("type") not in LEFT_BEHIND_THE_SUBNET for r in custom):
+        return None
+    state = {**(subnets[0].get("inputs") or {}), **(subnets[0].get("outputs") or {})}
+    return str(state.get("name") or str(subnets[0].get("urn", "")).rsplit("::", 1)[-1])
+
+
+def _destroy_failure(stack: str, code: int, root: Path) -> UserError:
+    """Why a destroy failed, in one line: the subnet delay said as such, anything else as is."""
+    subnet = held_subnet(stack_resources(stack, root) or [])
+    if subnet is None:
+        return UserError(f"pulumi destroy --stack {stack} failed (exit {code}): see its output above")
+    return UserError(
+        f"pulumi destroy --stack {stack} stopped at the subnet {subnet}: Google keeps the addresses "
+        f"Cloud Run's Direct VPC egress used in it for {SUBNET_RELEASE_WAIT} after the service and "
+        "the job are deleted (resourceInUseByAnotherResource). Everything else is gone but the VPC "
+        f"around it; run `invoke infra.destroy --stack {stack}` again in {SUBNET_RELEASE_WAIT} "
+        "to finish"
+    )
+
+
 def _run_attached(argv: list[str], cwd: Path) -> int:
     # The CLI talks to the terminal itself (progress, confirmation prompts). A Ctrl-C reaches it
     # too (same process group) and it cancels cleanly, which takes longer than the 0.25 s that
@@ -145,6 +203,8 @@ def run_stack(
             f"stack {stack} does not exist in the Pulumi backend: run `pulumi stack init {stack}`"
         )
     code = runner([cli, *stack_args(action, stack, yes=yes, diff=diff)], root)
+    if code != 0 and action == "destroy":
+        raise _destroy_failure(stack, code, root)
     if code != 0:
         raise UserError(f"pulumi {action} --stack {stack} failed (exit {code}): see its output above")
 

@@ -10,7 +10,7 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -98,6 +98,18 @@ def shown_config(values: StackValues) -> dict[str, Any]:
         k: MASKED if isinstance(v, Secure) else mask_text(v) if isinstance(v, str) else v
         for k, v in sorted(merged.items())
     }
+
+
+def config_values(stack: str, config: Mapping[str, Any]) -> StackValues:
+    """A plan's shown config read back as a stack's values, for stacks/config.py's typed readers
+    (secure values stay masked: no rule may read one)."""
+    prefix = f"{PROJECT}:"
+    return StackValues(
+        stack=stack,
+        source=f"Pulumi.{stack}.yaml",
+        values={k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)},
+        provider_values={k: v for k, v in config.items() if not k.startswith(prefix)},
+    )
 
 
 @contextmanager

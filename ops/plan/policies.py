@@ -6,25 +6,40 @@ pack (policy/) run the same code.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ops.plan.budget import connection_budget, plan_budget, service_cap
 from ops.plan.mocks import PlannedResource
 from ops.plan.planner import Plan
-from ops.plan.values import MASKED, PLACEHOLDER_PREFIX, UNKNOWN_SHOWN, flatten
-from stacks.budget import POSTGRES_RESERVED, ConnectionBudget, InstanceConnections, managed_poolers
-
-SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
-RUN_SERVICE = "gcp:cloudrunv2/service:Service"
-RUN_JOB = "gcp:cloudrunv2/job:Job"
-DOCKER_CONTAINER = "docker:index/container:Container"
-PROJECT_IAM = ("gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding")
-RUN_INVOKER_IAM = (
-    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
-    "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding",
+from ops.plan.rule import (
+    DOCKER_CONTAINER,
+    PROJECT_IAM,
+    RUN_INVOKER_IAM,
+    RUN_JOB,
+    RUN_SERVICE,
+    SECRET_VERSION,
+    SQL_INSTANCE,
+    Policy,
+    PolicyContext,
+    ResourceCheck,
+    Violation,
+    containers,
+    found,
 )
-PRODUCTION_STACKS = ("prod", "production")
+from ops.plan.targets import migrate_first
+from ops.plan.values import MASKED, PLACEHOLDER_PREFIX, UNKNOWN_SHOWN, flatten
+from stacks.config import CloudConfig, pinned_pgbouncer_problem
+from stacks.gcp.secrets import VERSION_DELETION_POLICY
+
+__all__ = [
+    "POLICIES",
+    "Policy",
+    "PolicyContext",
+    "ResourceCheck",
+    "Violation",
+    "evaluate",
+    "plan_budget",
+]
 
 # What the app's service account needs: reach Cloud SQL, read its secrets, write logs and
 # metrics, pull its image. Anything wider (editor, owner, *.admin) is a finding.
@@ -47,55 +62,6 @@ _SENSITIVE_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|DATA
 _URL_WITH_PASSWORD = re.compile(r"://[^\s:/@]*:[^\s@]+@")
 
 
-@dataclass(frozen=True)
-class Violation:
-    """One broken rule: which, where (resource and input), and what is wrong."""
-
-    policy: str
-    resource: str  # `type name`, or the stack for stack-wide rules
-    input: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"[{self.policy}] {self.resource} {self.input}: {self.message}"
-
-
-@dataclass(frozen=True)
-class PolicyContext:
-    """What a rule may need beyond one resource: the stack and its (masked) config."""
-
-    stack: str
-    config: Mapping[str, Any]
-
-    @property
-    def production(self) -> bool:
-        return self.stack in PRODUCTION_STACKS
-
-    def setting(self, key: str, default: Any = None) -> Any:
-        return self.config.get(f"pgstack:{key}", default)
-
-
-ResourceCheck = Callable[[PlannedResource, PolicyContext], list[Violation]]
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A rule checked on each resource (`check`) or on the whole plan (`check_plan`)."""
-
-    id: str
-    rule: str
-    check: ResourceCheck | None = None
-    check_plan: Callable[[Plan], list[Violation]] | None = None
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
-def _found(policy: str, resource: PlannedResource, path: str, message: str) -> list[Violation]:
-    return [Violation(policy, resource.label, path, message)]
-
-
 def cloudsql_private(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
     if resource.type != SQL_INSTANCE:
         return []
@@ -105,7 +71,7 @@ def cloudsql_private(resource: PlannedResource, ctx: PolicyContext) -> list[Viol
         return []
     # Cloud SQL gives an instance a public IPv4 address unless told not to.
     shown = "unset (Cloud SQL's default is true)" if value is None else value
-    return _found("cloudsql-private-ip", resource, path, f"is {shown}: set it to false")
+    return found("cloudsql-private-ip", resource, path, f"is {shown}: set it to false")
 
 
 def cloudsql_encrypted(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
@@ -117,7 +83,7 @@ def cloudsql_encrypted(resource: PlannedResource, ctx: PolicyContext) -> list[Vi
         mode is None and flat.get("settings.ipConfiguration.requireSsl") is True
     ):
         return []
-    return _found(
+    return found(
         "cloudsql-encryption",
         resource,
         "settings.ipConfiguration.sslMode",
@@ -131,7 +97,7 @@ def prod_deletion_protection(resource: PlannedResource, ctx: PolicyContext) -> l
     # The provider protects an instance from `pulumi destroy` unless deletionProtection is false;
     # Cloud SQL itself (console, gcloud, the API) only when the instance setting is on.
     if resource.inputs.get("deletionProtection") is False:
-        return _found(
+        return found(
             "prod-deletion-protection",
             resource,
             "deletionProtection",
@@ -142,7 +108,7 @@ def prod_deletion_protection(resource: PlannedResource, ctx: PolicyContext) -> l
     if value is True:
         return []
     shown = "unset (Cloud SQL's default is false)" if value is None else value
-    return _found(
+    return found(
         "prod-deletion-protection",
         resource,
         path,
@@ -159,7 +125,7 @@ def prod_pitr(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
         "settings.backupConfiguration.pointInTimeRecoveryEnabled",
     ):
         if flat.get(path) is not True:
-            return _found(
+            return found(
                 "prod-pitr", resource, path, f"is {flat.get(path)}: production needs backups with PITR"
             )
     return []
@@ -171,7 +137,7 @@ def prod_regional(resource: PlannedResource, ctx: PolicyContext) -> list[Violati
     value = flatten(resource.inputs).get("settings.availabilityType")
     if value == "REGIONAL":
         return []
-    return _found(
+    return found(
         "prod-regional",
         resource,
         "settings.availabilityType",
@@ -185,7 +151,7 @@ def least_privilege(resource: PlannedResource, ctx: PolicyContext) -> list[Viola
     role = resource.inputs.get("role")
     if role in ALLOWED_SA_ROLES:
         return []
-    return _found(
+    return found(
         "sa-least-privilege",
         resource,
         "role",
@@ -194,18 +160,18 @@ def least_privilege(resource: PlannedResource, ctx: PolicyContext) -> list[Viola
 
 
 def no_public_invoker(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
-    if _truthy(ctx.setting("public", False)):
+    if isinstance(ctx.cloud, CloudConfig) and ctx.cloud.run.public:
         return []
     fix = "set pgstack:public to true if the service is meant to be public"
     if resource.type == RUN_SERVICE and resource.inputs.get("invokerIamDisabled") is True:
-        return _found("no-public-invoker", resource, "invokerIamDisabled", f"is true: {fix}")
+        return found("no-public-invoker", resource, "invokerIamDisabled", f"is true: {fix}")
     if resource.type not in RUN_INVOKER_IAM or resource.inputs.get("role") != "roles/run.invoker":
         return []
     members = [resource.inputs.get("member"), *(resource.inputs.get("members") or [])]
     public = [m for m in members if m in PUBLIC_MEMBERS]
     if not public:
         return []
-    return _found("no-public-invoker", resource, "member", f"lets {public[0]} invoke: {fix}")
+    return found("no-public-invoker", resource, "member", f"lets {public[0]} invoke: {fix}")
 
 
 def _plaintext_reason(name: str, value: Any, cloud: bool) -> str | None:
@@ -231,41 +197,41 @@ def _run_envs(resource: PlannedResource) -> list[tuple[str, str, Any]]:
     if resource.type == RUN_JOB:
         template = template.get("template") or {}
         prefix = "template.template"
-    found = []
+    listed = []
     for index, container in enumerate(template.get("containers") or []):
         for env in container.get("envs") or []:
             if "value" in env:
                 name = str(env.get("name"))
                 path = f"{prefix}.containers[{index}].envs[{name}].value"
-                found.append((path, name, env["value"]))
-    return found
+                listed.append((path, name, env["value"]))
+    return listed
 
 
 def no_plaintext_secret(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
-    found: list[Violation] = []
+    violations: list[Violation] = []
     if resource.type in (RUN_SERVICE, RUN_JOB):
         for path, name, value in _run_envs(resource):
             reason = _plaintext_reason(name, value, cloud=True)
             if reason:
-                found += _found(
+                violations += found(
                     "no-plaintext-secret",
                     resource,
                     path,
                     f"{reason}: use valueSource.secretKeyRef (Secret Manager)",
                 )
-        return found
+        return violations
     if resource.type == DOCKER_CONTAINER:
         for index, entry in enumerate(resource.inputs.get("envs") or []):
             name, _, value = str(entry).partition("=")
             reason = _plaintext_reason(name, value, cloud=False) if entry != MASKED else None
             if reason:
-                found += _found(
+                violations += found(
                     "no-plaintext-secret",
                     resource,
                     f"envs[{index}]",
                     f"{reason}: pass it as a Pulumi secret (config --secret)",
                 )
-        return found
+        return violations
     # Anywhere else, a secure config value must not travel unmarked.
     return [
         Violation(
@@ -282,94 +248,99 @@ def no_plaintext_secret(resource: PlannedResource, ctx: PolicyContext) -> list[V
 def local_loopback(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
     if resource.type != DOCKER_CONTAINER:
         return []
-    found: list[Violation] = []
+    violations: list[Violation] = []
     for index, port in enumerate(resource.inputs.get("ports") or []):
         ip = port.get("ip")
         if ip != LOOPBACK:
-            found += _found(
+            violations += found(
                 "local-ports-loopback",
                 resource,
                 f"ports[{index}].ip",
                 f"is {ip or 'unset (Docker binds 0.0.0.0)'}: bind port "
                 f"{port.get('external', port.get('internal'))} to {LOOPBACK}",
             )
-    return found
+    return violations
 
 
-def _number(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _env_map(container: Mapping[str, Any]) -> dict[str, Any]:
-    return {e.get("name"): e.get("value") for e in container.get("envs") or []}
-
-
-def _per_instance(service: PlannedResource, plan: Plan) -> InstanceConnections:
-    """What one instance of `service` may open: its sidecar PgBouncer's pool or the app's pool."""
-    containers = (service.inputs.get("template") or {}).get("containers") or []
-    sidecar = [c for c in containers if "pgbouncer" in str(c.get("image", "")).lower()]
-    app_env: dict[str, Any] = {}
-    for container in containers:
-        app_env.update(_env_map(container))
-    # The resources say how the app connects; the stack config only fills in what they hide
-    # (a sidecar's pool sizes live in its pgbouncer.ini, a secret).
-    direct = app_env.get("DB_POOL_MODE") == "direct" or plan.setting("pooler") == "none"
-    if sidecar or (not direct and plan.setting("pooler") == "sidecar"):
-        env = _env_map(sidecar[0]) if sidecar else {}
-        pool = _number(env.get("DEFAULT_POOL_SIZE")) or _number(plan.setting("defaultPoolSize")) or 0
-        reserve = _number(env.get("RESERVE_POOL_SIZE"))
-        if reserve is None:
-            reserve = _number(plan.setting("reservePoolSize")) or 0
-        return InstanceConnections.from_pgbouncer(pool, reserve)
-    pool = _number(app_env.get("DB_POOL_SIZE")) or _number(plan.setting("appPoolSize")) or 0
-    overflow = _number(app_env.get("DB_MAX_OVERFLOW"))
-    if overflow is None:
-        overflow = _number(plan.setting("appMaxOverflow")) or 0
-    return InstanceConnections.from_pool(pool, overflow)
-
-
-def plan_budget(plan: Plan) -> ConnectionBudget | None:
-    """The connection budget the planned resources imply (None without Cloud SQL and Cloud Run)."""
-    instances = plan.of_type(SQL_INSTANCE)
-    services = plan.of_type(RUN_SERVICE)
-    if not instances or not services:
-        return None
-    flags = flatten(instances[0].inputs)
-    max_connections = _number(flags.get("settings.databaseFlags[max_connections].value"))
-    if max_connections is None:
-        max_connections = _number(plan.setting("maxConnections")) or 0
-    if flags.get("settings.connectionPoolConfigs[0].connectionPoolingEnabled") is True:
-        # Cloud SQL's poolers sit in front of the instance, whatever Cloud Run scales to.
-        pool = _number(flags.get("settings.connectionPoolConfigs[0].flags[max_pool_size].value"))
-        if pool is None:
-            pool = _number(plan.setting("defaultPoolSize")) or 0
-        per = InstanceConnections.from_managed_pooler(pool)
-        count = managed_poolers(str(flags.get("settings.tier", "")))
-    else:
-        per = _per_instance(services[0], plan)
-        count = sum(
-            _number(flatten(s.inputs).get("template.scaling.maxInstanceCount")) or 100 for s in services
-        )
-    jobs = sum(_number(flatten(j.inputs).get("template.parallelism")) or 1 for j in plan.of_type(RUN_JOB))
-    reserved = _number(plan.setting("reservedConnections")) or POSTGRES_RESERVED
-    return ConnectionBudget(count, per, jobs, reserved, max_connections)
-
-
-def connection_budget(plan: Plan) -> list[Violation]:
-    budget = plan_budget(plan)
-    if budget is None or budget.fits:
+def secret_versions_kept(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
+    if resource.type != SECRET_VERSION:
         return []
-    return [
-        Violation(
-            "connection-budget",
-            f"{plan.project}/{plan.stack}",
-            "maxInstanceCount x per-instance connections",
-            budget.explain(),
-        )
-    ]
+    policy = resource.inputs.get("deletionPolicy")
+    if policy == VERSION_DELETION_POLICY:
+        return []
+    shown = "unset (DELETE)" if policy is None else policy
+    return found(
+        "secret-versions-kept",
+        resource,
+        "deletionPolicy",
+        f"is {shown}: new secret data replaces the version, and the old one would become "
+        "unreadable to the revisions that pin it (a rollback, an old revision scaling out); "
+        f"set it to {VERSION_DELETION_POLICY}",
+    )
+
+
+def prod_backups_retained(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
+    if resource.type != SQL_INSTANCE or not ctx.production:
+        return []
+    flat = flatten(resource.inputs)
+    for path, what in (
+        ("settings.retainBackupsOnDelete", "the automated backups go with a deleted instance"),
+        ("settings.finalBackupConfig.enabled", "no final backup is taken when the instance is deleted"),
+    ):
+        if flat.get(path) is not True:
+            shown = "unset" if flat.get(path) is None else flat.get(path)
+            return found(
+                "prod-backups-retained",
+                resource,
+                path,
+                f"is {shown} in a production stack: {what}; set pgstack:retainBackupsOnDelete "
+                "to true and pgstack:finalBackupDays to 1 or more",
+            )
+    return []
+
+
+def _effective_cpu_idle(container: dict[str, object]) -> bool:
+    resources = container.get("resources")
+    if not isinstance(resources, dict):
+        return True  # no `resources`: Cloud Run's default, CPU only during requests
+    # With `resources` set, an unset cpuIdle means false (pulumi-gcp's and the API's documented rule).
+    return resources.get("cpuIdle") is True
+
+
+def sidecar_pgbouncer(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
+    if resource.type != RUN_SERVICE:
+        return []
+    violations: list[Violation] = []
+    for index, container in enumerate(containers(resource)):
+        image = str(container.get("image", ""))
+        if "pgbouncer" not in image.lower():
+            continue
+        problem = pinned_pgbouncer_problem(image)
+        if problem:
+            violations += found(
+                "sidecar-pgbouncer",
+                resource,
+                f"template.containers[{index}].image",
+                f"{problem} (got {image})",
+            )
+    return violations
+
+
+def one_billing_mode(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
+    if resource.type != RUN_SERVICE:
+        return []
+    specs = containers(resource)
+    modes = {_effective_cpu_idle(c) for c in specs}
+    if len(modes) < 2:
+        return []
+    shown = ", ".join(f"{c.get('name', i)}={_effective_cpu_idle(c)}" for i, c in enumerate(specs))
+    return found(
+        "run-one-billing-mode",
+        resource,
+        "template.containers[*].resources.cpuIdle",
+        f"differs between containers ({shown}): CPU allocation is one setting of the instance; "
+        "set cpu_idle to the same value on every container (unset beside `resources` means false)",
+    )
 
 
 POLICIES: tuple[Policy, ...] = (
@@ -401,17 +372,47 @@ POLICIES: tuple[Policy, ...] = (
         "max instances x connections per instance + migration job + reserved <= max_connections",
         check_plan=connection_budget,
     ),
+    Policy(
+        "run-service-max-instances",
+        "a Cloud Run service caps its instances at the service level, shared by every revision",
+        service_cap,
+    ),
+    Policy(
+        "secret-versions-kept",
+        "a replaced secret version stays readable (deletion policy ABANDON) for the revisions pinning it",
+        secret_versions_kept,
+    ),
+    Policy(
+        "prod-backups-retained",
+        "a production Cloud SQL instance keeps its backups and takes a final one when deleted",
+        prod_backups_retained,
+    ),
+    Policy(
+        "sidecar-pgbouncer",
+        "a PgBouncer sidecar runs one pinned version, 1.23 or newer (graceful shutdown on SIGTERM)",
+        sidecar_pgbouncer,
+    ),
+    Policy(
+        "run-one-billing-mode",
+        "every container of a Cloud Run service asks for the same CPU allocation (cpu_idle)",
+        one_billing_mode,
+    ),
+    Policy(
+        "migrate-first",
+        "the migration job depends on nothing of the service's, so the deploy can build and run it first",
+        check_plan=migrate_first,
+    ),
 )
 
 
 def evaluate(plan: Plan, policies: tuple[Policy, ...] = POLICIES) -> list[Violation]:
     """Every violation of `policies` in `plan`, in a stable order."""
     ctx = PolicyContext(plan.stack, plan.config)
-    found: list[Violation] = []
+    violations: list[Violation] = []
     for policy in policies:
         if policy.check is not None:
             for resource in plan.resources:
-                found += policy.check(resource, ctx)
+                violations += policy.check(resource, ctx)
         if policy.check_plan is not None:
-            found += policy.check_plan(plan)
-    return found
+            violations += policy.check_plan(plan, ctx)
+    return violations

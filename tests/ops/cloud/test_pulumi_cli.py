@@ -30,6 +30,10 @@ elif args[:2] == ["stack", "output"]:
     if "FAKE_OUTPUTS" not in os.environ:
         sys.exit(255)
     print(os.environ["FAKE_OUTPUTS"])
+elif args[:2] == ["stack", "export"]:
+    if "FAKE_EXPORT" not in os.environ:
+        sys.exit(255)
+    print(os.environ["FAKE_EXPORT"])
 else:
     if "FAKE_CTRL_C" in os.environ:
         # A Ctrl-C in the terminal reaches the task and pulumi alike; pulumi takes a while
@@ -208,3 +212,88 @@ def test_docker_urls_before_any_up_say_what_to_run(fake_cli: Path) -> None:
         UserError, match=r"^no outputs for stack local: run `invoke infra.up --stack local` first$"
     ):
         dockerenv.docker_urls()
+
+
+def _state(*kinds: str) -> str:
+    """`pulumi stack export` output holding the stack, a provider, a component and these resources."""
+    resources = [
+        {
+            "urn": "urn:pulumi:staging::pgstack::pulumi:pulumi:Stack::pgstack-staging",
+            "type": "pulumi:pulumi:Stack",
+        },
+        {"urn": "urn:x::pulumi:providers:gcp::default", "type": "pulumi:providers:gcp", "custom": True},
+        {
+            "urn": "urn:x::pgstack:gcp:PrivateNetwork::network",
+            "type": "pgstack:gcp:PrivateNetwork",
+            "custom": False,
+        },
+    ]
+    for kind in kinds:
+        name = kind.rsplit(":", 1)[-1].lower()
+        resources.append(
+            {
+                "urn": f"urn:x::{kind}::{name}",
+                "type": kind,
+                "custom": True,
+                "outputs": {"name": f"pgstack-staging-{name}"},
+            }
+        )
+    return json.dumps({"version": 3, "deployment": {"resources": resources}})
+
+
+def test_destroy_stopped_by_the_subnet_says_to_wait_and_rerun(
+    fake_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A destroy that fails with only the subnet (and the VPC, range and APIs behind it) left says why,
+    how long to wait and what to run; the rerun, once Google has let go, finishes."""
+    left = [
+        "gcp:compute/subnetwork:Subnetwork",
+        "gcp:compute/network:Network",
+        "gcp:compute/globalAddress:GlobalAddress",
+        "gcp:projects/service:Service",
+    ]
+    monkeypatch.setenv("FAKE_EXPORT", _state(*left))
+    monkeypatch.setenv("FAKE_EXIT", "255")
+    with pytest.raises(UserError) as caught:
+        pulumi_cli.run_stack("destroy", "staging", yes=True)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "pulumi destroy --stack staging stopped at the subnet pgstack-staging-subnetwork: "
+    )
+    assert (
+        "for 1 to 2 hours after the service and the job are deleted (resourceInUseByAnotherResource)"
+        in message
+    )
+    assert message.endswith("run `invoke infra.destroy --stack staging` again in 1 to 2 hours to finish")
+    monkeypatch.setenv("FAKE_EXIT", "0")
+    pulumi_cli.run_stack("destroy", "staging", yes=True)
+    assert [["destroy", "--stack", "staging", "--yes"]] * 2 == commands(fake_cli)
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        ["gcp:compute/network:Network"],  # no subnet: something else failed
+        ["gcp:compute/subnetwork:Subnetwork", "gcp:sql/databaseInstance:DatabaseInstance"],
+    ],
+)
+def test_other_destroy_failures_are_not_blamed_on_the_subnet(
+    fake_cli: Path, monkeypatch: pytest.MonkeyPatch, left: list[str]
+) -> None:
+    """With anything else left (a protected instance, say), or no subnet, the failure is the plain one."""
+    monkeypatch.setenv("FAKE_EXPORT", _state(*left))
+    monkeypatch.setenv("FAKE_EXIT", "255")
+    with pytest.raises(
+        UserError, match=r"^pulumi destroy --stack staging failed \(exit 255\): see its output above$"
+    ):
+        pulumi_cli.run_stack("destroy", "staging", yes=True)
+
+
+def test_destroy_failure_without_readable_state_is_the_plain_one(
+    fake_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When `pulumi stack export` fails too, the destroy's own failure is reported, nothing guessed."""
+    monkeypatch.setenv("FAKE_EXIT", "255")
+    with pytest.raises(UserError, match=r"failed \(exit 255\): see its output above$"):
+        pulumi_cli.run_stack("destroy", "staging", yes=True)

@@ -25,6 +25,8 @@ CLEAN_GCP: dict[str, Any] = {
     "pgstack:maxInstances": 4,
     "pgstack:maxConnections": 100,
     "gcp:project": "demo-project",
+    # The budget starts from the typed config (stacks/config.py), which needs the region too.
+    "gcp:region": "europe-west1",
 }
 CLEAN_LOCAL: dict[str, Any] = {
     "pgstack:environment": "local",

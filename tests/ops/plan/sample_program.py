@@ -40,6 +40,10 @@ class Database(pulumi.ComponentResource):
                     enabled=True,
                     point_in_time_recovery_enabled=config.get_bool("pitr") or False,
                 ),
+                retain_backups_on_delete=_flag(config, "retainBackups"),
+                final_backup_config=sql.DatabaseInstanceSettingsFinalBackupConfigArgs(
+                    enabled=_flag(config, "finalBackup"), retention_days=30
+                ),
             ),
             opts=child,
         )
@@ -57,6 +61,7 @@ class Database(pulumi.ComponentResource):
             "db-url-version",
             secret=self.secret.id,
             secret_data=pulumi.Output.concat("postgresql://app:", password, "@localhost/app"),
+            deletion_policy=config.get("versionDeletionPolicy") or "ABANDON",
             opts=child,
         )
         self.register_outputs({})
@@ -93,20 +98,33 @@ def _gcp(config: pulumi.Config) -> None:
         env.append(
             cloudrunv2.ServiceTemplateContainerEnvArgs(name="DB_PASSWORD", value=config.require("dbPassword"))
         )
+    containers = [
+        cloudrunv2.ServiceTemplateContainerArgs(
+            image=config.get("image") or "europe-docker.pkg.dev/demo/app:1", envs=env
+        )
+    ]
+    if config.get("sidecarImage"):
+        containers.append(
+            cloudrunv2.ServiceTemplateContainerArgs(
+                name="pgbouncer",
+                image=config.require("sidecarImage"),
+                resources=cloudrunv2.ServiceTemplateContainerResourcesArgs(
+                    limits={"cpu": "1", "memory": "256Mi"}, cpu_idle=config.get_bool("sidecarCpuIdle")
+                ),
+            )
+        )
+    max_instances = config.get_int("maxInstances") or 4
     service = cloudrunv2.Service(
         "app",
         location=config.get("region") or "europe-west1",
         ingress="INGRESS_TRAFFIC_ALL",
+        scaling=None
+        if config.get_bool("revisionCapOnly")
+        else cloudrunv2.ServiceScalingArgs(max_instance_count=max_instances),
         template=cloudrunv2.ServiceTemplateArgs(
             service_account=account.email,
-            scaling=cloudrunv2.ServiceTemplateScalingArgs(
-                max_instance_count=config.get_int("maxInstances") or 4
-            ),
-            containers=[
-                cloudrunv2.ServiceTemplateContainerArgs(
-                    image=config.get("image") or "europe-docker.pkg.dev/demo/app:1", envs=env
-                )
-            ],
+            scaling=cloudrunv2.ServiceTemplateScalingArgs(max_instance_count=max_instances),
+            containers=containers,
         ),
         opts=pulumi.ResourceOptions(depends_on=[db]),
     )
@@ -118,8 +136,21 @@ def _gcp(config: pulumi.Config) -> None:
             role="roles/run.invoker",
             member="allUsers",
         )
+    job_waits_for: list[pulumi.Resource] = []
+    if config.get_bool("jobWaitsForService"):
+        job_waits_for.append(service)
+    if config.get_bool("jobWaitsForOtherGrant"):
+        job_waits_for.append(
+            secretmanager.SecretIamMember(
+                "db-url-access",
+                secret_id=db.secret.id,
+                role="roles/secretmanager.secretAccessor",
+                member=account.email.apply(lambda e: f"serviceAccount:{e}"),
+            )
+        )
     cloudrunv2.Job(
         "migrate",
+        opts=pulumi.ResourceOptions(depends_on=job_waits_for),
         location=config.get("region") or "europe-west1",
         template=cloudrunv2.JobTemplateArgs(
             task_count=1,
@@ -136,6 +167,12 @@ def _gcp(config: pulumi.Config) -> None:
     )
     pulumi.export("service_url", service.uri)
     pulumi.export("db_password", password_output(config))
+
+
+def _flag(config: pulumi.Config, key: str) -> bool:
+    """A boolean knob that is on unless the stack says false."""
+    value = config.get_bool(key)
+    return True if value is None else value
 
 
 def password_output(config: pulumi.Config) -> pulumi.Output[str]:

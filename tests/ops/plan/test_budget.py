@@ -49,5 +49,6 @@ def test_program_refuses_an_over_subscribed_stack(tmp_path: Path) -> None:
     config["config"]["pgstack:maxInstances"] = 1000
     path = tmp_path / "Pulumi.prod.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=r"connection budget: 1000 instances x \d+ connections"):
+    rollout = r"\(service-level max, shared by the old and new revisions during a rollout\)"
+    with pytest.raises(ConfigError, match=rf"connection budget: 1000 instances {rollout} x \d+ connections"):
         plan_stack("prod", path=path)

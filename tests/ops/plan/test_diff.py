@@ -30,13 +30,14 @@ def test_diff_finds_added_and_removed_resources(sample_plan: SamplePlan) -> None
 
 
 def test_diff_finds_a_changed_input_updated_in_place(sample_plan: SamplePlan) -> None:
-    """Scaling the service changes one input and replaces nothing."""
+    """Scaling the service changes its two caps (service and revision level) and replaces nothing."""
     diff = diff_plans(sample_plan("staging"), sample_plan("staging", maxInstances=6))
     (change,) = diff.changed
     assert "app" == change.resource.name
-    assert [("template.scaling.maxInstanceCount", 4, 6, False)] == [
-        (c.path, c.before, c.after, c.forces_replace) for c in change.inputs
-    ]
+    assert [
+        ("scaling.maxInstanceCount", 4, 6, False),
+        ("template.scaling.maxInstanceCount", 4, 6, False),
+    ] == [(c.path, c.before, c.after, c.forces_replace) for c in change.inputs]
     assert [] == diff.replacements
 
 

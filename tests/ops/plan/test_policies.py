@@ -42,6 +42,31 @@ BREAKERS: list[tuple[str, str, dict[str, Any], str]] = [
         "template.containers[0].envs[DB_PASSWORD].value",
     ),
     ("connection-budget", "staging", {"maxInstances": 10}, "maxInstanceCount x per-instance connections"),
+    ("run-service-max-instances", "staging", {"revisionCapOnly": True}, "scaling.maxInstanceCount"),
+    ("secret-versions-kept", "staging", {"versionDeletionPolicy": "DELETE"}, "deletionPolicy"),
+    ("secret-versions-kept", "staging", {"versionDeletionPolicy": "DISABLE"}, "deletionPolicy"),
+    ("prod-backups-retained", "prod", {"retainBackups": False}, "settings.retainBackupsOnDelete"),
+    ("prod-backups-retained", "prod", {"finalBackup": False}, "settings.finalBackupConfig.enabled"),
+    (
+        "sidecar-pgbouncer",
+        "staging",
+        {"sidecarImage": "edoburu/pgbouncer:1.20.1-p0", "sidecarCpuIdle": True},
+        "template.containers[1].image",
+    ),
+    (
+        "sidecar-pgbouncer",
+        "staging",
+        {"sidecarImage": "edoburu/pgbouncer:latest", "sidecarCpuIdle": True},
+        "template.containers[1].image",
+    ),
+    (
+        "run-one-billing-mode",
+        "staging",
+        {"sidecarImage": "edoburu/pgbouncer:v1.26.0-p0"},  # resources set, cpu_idle unset: false
+        "template.containers[*].resources.cpuIdle",
+    ),
+    ("migrate-first", "staging", {"jobWaitsForService": True}, "dependencies"),
+    ("migrate-first", "staging", {"jobWaitsForOtherGrant": True}, "dependencies"),
 ]
 
 
@@ -88,10 +113,41 @@ def test_budget_message_shows_the_arithmetic(sample_plan: SamplePlan) -> None:
     """10 instances x (5 + 5) + 1 job + 10 reserved = 111 > 100, with the largest count that fits."""
     (violation,) = evaluate(sample_plan("staging", maxInstances=10))
     assert (
-        "10 instances x 10 connections (pool 5 + overflow 5) = 100 + 1 migration job + 10 reserved"
+        "10 instances (service-level max, shared by the old and new revisions during a rollout)"
+        " x 10 connections (pool 5 + overflow 5) = 100 + 1 migration job + 10 reserved"
         " = 111 > max_connections 100 (over by 11): lower max instances to 8, shrink the"
         " per-instance pool, or raise max_connections"
     ) == violation.message
+
+
+def test_budget_without_a_service_cap_counts_both_revisions_of_a_rollout(sample_plan: SamplePlan) -> None:
+    """With revision caps only, 4 instances per revision is 8 during a rollout: the budget says so."""
+    violations = evaluate(sample_plan("staging", revisionCapOnly=True, maxInstances=6))
+    assert ["connection-budget", "run-service-max-instances"] == [v.policy for v in violations]
+    assert violations[0].message.startswith(
+        "12 instances (no service-level max: 6 per revision, and the old and new revisions both run"
+        " during a rollout) x 10 connections (pool 5 + overflow 5) = 120"
+    )
+    # The same 6 as a service-level cap fits: 6 x 10 + 1 + 10 = 71 <= 100.
+    assert [] == evaluate(sample_plan("staging", maxInstances=6))
+
+
+def test_budget_takes_what_the_resources_carry_over_the_config(sample_plan: SamplePlan) -> None:
+    """The config says pooler sidecar (10 per instance); the planned app connects directly with its
+    own pool (DB_POOL_MODE=direct, 5 + 5), and that is what the budget counts."""
+    budget = plan_budget(sample_plan("staging", poolSize=7, maxOverflow=1))
+    assert budget is not None
+    assert ("pool 7 + overflow 1", 8) == (budget.per_instance.basis, budget.per_instance.count)
+    assert 10 == budget.reserved  # not carried by any resource: the config's reservedConnections
+
+
+def test_budget_of_an_unreadable_config_is_a_violation(sample_plan: SamplePlan) -> None:
+    """The budget starts from the typed config: a stack file it cannot read is reported, not skipped."""
+    (violation,) = [
+        v for v in evaluate(sample_plan("staging", tier="small")) if v.policy == "connection-budget"
+    ]
+    assert "config" == violation.input
+    assert "pgstack:tier must be a Cloud SQL tier such as db-custom-2-7680 (got 'small')" in violation.message
 
 
 @pytest.mark.parametrize("stack", ["local", "staging", "prod"])

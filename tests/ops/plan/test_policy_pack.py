@@ -55,6 +55,19 @@ def _props(inputs: dict[str, Any]) -> Any:
     return unknown_checking_proxy(_engine(inputs))
 
 
+def _preview_resources(plan: Plan) -> list[PolicyResource]:
+    """The plan's resources as a preview hands them to a stack validation: parents and dependencies
+    are the resources themselves (the analyzer includes components too)."""
+    by_urn = {
+        r.urn: PolicyResource(r.type, _props(r.inputs), r.urn, r.name, _options(), None, None, [], {})
+        for r in plan.resources
+    }
+    for r in plan.resources:
+        by_urn[r.urn].parent = by_urn.get(r.parent) if r.parent else None
+        by_urn[r.urn].dependencies = [by_urn[d] for d in r.dependencies if d in by_urn]
+    return list(by_urn.values())
+
+
 def _pack_report(pack: ModuleType, plan: Plan) -> list[str]:
     """Run every pack validator over the plan's resources as a real preview would hand them."""
     ctx = PolicyContext(plan.stack, plan.config)
@@ -66,10 +79,7 @@ def _pack_report(pack: ModuleType, plan: Plan) -> list[str]:
                 args = ResourceValidationArgs(r.type, _props(r.inputs), r.urn, r.name, _options(), None)
                 validate(args, lambda message, urn=None, p=policy.id: reported.append(f"{p} {message}"))
         if policy.check_plan is not None:
-            resources = [
-                PolicyResource(r.type, _props(r.inputs), r.urn, r.name, _options(), None, None, [], {})
-                for r in plan.resources
-            ]
+            resources = _preview_resources(plan)
             validate_stack = pack.stack_validator(policy, lambda: ctx)
             validate_stack(
                 StackValidationArgs(resources),
@@ -95,10 +105,16 @@ def test_pack_has_one_mandatory_policy_per_rule(pack: ModuleType) -> None:
 def test_pack_reports_what_the_offline_check_reports(pack: ModuleType, sample_plan: SamplePlan) -> None:
     """A plan breaking several rules gets the same findings from the pack as from infra.check."""
     plan = sample_plan(
-        "prod", publicIp=True, extraRoles=["roles/owner"], maxInstances=50, availabilityType="ZONAL"
+        "prod",
+        publicIp=True,
+        extraRoles=["roles/owner"],
+        maxInstances=50,
+        availabilityType="ZONAL",
+        jobWaitsForService=True,
+        retainBackups=False,
     )
     expected = sorted(f"{v.policy} {v.input}: {v.message}" for v in evaluate(plan))
-    assert 4 == len(expected)
+    assert 6 == len(expected)
     assert expected == sorted(_pack_report(pack, plan))
 
 
