@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +23,65 @@ from stacks.budget import (
 from stacks.stackfile import PROJECT, REPO_ROOT, read_stack
 
 POOL_MODES = ("session", "transaction", "statement")
+
+
+class Key(StrEnum):
+    """Every `pgstack:` config key, spelled once in Python (Pulumi.yaml declares each with its
+    type, description and default; a test keeps the two lists equal)."""
+
+    ENVIRONMENT = "environment"
+    POSTGRES_VERSION = "postgresVersion"
+    DATABASE = "database"
+    DB_USER = "dbUser"
+    DB_SCHEMA = "dbSchema"
+    MAX_CONNECTIONS = "maxConnections"
+    POOL_MODE = "poolMode"
+    DEFAULT_POOL_SIZE = "defaultPoolSize"
+    MAX_CLIENT_CONN = "maxClientConn"
+    RESERVE_POOL_SIZE = "reservePoolSize"
+    POSTGRES_PORT = "postgresPort"
+    PGBOUNCER_PORT = "pgbouncerPort"
+    LOCAL_POSTGRES_CPUS = "localPostgresCpus"
+    LOCAL_POSTGRES_MEMORY_MB = "localPostgresMemoryMb"
+    LOCAL_PGBOUNCER_CPUS = "localPgbouncerCpus"
+    LOCAL_PGBOUNCER_MEMORY_MB = "localPgbouncerMemoryMb"
+    PGBOUNCER_IMAGE = "pgbouncerImage"
+    RESERVED_CONNECTIONS = "reservedConnections"
+    DELETION_PROTECTION = "deletionProtection"
+    SUBNET_CIDR = "subnetCidr"
+    TIER = "tier"
+    EDITION = "edition"
+    AVAILABILITY_TYPE = "availabilityType"
+    DISK_SIZE_GB = "diskSizeGb"
+    DISK_AUTORESIZE_LIMIT_GB = "diskAutoresizeLimitGb"
+    BACKUP_START_TIME = "backupStartTime"
+    PITR_DAYS = "pitrDays"
+    RETAINED_BACKUPS = "retainedBackups"
+    RETAIN_BACKUPS_ON_DELETE = "retainBackupsOnDelete"
+    FINAL_BACKUP_DAYS = "finalBackupDays"
+    MAINTENANCE_DAY = "maintenanceDay"
+    MAINTENANCE_HOUR = "maintenanceHour"
+    DENY_MAINTENANCE_START = "denyMaintenanceStart"
+    DENY_MAINTENANCE_END = "denyMaintenanceEnd"
+    IMAGE = "image"
+    IMAGE_KEEP_COUNT = "imageKeepCount"
+    CPU = "cpu"
+    MEMORY = "memory"
+    MIN_INSTANCES = "minInstances"
+    MAX_INSTANCES = "maxInstances"
+    CONCURRENCY = "concurrency"
+    INGRESS = "ingress"
+    PUBLIC = "public"
+    POOLER = "pooler"
+    APP_POOL_SIZE = "appPoolSize"
+    APP_MAX_OVERFLOW = "appMaxOverflow"
+
+
+class ProviderKey(StrEnum):
+    """The provider settings a cloud stack reads (the gcp provider reads them too)."""
+
+    GCP_PROJECT = "gcp:project"
+    GCP_REGION = "gcp:region"
 
 
 class ConfigError(ValueError):
@@ -143,39 +203,58 @@ class LocalConfig:
 
 def _pooler(read: _Reader) -> PoolerConfig:
     return PoolerConfig(
-        pool_mode=read.choice("poolMode", POOL_MODES),
-        default_pool_size=read.integer("defaultPoolSize", 1, 10000),
-        max_client_conn=read.integer("maxClientConn", 1, 100000),
-        reserve_pool_size=read.integer("reservePoolSize", 0, 10000),
+        pool_mode=read.choice(Key.POOL_MODE, POOL_MODES),
+        default_pool_size=read.integer(Key.DEFAULT_POOL_SIZE, 1, 10000),
+        max_client_conn=read.integer(Key.MAX_CLIENT_CONN, 1, 100000),
+        reserve_pool_size=read.integer(Key.RESERVE_POOL_SIZE, 0, 10000),
     )
 
 
 def local_config(values: ConfigSource) -> LocalConfig:
     """Validate a local stack's values; raises ConfigError naming the first bad key."""
     read = _Reader(values)
-    if read.raw("environment") != "local":
-        raise read.fail("environment", "must be `local` for the local runtime")
+    if read.raw(Key.ENVIRONMENT) != "local":
+        raise read.fail(Key.ENVIRONMENT, "must be `local` for the local runtime")
     config = LocalConfig(
         stack=values.stack,
         source=values.source,
-        postgres_version=read.integer("postgresVersion", 12, 99),
-        postgres_port=read.port("postgresPort"),
-        pgbouncer_port=read.port("pgbouncerPort"),
-        database=read.identifier("database"),
-        user=read.identifier("dbUser"),
-        schema=read.identifier("dbSchema"),
-        max_connections=read.integer("maxConnections", 5, 10000),
+        postgres_version=read.integer(Key.POSTGRES_VERSION, 12, 99),
+        postgres_port=read.port(Key.POSTGRES_PORT),
+        pgbouncer_port=read.port(Key.PGBOUNCER_PORT),
+        database=read.identifier(Key.DATABASE),
+        user=read.identifier(Key.DB_USER),
+        schema=read.identifier(Key.DB_SCHEMA),
+        max_connections=read.integer(Key.MAX_CONNECTIONS, 5, 10000),
         pooler=_pooler(read),
     )
     if config.postgres_port == config.pgbouncer_port:
-        raise read.fail("pgbouncerPort", f"must differ from {PROJECT}:postgresPort")
+        raise read.fail(Key.PGBOUNCER_PORT, f"must differ from {PROJECT}:{Key.POSTGRES_PORT}")
     if config.pooler.default_pool_size + config.pooler.reserve_pool_size >= config.max_connections:
         raise read.fail(
-            "defaultPoolSize",
-            f"+ reservePoolSize must stay below maxConnections ({config.max_connections}) "
+            Key.DEFAULT_POOL_SIZE,
+            f"+ {Key.RESERVE_POOL_SIZE} must stay below {Key.MAX_CONNECTIONS} ({config.max_connections}) "
             "so migrations and admin sessions can still connect",
         )
     return config
+
+
+def local_stack_values(config: LocalConfig) -> dict[Key, Any]:
+    """The stack-file values that `local_config` reads back as `config` (a throwaway stack file)."""
+    pooler = config.pooler
+    return {
+        Key.ENVIRONMENT: "local",
+        Key.POSTGRES_VERSION: config.postgres_version,
+        Key.POSTGRES_PORT: config.postgres_port,
+        Key.PGBOUNCER_PORT: config.pgbouncer_port,
+        Key.DATABASE: config.database,
+        Key.DB_USER: config.user,
+        Key.DB_SCHEMA: config.schema,
+        Key.MAX_CONNECTIONS: config.max_connections,
+        Key.POOL_MODE: pooler.pool_mode,
+        Key.DEFAULT_POOL_SIZE: pooler.default_pool_size,
+        Key.MAX_CLIENT_CONN: pooler.max_client_conn,
+        Key.RESERVE_POOL_SIZE: pooler.reserve_pool_size,
+    }
 
 
 def load_local_config(stack: str = "local", root: Path = REPO_ROOT, path: Path | None = None) -> LocalConfig:
@@ -204,12 +283,12 @@ def docker_limits(values: ConfigSource) -> DockerLimits:
     read = _Reader(values)
     cpus = "a number of CPUs such as 1 or 0.5"
     return DockerLimits(
-        postgres_cpus=read.text("localPostgresCpus", _CPUS, cpus),
-        postgres_memory_mb=read.integer("localPostgresMemoryMb", 64, 262144),
-        pgbouncer_cpus=read.text("localPgbouncerCpus", _CPUS, cpus),
-        pgbouncer_memory_mb=read.integer("localPgbouncerMemoryMb", 16, 65536),
-        postgres_image=f"postgres:{read.integer('postgresVersion', 12, 99)}",
-        pgbouncer_image=read.text("pgbouncerImage", _IMAGE, "an image reference"),
+        postgres_cpus=read.text(Key.LOCAL_POSTGRES_CPUS, _CPUS, cpus),
+        postgres_memory_mb=read.integer(Key.LOCAL_POSTGRES_MEMORY_MB, 64, 262144),
+        pgbouncer_cpus=read.text(Key.LOCAL_PGBOUNCER_CPUS, _CPUS, cpus),
+        pgbouncer_memory_mb=read.integer(Key.LOCAL_PGBOUNCER_MEMORY_MB, 16, 65536),
+        postgres_image=f"postgres:{read.integer(Key.POSTGRES_VERSION, 12, 99)}",
+        pgbouncer_image=read.text(Key.PGBOUNCER_IMAGE, _IMAGE, "an image reference"),
     )
 
 
@@ -311,35 +390,35 @@ class CloudConfig:
 
 def _cloud_sql(read: _Reader) -> CloudSqlConfig:
     sql = CloudSqlConfig(
-        tier=read.text("tier", _TIER, "a Cloud SQL tier such as db-custom-2-7680"),
-        edition=read.choice("edition", EDITIONS),
-        availability=read.choice("availabilityType", AVAILABILITY),
-        disk_size_gb=read.integer("diskSizeGb", 10, 65536),
-        backup_start_time=read.text("backupStartTime", _HHMM, "a UTC time HH:MM"),
-        pitr_days=read.integer("pitrDays", 1, 35),
-        retained_backups=read.integer("retainedBackups", 1, 365),
-        maintenance_day=read.integer("maintenanceDay", 1, 7),
-        maintenance_hour=read.integer("maintenanceHour", 0, 23),
+        tier=read.text(Key.TIER, _TIER, "a Cloud SQL tier such as db-custom-2-7680"),
+        edition=read.choice(Key.EDITION, EDITIONS),
+        availability=read.choice(Key.AVAILABILITY_TYPE, AVAILABILITY),
+        disk_size_gb=read.integer(Key.DISK_SIZE_GB, 10, 65536),
+        backup_start_time=read.text(Key.BACKUP_START_TIME, _HHMM, "a UTC time HH:MM"),
+        pitr_days=read.integer(Key.PITR_DAYS, 1, 35),
+        retained_backups=read.integer(Key.RETAINED_BACKUPS, 1, 365),
+        maintenance_day=read.integer(Key.MAINTENANCE_DAY, 1, 7),
+        maintenance_hour=read.integer(Key.MAINTENANCE_HOUR, 0, 23),
         deny_maintenance=_deny_maintenance(read),
-        disk_autoresize_limit_gb=read.integer("diskAutoresizeLimitGb", 10, 65536),
-        retain_backups_on_delete=read.boolean("retainBackupsOnDelete"),
-        final_backup_days=read.integer("finalBackupDays", 0, 365),
+        disk_autoresize_limit_gb=read.integer(Key.DISK_AUTORESIZE_LIMIT_GB, 10, 65536),
+        retain_backups_on_delete=read.boolean(Key.RETAIN_BACKUPS_ON_DELETE),
+        final_backup_days=read.integer(Key.FINAL_BACKUP_DAYS, 0, 365),
     )
     if sql.disk_autoresize_limit_gb < sql.disk_size_gb:
         raise read.fail(
-            "diskAutoresizeLimitGb",
-            f"({sql.disk_autoresize_limit_gb}) must not be below diskSizeGb ({sql.disk_size_gb})",
+            Key.DISK_AUTORESIZE_LIMIT_GB,
+            f"({sql.disk_autoresize_limit_gb}) must not be below {Key.DISK_SIZE_GB} ({sql.disk_size_gb})",
         )
     perf_tier = PERF_TIER.fullmatch(sql.tier) is not None
     if sql.edition == "ENTERPRISE_PLUS" and not perf_tier:
         raise read.fail(
-            "tier", f"must be a db-perf-optimized-N-* tier for ENTERPRISE_PLUS (got {sql.tier!r})"
+            Key.TIER, f"must be a db-perf-optimized-N-* tier for ENTERPRISE_PLUS (got {sql.tier!r})"
         )
     if sql.edition == "ENTERPRISE" and perf_tier:
-        raise read.fail("edition", f"must be ENTERPRISE_PLUS for the tier {sql.tier}")
+        raise read.fail(Key.EDITION, f"must be ENTERPRISE_PLUS for the tier {sql.tier}")
     if sql.pitr_days > PITR_MAX_DAYS[sql.edition]:
         raise read.fail(
-            "pitrDays",
+            Key.PITR_DAYS,
             f"must be at most {PITR_MAX_DAYS[sql.edition]} on {sql.edition} (got {sql.pitr_days})",
         )
     return sql
@@ -348,19 +427,22 @@ def _cloud_sql(read: _Reader) -> CloudSqlConfig:
 def _deny_maintenance(read: _Reader) -> tuple[str, str] | None:
     """The yearly maintenance freeze, both ends or neither, at most 90 days long."""
     expected = "a month-day such as 12-15, or empty"
-    start = read.text("denyMaintenanceStart", _MONTH_DAY, expected)
-    end = read.text("denyMaintenanceEnd", _MONTH_DAY, expected)
+    start = read.text(Key.DENY_MAINTENANCE_START, _MONTH_DAY, expected)
+    end = read.text(Key.DENY_MAINTENANCE_END, _MONTH_DAY, expected)
     if not start and not end:
         return None
     if not start or not end:
-        missing = "denyMaintenanceStart" if not start else "denyMaintenanceEnd"
-        other = "denyMaintenanceEnd" if not start else "denyMaintenanceStart"
+        missing, other = (
+            (Key.DENY_MAINTENANCE_START, Key.DENY_MAINTENANCE_END)
+            if not start
+            else (Key.DENY_MAINTENANCE_END, Key.DENY_MAINTENANCE_START)
+        )
         raise read.fail(missing, f"must be set too when {PROJECT}:{other} is (or leave both empty)")
     days = _days_between(start, end)
     if days > DENY_MAINTENANCE_MAX_DAYS:
         raise read.fail(
-            "denyMaintenanceEnd",
-            f"is {days} days after denyMaintenanceStart: "
+            Key.DENY_MAINTENANCE_END,
+            f"is {days} days after {Key.DENY_MAINTENANCE_START}: "
             f"Cloud SQL allows at most {DENY_MAINTENANCE_MAX_DAYS}",
         )
     return start, end
@@ -395,31 +477,32 @@ def pinned_pgbouncer_problem(image: str) -> str | None:
 
 
 def _cloud_run(read: _Reader) -> CloudRunConfig:
-    image = read.text("image", _OPTIONAL_IMAGE, "an image reference, or empty to build the Dockerfile")
-    ingress = read.choice("ingress", tuple(INGRESS))
+    image = read.text(Key.IMAGE, _OPTIONAL_IMAGE, "an image reference, or empty to build the Dockerfile")
+    ingress = read.choice(Key.INGRESS, tuple(INGRESS))
     run = CloudRunConfig(
         image=image or None,
-        image_keep_count=read.integer("imageKeepCount", 1, 1000),
-        cpu=read.text("cpu", _CPUS, "a number of vCPUs such as 1 or 2"),
-        memory=read.text("memory", _MEMORY, "a size such as 512Mi or 1Gi"),
-        min_instances=read.integer("minInstances", 0, 1000),
-        max_instances=read.integer("maxInstances", 1, 1000),
-        concurrency=read.integer("concurrency", 1, 1000),
+        image_keep_count=read.integer(Key.IMAGE_KEEP_COUNT, 1, 1000),
+        cpu=read.text(Key.CPU, _CPUS, "a number of vCPUs such as 1 or 2"),
+        memory=read.text(Key.MEMORY, _MEMORY, "a size such as 512Mi or 1Gi"),
+        min_instances=read.integer(Key.MIN_INSTANCES, 0, 1000),
+        max_instances=read.integer(Key.MAX_INSTANCES, 1, 1000),
+        concurrency=read.integer(Key.CONCURRENCY, 1, 1000),
         ingress=INGRESS[ingress],
-        public=read.boolean("public"),
-        pooler=read.choice("pooler", POOLERS),
-        pgbouncer_image=read.text("pgbouncerImage", _IMAGE, "an image reference"),
-        app_pool_size=read.integer("appPoolSize", 1, 1000),
-        app_max_overflow=read.integer("appMaxOverflow", 0, 1000),
+        public=read.boolean(Key.PUBLIC),
+        pooler=read.choice(Key.POOLER, POOLERS),
+        pgbouncer_image=read.text(Key.PGBOUNCER_IMAGE, _IMAGE, "an image reference"),
+        app_pool_size=read.integer(Key.APP_POOL_SIZE, 1, 1000),
+        app_max_overflow=read.integer(Key.APP_MAX_OVERFLOW, 0, 1000),
     )
     if run.min_instances > run.max_instances:
         raise read.fail(
-            "minInstances", f"({run.min_instances}) must not exceed maxInstances ({run.max_instances})"
+            Key.MIN_INSTANCES,
+            f"({run.min_instances}) must not exceed {Key.MAX_INSTANCES} ({run.max_instances})",
         )
     if run.pooler == "sidecar":
         problem = pinned_pgbouncer_problem(run.pgbouncer_image)
         if problem:
-            raise read.fail("pgbouncerImage", f"{problem} (got {run.pgbouncer_image!r})")
+            raise read.fail(Key.PGBOUNCER_IMAGE, f"{problem} (got {run.pgbouncer_image!r})")
     return run
 
 
@@ -459,41 +542,46 @@ def cloud_config(values: ConfigSource, *, require_fit: bool = True) -> CloudConf
     policy, which starts from the config and judges the planned resources' numbers itself.
     """
     read = _Reader(values)
-    if read.raw("environment") != "gcp":
-        raise read.fail("environment", "must be `gcp` for a cloud stack")
-    project = read.provider("gcp:project")
-    region = read.provider("gcp:region")
+    if read.raw(Key.ENVIRONMENT) != "gcp":
+        raise read.fail(Key.ENVIRONMENT, "must be `gcp` for a cloud stack")
+    project = read.provider(ProviderKey.GCP_PROJECT)
+    region = read.provider(ProviderKey.GCP_REGION)
     if not _GCP_PROJECT.fullmatch(project):
-        raise ConfigError(f"{values.source}: gcp:project must be a project id (got {project!r})")
+        raise ConfigError(
+            f"{values.source}: {ProviderKey.GCP_PROJECT} must be a project id (got {project!r})"
+        )
     if not _GCP_REGION.fullmatch(region):
         raise ConfigError(
-            f"{values.source}: gcp:region must be a region such as europe-west1 (got {region!r})"
+            f"{values.source}: {ProviderKey.GCP_REGION} must be a region such as europe-west1 "
+            f"(got {region!r})"
         )
     pooler = _pooler(read)
     sql = _cloud_sql(read)
     run = _cloud_run(read)
-    max_connections = read.integer("maxConnections", 25, 262143)
-    reserved = read.integer("reservedConnections", POSTGRES_RESERVED, 1000)
+    max_connections = read.integer(Key.MAX_CONNECTIONS, 25, 262143)
+    reserved = read.integer(Key.RESERVED_CONNECTIONS, POSTGRES_RESERVED, 1000)
     if run.pooler == "managed" and sql.edition != "ENTERPRISE_PLUS":
-        raise read.fail("pooler", "`managed` needs edition ENTERPRISE_PLUS (Cloud SQL managed pooling)")
+        raise read.fail(Key.POOLER, "`managed` needs edition ENTERPRISE_PLUS (Cloud SQL managed pooling)")
     if run.pooler != "none" and pooler.pool_mode != "transaction":
-        raise read.fail("poolMode", "must be `transaction`: the app keeps no session state behind a pooler")
+        raise read.fail(
+            Key.POOL_MODE, "must be `transaction`: the app keeps no session state behind a pooler"
+        )
     budget = _budget(sql, run, pooler, max_connections, reserved)
     if require_fit and not budget.fits:
-        raise read.fail("maxInstances", f"breaks the connection budget: {budget.explain()}")
+        raise read.fail(Key.MAX_INSTANCES, f"breaks the connection budget: {budget.explain()}")
     return CloudConfig(
         stack=values.stack,
         source=values.source,
         project=project,
         region=region,
-        postgres_version=read.integer("postgresVersion", 12, 99),
-        database=read.identifier("database"),
-        user=read.identifier("dbUser"),
-        schema=read.identifier("dbSchema"),
+        postgres_version=read.integer(Key.POSTGRES_VERSION, 12, 99),
+        database=read.identifier(Key.DATABASE),
+        user=read.identifier(Key.DB_USER),
+        schema=read.identifier(Key.DB_SCHEMA),
         max_connections=max_connections,
         reserved_connections=reserved,
-        deletion_protection=read.boolean("deletionProtection"),
-        subnet_cidr=read.text("subnetCidr", _CIDR, "an IPv4 range such as 10.8.0.0/24"),
+        deletion_protection=read.boolean(Key.DELETION_PROTECTION),
+        subnet_cidr=read.text(Key.SUBNET_CIDR, _CIDR, "an IPv4 range such as 10.8.0.0/24"),
         pooler=pooler,
         sql=sql,
         run=run,

@@ -10,10 +10,10 @@ from typing import Any
 
 import pulumi
 
+from stacks.config import ProviderKey
 from stacks.stackfile import PROJECT
 
-# The provider settings the cloud stacks read (the gcp provider reads them too).
-PROVIDER_KEYS = ("gcp:project", "gcp:region")
+PROVIDER_KEYS = tuple(ProviderKey)
 
 
 class EngineValues:

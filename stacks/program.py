@@ -10,7 +10,7 @@ from typing import Any
 
 import pulumi
 
-from stacks.config import ConfigError, cloud_config, docker_limits, local_config
+from stacks.config import ConfigError, Key, cloud_config, docker_limits, local_config
 from stacks.engineconfig import EngineValues
 from stacks.gcp.database import CloudSqlDatabase
 from stacks.gcp.env import app_env, migration_env, secrets_read
@@ -22,6 +22,7 @@ from stacks.gcp.service import AppService, ServiceInputs
 from stacks.gcp.services import ProjectServices
 from stacks.gcp.sidecar import PgBouncerSidecar
 from stacks.local import LocalDatabase
+from stacks.stackfile import PROJECT
 
 
 def local_stack(values: EngineValues) -> dict[str, Any]:
@@ -81,12 +82,14 @@ def gcp_stack(values: EngineValues) -> dict[str, Any]:
 def main() -> None:
     """Build the stack named by the engine and export its outputs (URLs only as secrets)."""
     values = EngineValues()
-    environment = values.get("environment")
+    environment = values.get(Key.ENVIRONMENT)
     if environment == "local":
         outputs = local_stack(values)
     elif environment == "gcp":
         outputs = gcp_stack(values)
     else:
-        raise ConfigError(f"{values.source}: pgstack:environment must be local or gcp (got {environment!r})")
+        raise ConfigError(
+            f"{values.source}: {PROJECT}:{Key.ENVIRONMENT} must be local or gcp (got {environment!r})"
+        )
     for name, value in outputs.items():
         pulumi.export(name, value)

@@ -24,7 +24,7 @@ from ops.local.processes import port_stays_busy
 from ops.local.statedir import SERVICE_USER, StateDir
 from ops.local.status import EnvStatus, ProcessStatus
 from pgbouncer import PgBouncerSettings
-from stacks.config import LocalConfig
+from stacks.config import Key, LocalConfig
 
 if TYPE_CHECKING:
     from ops.migrate.target import DatabaseTarget
@@ -183,11 +183,11 @@ class LocalEnv:
         # Check every port we are about to bind before starting (or restarting on a changed port)
         # anything: nothing half-way, and a running server is not stopped for a port it cannot take.
         for listens_there, port, key in (
-            (pg_running and postgres.port_now() == cfg.postgres_port, cfg.postgres_port, "postgresPort"),
+            (pg_running and postgres.port_now() == cfg.postgres_port, cfg.postgres_port, Key.POSTGRES_PORT),
             (
                 bouncer_running and bouncer.port_now() == cfg.pgbouncer_port,
                 cfg.pgbouncer_port,
-                "pgbouncerPort",
+                Key.PGBOUNCER_PORT,
             ),
         ):
             # After a crash the dead server's sockets may take a moment to go: wait for them.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ops.local.native import LocalEnv
 from ops.local.processes import free_port
-from stacks.config import LocalConfig, load_local_config
+from stacks.config import LocalConfig, load_local_config, local_stack_values
 
 
 def make_state_root(prefix: str) -> Path:
@@ -34,22 +34,7 @@ def throwaway_config(**overrides: object) -> LocalConfig:
 
 def write_stack_file(path: Path, config: LocalConfig) -> Path:
     """A Pulumi.local.yaml for `config`, so subprocesses (`invoke ...`) use the same environment."""
-    pooler = config.pooler
-    values = {
-        "environment": "local",
-        "postgresVersion": config.postgres_version,
-        "postgresPort": config.postgres_port,
-        "pgbouncerPort": config.pgbouncer_port,
-        "database": config.database,
-        "dbUser": config.user,
-        "dbSchema": config.schema,
-        "maxConnections": config.max_connections,
-        "poolMode": pooler.pool_mode,
-        "defaultPoolSize": pooler.default_pool_size,
-        "maxClientConn": pooler.max_client_conn,
-        "reservePoolSize": pooler.reserve_pool_size,
-    }
-    lines = ["config:"] + [f"  pgstack:{key}: {value}" for key, value in values.items()]
+    lines = ["config:"] + [f"  pgstack:{key}: {value}" for key, value in local_stack_values(config).items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 
