@@ -185,6 +185,8 @@ def test_plan_budget_of_managed_pooling_matches_the_config_budget(tmp_path: Path
     [
         ({"availabilityType": "ZONAL"}, ("prod-regional", "settings.availabilityType")),
         ({"deletionProtection": False}, ("prod-deletion-protection", "deletionProtection")),
+        ({"retainBackupsOnDelete": False}, ("prod-backups-retained", "settings.retainBackupsOnDelete")),
+        ({"finalBackupDays": 0}, ("prod-backups-retained", "settings.finalBackupConfig.enabled")),
     ],
 )
 def test_real_program_breaks_prod_rules_when_configured_to(
