@@ -8,13 +8,12 @@ ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
-# pyproject.toml's [project] dependencies are the service's and the migration job's (no Pulumi,
-# no invoke, no dev tools); read from there so the ranges live in one place. psycopg[binary] ships
-# libpq, so no apt packages.
-COPY pyproject.toml /tmp/pyproject.toml
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && /opt/venv/bin/pip install -r /tmp/requirements.txt
+# The service's and the migration job's packages (pyproject.toml's [project] dependencies: no
+# Pulumi, no invoke, no dev tools) at the versions uv.lock pins, exported with hashes by
+# `invoke lock`: pip refuses anything else, and --no-deps because the export lists every package.
+# psycopg[binary] ships libpq, so no apt packages.
+COPY requirements/image.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/requirements.txt
 WORKDIR /srv
 # The migration job (`python -m ops.migrate`) needs the migrator's wing and nothing else of ops/:
 # it imports app, ops.errors, ops.migrate and migrations only.
