@@ -1,13 +1,12 @@
-"""The test harness: one throwaway Postgres + PgBouncer for the session, a fresh database per test.
+"""The harness's fixtures: one throwaway Postgres + PgBouncer for the session, a fresh database per test.
 
-Started through ops/localenv.py itself, on free ports in a temp dir, and always stopped, even when a
-test fails or the run is interrupted.
+Started through ops.local.native itself, on free ports in a temp dir, and always stopped, even when a
+test fails or the run is interrupted. Fixtures only: the helpers are in tests.support.
 """
 
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import os
 import shutil
 import signal
@@ -15,44 +14,13 @@ import uuid
 from collections.abc import Iterator
 from types import FrameType
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from app.urls import libpq_dsn
+# Modules, not names, so a test's `from tests.conftest import create_database` fails at once: the
+# helpers live in tests.support (a test importing a conftest would load it a second time).
+from ops.local import throwaway
 from ops.local.native import LocalEnv
-from ops.local.throwaway import make_state_root, throwaway_config, write_stack_file
-
-# Tests import these from here as well as from ops.local.throwaway.
-__all__ = [
-    "TestDatabase",
-    "create_database",
-    "drop_database",
-    "make_state_root",
-    "throwaway_config",
-    "write_stack_file",
-]
-
-
-@dataclasses.dataclass(frozen=True)
-class TestDatabase:
-    """A fresh database owned by the app role, with its (empty) schema, dropped after the test."""
-
-    __test__ = False  # not a test class, despite the name
-
-    name: str
-    direct_url: str
-    pooled_url: str
-    admin_url: str
-    schema: str
-
-    def environ(self) -> dict[str, str]:
-        """The app's settings for this database, for a subprocess's environment."""
-        return {
-            "DATABASE_URL": self.pooled_url,
-            "DIRECT_DATABASE_URL": self.direct_url,
-            "DB_SCHEMA": self.schema,
-        }
+from tests import support
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -71,9 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(name="local_env", scope="session")
 def _local_env() -> Iterator[LocalEnv]:
     """The session's Postgres + PgBouncer, on free ports, torn down whatever happens."""
-    root = make_state_root("pgstack-tests-")
-    config = throwaway_config()
-    stack_file = write_stack_file(root / "Pulumi.local.yaml", config)
+    root = throwaway.make_state_root("pgstack-tests-")
+    config = throwaway.throwaway_config()
+    stack_file = throwaway.write_stack_file(root / "Pulumi.local.yaml", config)
     env = LocalEnv(config, root / "state")
     saved = {key: os.environ.get(key) for key in ("PGSTACK_STACK_FILE", "PGSTACK_STATE_DIR")}
     os.environ["PGSTACK_STACK_FILE"] = str(stack_file)
@@ -92,36 +60,12 @@ def _local_env() -> Iterator[LocalEnv]:
                 os.environ[key] = value
 
 
-def create_database(env: LocalEnv, name: str) -> TestDatabase:
-    """A new database owned by the app role, with the configured schema."""
-    cfg = env.config
-    with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(cfg.user))
-        )
-    with psycopg.connect(libpq_dsn(env.direct_url(name)), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(cfg.schema)))
-    return TestDatabase(
-        name=name,
-        direct_url=env.direct_url(name),
-        pooled_url=env.pooled_url(name),
-        admin_url=env.admin_url(name),
-        schema=cfg.schema,
-    )
-
-
-def drop_database(env: LocalEnv, name: str) -> None:
-    """Drop a test database, closing whatever still holds it (PgBouncer's server connections)."""
-    with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 @pytest.fixture(name="database")
-def _database(local_env: LocalEnv) -> Iterator[TestDatabase]:
+def _database(local_env: LocalEnv) -> Iterator[support.TestDatabase]:
     """A fresh, empty database for one test."""
     name = f"test_{uuid.uuid4().hex[:12]}"
-    db = create_database(local_env, name)
+    db = support.create_database(local_env, name)
     try:
         yield db
     finally:
-        drop_database(local_env, name)
+        support.drop_database(local_env, name)

@@ -13,7 +13,7 @@ from app.urls import libpq_dsn
 from ops.local.native import LocalEnv
 from ops.local.processes import port_in_use
 from stacks.stackfile import REPO_ROOT
-from tests.conftest import TestDatabase
+from tests.support import TestDatabase
 
 # A test with an environment of its own (as tests/ops/local/test_native.py has), run in a pytest of its own.
 _INNER_TEST = """

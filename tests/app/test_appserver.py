@@ -14,7 +14,7 @@ from ops.checks.appserver import http_get, running_app
 from ops.errors import UserError
 from ops.local import docker as dockerenv
 from ops.local.docker import DockerUrls
-from tests.conftest import TestDatabase
+from tests.support import TestDatabase
 
 
 def test_the_app_serves_and_is_stopped_after_an_error(database: TestDatabase) -> None:

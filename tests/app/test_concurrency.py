@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from app.db import DbConnection
 from app.main import create_app
-from tests.app.conftest import serving, settings_for
-from tests.conftest import TestDatabase
+from tests.support import TestDatabase
+from tests.support.app import serving, settings_for
 
 SLOTS = 3
 EXTRA = 2

@@ -14,7 +14,7 @@ from app.models import User
 from app.settings import Settings
 from ops.migrate.migrator import migrate
 from ops.migrate.target import DatabaseTarget
-from tests.conftest import TestDatabase
+from tests.support import TestDatabase
 
 URL = "postgresql://app:pw@127.0.0.1:6432/app"
 

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from app.main import create_app
-from tests.app.conftest import FIRST_REVISION, HEAD_REVISION, served, serving, settings_for, stamp
-from tests.conftest import TestDatabase
+from tests.support import TestDatabase
+from tests.support.app import FIRST_REVISION, HEAD_REVISION, served, serving, settings_for, stamp
 
 
 def test_healthz_answers_without_touching_the_database(database: TestDatabase, script_dir: Path) -> None:

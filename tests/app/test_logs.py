@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.logs import CloudLoggingFormatter, trace_of
-from tests.app.conftest import served, settings_for
-from tests.conftest import TestDatabase
+from tests.support import TestDatabase
+from tests.support.app import served, settings_for
 
 
 def test_trace_header_becomes_the_cloud_trace_name() -> None:

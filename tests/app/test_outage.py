@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 
 from ops.local.native import LocalEnv
-from tests.app.conftest import HEAD_REVISION, served, settings_for, stamp
-from tests.conftest import TestDatabase
+from tests.support import TestDatabase
+from tests.support.app import HEAD_REVISION, served, settings_for, stamp
 
 TIMEOUT_MS = 1000
 ENDPOINTS = ("/healthz/db", "/readyz")

@@ -10,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.db import pooled_engine
-from tests.app.conftest import settings_for
-from tests.conftest import TestDatabase
+from tests.support import TestDatabase
+from tests.support.app import settings_for
 
 CLIENTS = 20
 STATEMENTS = 50

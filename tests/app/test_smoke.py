@@ -18,10 +18,10 @@ from cli import up as up_tasks
 from ops.checks.smoke import run_smoke
 from ops.local.native import LocalEnv
 from ops.local.processes import free_port
+from ops.local.throwaway import write_stack_file
 from ops.migrate import migrator
 from ops.migrate.revisions import script_directory
 from ops.migrate.target import DatabaseTarget
-from tests.conftest import write_stack_file
 
 REPO = Path(__file__).resolve().parents[2]
 APP_CHECKS = ["app /healthz", "app /healthz/db", "app /readyz"]

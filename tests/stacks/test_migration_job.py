@@ -23,7 +23,7 @@ from app.urls import libpq_dsn
 from ops.migrate.revisions import head_revision
 from ops.plan.planner import Plan, plan_stack
 from stacks.stackfile import REPO_ROOT
-from tests.conftest import TestDatabase
+from tests.support import TestDatabase
 
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 # The runtime image's own ENV (Dockerfile): PYTHONPATH is its WORKDIR, where app/, ops/ and

@@ -23,9 +23,8 @@ from ops.local.binaries import find_pgbouncer, find_postgres
 from ops.local.native import LocalEnv
 from ops.local.processes import free_port
 from ops.local.statedir import MARKER, MARKER_KIND, SERVICE_USER
-from ops.local.throwaway import throwaway_env
+from ops.local.throwaway import make_state_root, throwaway_config, throwaway_env, write_stack_file
 from stacks.stackfile import REPO_ROOT
-from tests.conftest import make_state_root, throwaway_config, write_stack_file
 
 
 @pytest.fixture(name="state_root")

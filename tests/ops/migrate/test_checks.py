@@ -25,9 +25,9 @@ from ops.migrate.lock import Timeouts
 from ops.migrate.migrator import check, downgrade, migrate, stamp, upgrade_sql
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, MIGRATIONS_DIR, head_revision, script_directory
 from ops.migrate.target import DatabaseTarget
-from tests.conftest import TestDatabase
-from tests.ops.migrate.conftest import (
-    REPO_ROOT,
+from stacks.stackfile import REPO_ROOT
+from tests.support import TestDatabase
+from tests.support.migrate import (
     SLOW_VERSIONS,
     apply_legacy,
     history_rows,

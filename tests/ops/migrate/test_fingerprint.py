@@ -6,8 +6,8 @@ import psycopg
 from sqlalchemy import create_engine, pool
 
 from ops.migrate.fingerprint import Fingerprint, diff, fingerprint
-from tests.conftest import TestDatabase
-from tests.ops.migrate.conftest import apply_legacy
+from tests.support import TestDatabase
+from tests.support.migrate import apply_legacy
 
 
 def _fingerprints(database: TestDatabase, *schemas: str) -> list[Fingerprint]:

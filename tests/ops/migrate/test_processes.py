@@ -12,8 +12,8 @@ from app.urls import libpq_dsn
 from ops.local.native import LocalEnv
 from ops.migrate.lock import LOCK_CLASS, lock_key
 from ops.migrate.target import DatabaseTarget
-from tests.conftest import TestDatabase
-from tests.ops.migrate.conftest import SLOW_VERSIONS, history_rows, start_migrator, version
+from tests.support import TestDatabase
+from tests.support.migrate import SLOW_VERSIONS, history_rows, start_migrator, version
 
 ALL = ["0001_baseline", "0002_events_user_start_index", "0003_users_last_login"]
 

@@ -19,8 +19,8 @@ from ops.migrate.migrator import SchemaMismatchError, migrate
 from ops.migrate.revisions import head_revision
 from ops.migrate.state import State
 from ops.migrate.target import DatabaseTarget
-from tests.conftest import TestDatabase
-from tests.ops.migrate.conftest import apply_legacy, history_rows, start_migrator, version
+from tests.support import TestDatabase
+from tests.support.migrate import apply_legacy, history_rows, start_migrator, version
 
 ALL = ["0001_baseline", "0002_events_user_start_index", "0003_users_last_login"]
 

@@ -14,7 +14,7 @@ from ops.errors import UserError
 from ops.plan.baseref import plans_at
 from ops.plan.diff import diff_plans, render_markdown
 from stacks.stackfile import REPO_ROOT
-from tests.ops.plan.conftest import CIPHERTEXT, CLEAN_GCP, SamplePlan
+from tests.support.plan import CIPHERTEXT, CLEAN_GCP, SamplePlan
 
 
 def test_diff_finds_added_and_removed_resources(sample_plan: SamplePlan) -> None:

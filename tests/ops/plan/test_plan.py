@@ -9,7 +9,7 @@ from ops.plan.planner import from_json, load_program, plan_stack, to_json
 from ops.plan.tree import render_tree
 from ops.plan.values import MASKED, UNKNOWN_SHOWN
 from stacks.stackfile import REPO_ROOT, stack_names
-from tests.ops.plan.conftest import CIPHERTEXT, SamplePlan, shipped_plan
+from tests.support.plan import CIPHERTEXT, SamplePlan, shipped_plan
 
 SHIPPED = ("local", "staging", "prod")
 

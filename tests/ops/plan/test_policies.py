@@ -13,7 +13,7 @@ from ops.plan.planner import plan_stack
 from ops.plan.policies import POLICIES, evaluate, plan_budget
 from stacks.config import cloud_config
 from stacks.stackfile import REPO_ROOT, read_stack
-from tests.ops.plan.conftest import CIPHERTEXT, CLEAN_LOCAL, SamplePlan, shipped_plan
+from tests.support.plan import CIPHERTEXT, CLEAN_LOCAL, SamplePlan, shipped_plan
 
 BREAKERS: list[tuple[str, str, dict[str, Any], str]] = [
     # (policy, stack, config overrides, the input it must name)

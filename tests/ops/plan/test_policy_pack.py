@@ -22,7 +22,7 @@ from ops.plan.planner import Plan
 from ops.plan.policies import POLICIES, PolicyContext, evaluate
 from ops.plan.values import UNKNOWN_SHOWN
 from stacks.stackfile import REPO_ROOT
-from tests.ops.plan.conftest import SamplePlan
+from tests.support.plan import SamplePlan
 
 PACK_FILE = REPO_ROOT / "policy" / "__main__.py"
 

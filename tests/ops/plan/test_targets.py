@@ -20,7 +20,7 @@ from ops.plan.planner import Plan, plan_stack, to_json
 from ops.plan.policies import evaluate
 from ops.plan.targets import closure, migration_targets
 from stacks.stackfile import REPO_ROOT
-from tests.ops.plan.conftest import shipped_plan
+from tests.support.plan import shipped_plan
 
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"

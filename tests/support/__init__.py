@@ -1,0 +1,61 @@
+"""Helpers the tests share (not fixtures): a test database in a running environment, made and dropped.
+
+Fixtures live in the conftest files and import from here; tests import from here too, never from a
+conftest (pytest loads conftest files itself, and importing one as a module loads it twice).
+The area helpers sit beside this one: `tests.support.app`, `tests.support.migrate`, `tests.support.plan`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import psycopg
+from psycopg import sql
+
+from app.urls import libpq_dsn
+from ops.local.native import LocalEnv
+
+
+@dataclasses.dataclass(frozen=True)
+class TestDatabase:
+    """A fresh database owned by the app role, with its (empty) schema, dropped after the test."""
+
+    __test__ = False  # not a test class, despite the name
+
+    name: str
+    direct_url: str
+    pooled_url: str
+    admin_url: str
+    schema: str
+
+    def environ(self) -> dict[str, str]:
+        """The app's settings for this database, for a subprocess's environment."""
+        return {
+            "DATABASE_URL": self.pooled_url,
+            "DIRECT_DATABASE_URL": self.direct_url,
+            "DB_SCHEMA": self.schema,
+        }
+
+
+def create_database(env: LocalEnv, name: str) -> TestDatabase:
+    """A new database owned by the app role, with the configured schema."""
+    cfg = env.config
+    with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(cfg.user))
+        )
+    with psycopg.connect(libpq_dsn(env.direct_url(name)), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(cfg.schema)))
+    return TestDatabase(
+        name=name,
+        direct_url=env.direct_url(name),
+        pooled_url=env.pooled_url(name),
+        admin_url=env.admin_url(name),
+        schema=cfg.schema,
+    )
+
+
+def drop_database(env: LocalEnv, name: str) -> None:
+    """Drop a test database, closing whatever still holds it (PgBouncer's server connections)."""
+    with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

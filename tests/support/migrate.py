@@ -1,0 +1,61 @@
+"""Helpers for the migration tests: direct SQL on a test database (the legacy bootstrap applied by
+hand, alembic_version, the history rows) and the migrator run as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from ops.migrate.revisions import MIGRATIONS_DIR
+from stacks.stackfile import REPO_ROOT
+from tests.support import TestDatabase
+
+# A revision that sleeps, kept out of migrations/ (PGSTACK_EXTRA_VERSIONS adds it) for the lock tests.
+SLOW_VERSIONS = Path(__file__).resolve().parents[1] / "ops" / "migrate" / "slow_versions"
+
+
+def apply_legacy(conn: psycopg.Connection, schema: str) -> None:
+    """Bootstrap the schema the pre-Alembic way: run migrations/legacy/*.sql by hand."""
+    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+    for script in sorted((MIGRATIONS_DIR / "legacy").glob("*.sql")):
+        conn.execute(script.read_text().encode())
+    conn.execute("RESET search_path")
+
+
+def version(conn: psycopg.Connection, schema: str) -> list[str]:
+    """The rows of alembic_version (empty when the table is missing)."""
+    exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.alembic_version",)).fetchone()
+    if exists is None or exists[0] is None:
+        return []
+    query = sql.SQL("SELECT version_num FROM {}.alembic_version").format(sql.Identifier(schema))
+    return [row[0] for row in conn.execute(query)]
+
+
+def history_rows(conn: psycopg.Connection, schema: str) -> list[tuple[str, str, bool]]:
+    """(action, revision, success) of every history row, oldest first."""
+    query = sql.SQL("SELECT action, revision, success FROM {}.pgstack_migration_history ORDER BY id").format(
+        sql.Identifier(schema)
+    )
+    return [(row[0], row[1], row[2]) for row in conn.execute(query)]
+
+
+def migrator_env(database: TestDatabase, **extra: str) -> dict[str, str]:
+    """Environment for a `python -m ops.migrate` subprocess aimed at the test database."""
+    return {**os.environ, **database.environ(), **extra}
+
+
+def start_migrator(database: TestDatabase, *args: str, **extra: str) -> subprocess.Popen[str]:
+    """Start `python -m ops.migrate` against the test database."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ops.migrate", *args],
+        cwd=REPO_ROOT,
+        env=migrator_env(database, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
