@@ -28,14 +28,20 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _say_to_stderr(line: str) -> None:
+    # With --json, stdout carries the JSON document alone; progress still shows, on stderr.
+    print(line, file=sys.stderr, flush=True)
+
+
 @task(
     help={
         "env": ENV_HELP,
         "to": "target revision (default: head)",
         "sql": "print the SQL that would run, apply nothing",
+        "json": "print what was found and done as JSON on stdout (progress goes to stderr)",
     }
 )
-def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False) -> None:
+def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False, json: bool = False) -> None:
     """Migrate the database to head whatever its state: empty, unversioned (verified) or versioned."""
     with reported():
         from ops.migrate import migrator
@@ -44,8 +50,20 @@ def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False)
         if sql:
             print(migrator.upgrade_sql(target, to), end="")
             return
-        print(f"migrating {mask_url(target.direct_url)} schema {target.schema!r}", flush=True)
-        migrator.migrate(target, to=to, progress=_say, timeouts=edge.timeouts())
+        say = _say_to_stderr if json else _say
+        say(f"migrating {mask_url(target.direct_url)} schema {target.schema!r}")
+        report = migrator.migrate(target, to=to, progress=say, timeouts=edge.timeouts())
+        if json:
+            payload = {
+                "env": target.env,
+                "schema": target.schema,
+                "state": report.state.value,
+                "from_revision": report.from_revision,
+                "to_revision": report.to_revision,
+                "actions": report.actions,
+                "changed": report.changed,
+            }
+            print(json_module.dumps(payload, indent=2))
 
 
 @task(
@@ -75,14 +93,26 @@ def stamp(
         migrator.stamp(edge.target(env), revision, verified=verify, progress=_say, timeouts=edge.timeouts())
 
 
-@task(help={"env": ENV_HELP})
-def current(c: Context, env: str = "local") -> None:
+@task(help={"env": ENV_HELP, "json": "print the state as JSON (for scripts and CI)"})
+def current(c: Context, env: str = "local", json: bool = False) -> None:
     """Show the database's state (empty, unversioned, versioned) and revision, and the code's head."""
     with reported():
         from ops.migrate import migrator
 
-        found = migrator.current(edge.target(env))
+        target = edge.target(env)
+        found = migrator.current(target)
         head = migrator.head_revision()
+        if json:
+            payload = {
+                "env": target.env,
+                "schema": target.schema,
+                "state": found.state.value,
+                "revision": found.revision,
+                "head": head,
+                "at_head": found.revision == head,
+            }
+            print(json_module.dumps(payload, indent=2))
+            return
         where = found.revision or "-"
         note = "at head" if found.revision == head else f"head is {head}"
         print(f"{found.state.value}: {where} ({note})")

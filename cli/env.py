@@ -1,8 +1,10 @@
-"""env: the local environment (Postgres + PgBouncer) - up, down, reset, status, url."""
+"""env: the local environment (Postgres + PgBouncer) - up, down, reset, status, url, logs."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from typing import TYPE_CHECKING
 
 from invoke.context import Context
@@ -13,6 +15,7 @@ from app.urls import mask_url
 from cli import edge
 from cli.edge import RUNTIME_HELP
 from cli.errors import reported
+from ops.errors import UserError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -150,18 +153,92 @@ def status(c: Context, json_: bool = False, runtime: str = "") -> None:
             raise Exit(code=3)
 
 
+URL_FORMATS = ("text", "env", "json")
+
+
+def _render(url: URL | None, show_password: bool) -> str | None:
+    if url is None:
+        return None
+    return url.render_as_string(hide_password=False) if show_password else mask_url(url)
+
+
+def url_variables(target: DatabaseTarget, show_password: bool) -> dict[str, str]:
+    """The app's settings for `target` (what `--format env` prints), passwords masked unless asked."""
+    variables = target.environ()
+    for key, value in (("DATABASE_URL", target.app_url), ("DIRECT_DATABASE_URL", target.direct_url)):
+        variables[key] = _render(value, show_password) or ""
+    return variables
+
+
 @task(
     help={
         "show_password": "print the URLs with the real password (it is masked otherwise)",
+        "format": "text (default: for people), env (KEY=value lines for a .env file or `eval`), "
+        "or json (for scripts)",
         "runtime": RUNTIME_HELP,
     }
 )
-def url(c: Context, show_password: bool = False, runtime: str = "") -> None:
+def url(c: Context, show_password: bool = False, format: str = "text", runtime: str = "") -> None:
     """Print the direct and pooled connection URLs (password masked unless --show-password).
 
     Direct goes straight to Postgres: migrations, psql, admin work. Pooled goes through PgBouncer
     (transaction pooling: no prepared statements, no session state): the app. With
-    PGSTACK_RUNTIME=docker, the Docker stack's URLs.
+    PGSTACK_RUNTIME=docker, the Docker stack's URLs. `--format env --show-password` writes the app's
+    settings (DATABASE_URL, DIRECT_DATABASE_URL, DB_SCHEMA, DB_POOL_MODE) as shell-quoted lines:
+    `eval "$(invoke env.url --format env --show-password)"`, or redirect them into a .env file.
     """
     with reported():
-        print_connection_help(edge.target(edge.LOCAL, runtime), show_password)
+        if format not in URL_FORMATS:
+            raise UserError(f"--format must be one of {', '.join(URL_FORMATS)} (got {format!r})")
+        chosen = edge.runtime(runtime)
+        target = chosen.target()
+        if format == "text":
+            print_connection_help(target, show_password)
+        elif format == "env":
+            if not show_password:
+                # A comment, so the output stays a valid .env file and `eval` input.
+                print("# passwords masked: add --show-password for values that connect")
+            for key, value in url_variables(target, show_password).items():
+                print(f"{key}={shlex.quote(value)}")
+        else:
+            payload = {
+                "runtime": chosen.name,
+                "direct_url": _render(target.direct_url, show_password),
+                "pooled_url": _render(target.pooled_url, show_password),
+                "schema": target.schema,
+                "database": target.direct_url.database,
+                "passwords_masked": not show_password,
+            }
+            print(json.dumps(payload, indent=2))
+
+
+@task(
+    help={
+        "service": "postgres or pgbouncer (default: both, each line prefixed by its service)",
+        "follow": "keep printing new lines as they are written, until Ctrl-C",
+        "lines": "how many of the last lines to print first (default 50)",
+        "runtime": RUNTIME_HELP,
+    },
+    iterable=["service"],
+)
+def logs(
+    c: Context, service: list[str] | None = None, follow: bool = False, lines: int = 50, runtime: str = ""
+) -> None:
+    """Show the last lines of Postgres's and PgBouncer's logs; --follow keeps printing new ones."""
+    from ops.local import logs as service_logs
+
+    def write(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    with reported():
+        if lines < 0:
+            raise UserError(f"--lines must be 0 or more (got {lines})")
+        files = edge.runtime(runtime).log_files()
+        chosen = list(service or [])
+        service_logs.show(files, chosen, lines, write)
+        if follow:
+            try:
+                service_logs.follow(files, chosen, write)
+            except KeyboardInterrupt:
+                return  # Ctrl-C is how a follow ends: not an error

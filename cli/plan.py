@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json as json_module
 import time
 from pathlib import Path
 
@@ -88,9 +90,10 @@ def diff(
     help={
         "stack": "the stack to check (default: every stack)",
         "all": "check every stack (the default when --stack is not given)",
+        "json": "print the result as JSON (stacks, resource counts, violations) for CI",
     }
 )
-def check(c: Context, stack: str = "", all: bool = False) -> None:
+def check(c: Context, stack: str = "", all: bool = False, json: bool = False) -> None:
     """Plan a stack (or all) and enforce the policies; exit 1 on any violation."""
     from ops.plan.planner import one_shot_gc, plan_stack
     from ops.plan.policies import evaluate
@@ -98,14 +101,28 @@ def check(c: Context, stack: str = "", all: bool = False) -> None:
     with reported(), one_shot_gc():
         started = time.perf_counter()
         failures = 0
+        results: list[dict[str, object]] = []
         for name in _stacks(stack, all):
             result = plan_stack(name)
             violations = evaluate(result)
             failures += len(violations)
+            results.append(
+                {
+                    "stack": name,
+                    "resources": len(result.resources),
+                    "violations": [dataclasses.asdict(violation) for violation in violations],
+                }
+            )
+            if json:
+                continue
             verdict = "ok" if not violations else f"{len(violations)} violation(s)"
             print(f"{name}: {len(result.resources)} resources, {verdict}")
             for violation in violations:
                 print(f"  {violation}")
-        print(f"checked in {time.perf_counter() - started:.2f} s")
+        seconds = round(time.perf_counter() - started, 3)
+        if json:
+            print(json_module.dumps({"ok": not failures, "seconds": seconds, "stacks": results}, indent=2))
+        else:
+            print(f"checked in {seconds:.2f} s")
         if failures:
             raise Exit(f"error: {failures} policy violation(s): fix them or the config", code=1)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ops.cloud import pulumi_cli
@@ -140,3 +141,11 @@ class DockerRuntime:
     def pools(self) -> list[dict[str, Any]] | None:
         """Not read (see `reads_pools`)."""
         return None
+
+    def log_files(self) -> dict[str, Path]:
+        """None: the containers log to Docker, not to files of ours."""
+        prefix = self.config.container_prefix
+        raise UserError(
+            f"the Docker runtime's logs are the containers': run `docker logs --follow {prefix}-postgres` "
+            f"(or {prefix}-pgbouncer)"
+        )

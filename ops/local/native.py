@@ -160,6 +160,10 @@ class LocalEnv:
         current = self.status()
         return current.pools if current.pgbouncer.running else None
 
+    def log_files(self) -> dict[str, Path]:
+        """The two logs under the state dir's log/ (they survive `down`; `reset` deletes them)."""
+        return {"postgres": self.postgres_log, "pgbouncer": self.bouncer_log}
+
     # --- up -------------------------------------------------------------------------------
     def up(self, progress: Progress = _quiet) -> DatabaseTarget:
         """Bring Postgres and PgBouncer up (initialising on first use); idempotent."""

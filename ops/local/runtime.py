@@ -1,5 +1,6 @@
 """The local environment's runtime, chosen once at the task edge: native processes or the Docker
-stack, both behind one interface (up, down, reset, status, target) and reading one stack file."""
+stack, both behind one interface (up, down, reset, status, target, logs) and reading one stack file.
+A runtime that cannot do something (Docker: its log files, its superuser) says so in one line."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ class Runtime(Protocol):
 
     def pools(self) -> list[dict[str, Any]] | None:
         """PgBouncer's SHOW POOLS rows, or None when PgBouncer is not running."""
+
+    def log_files(self) -> dict[str, Path]:
+        """Each service's log file (`postgres`, `pgbouncer`), for `env.logs`."""
 
 
 def resolve(requested: str) -> str:

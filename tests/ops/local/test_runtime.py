@@ -24,3 +24,12 @@ def test_auto_falls_back_to_native_without_pulumi_and_docker(monkeypatch: pytest
     """With neither the Pulumi CLI nor a Docker engine on PATH, auto picks the native runtime."""
     monkeypatch.setenv("PATH", "")
     assert "native" == resolve("auto")
+
+
+def test_docker_runtime_says_where_its_logs_are() -> None:
+    """The Docker runtime has no log files of ours: env.logs says to ask Docker, in one line."""
+    from ops.local.docker import DockerRuntime
+    from stacks.config import load_local_config
+
+    with pytest.raises(UserError, match=r"run `docker logs --follow pgstack-local-postgres`"):
+        DockerRuntime(load_local_config()).log_files()
