@@ -32,7 +32,8 @@ class Key(StrEnum):
     ENVIRONMENT = "environment"
     POSTGRES_VERSION = "postgresVersion"
     DATABASE = "database"
-    DB_USER = "dbUser"
+    DB_OWNER = "dbOwner"
+    DB_RUNTIME_USER = "dbRuntimeUser"
     DB_SCHEMA = "dbSchema"
     MAX_CONNECTIONS = "maxConnections"
     POOL_MODE = "poolMode"
@@ -75,6 +76,12 @@ class Key(StrEnum):
     POOLER = "pooler"
     APP_POOL_SIZE = "appPoolSize"
     APP_MAX_OVERFLOW = "appMaxOverflow"
+    IAM_AUTH = "iamAuth"
+
+
+# Keys a stack file may still set under an older name: reading one is an error naming the new key,
+# never a silent default (a stale `dbUser` would otherwise leave the owner at Pulumi.yaml's default).
+RENAMED_KEYS = {"dbUser": Key.DB_OWNER}
 
 
 class ProviderKey(StrEnum):
@@ -111,6 +118,15 @@ class _Reader:
 
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self._values.source}: {PROJECT}:{key} {problem}")
+
+    def refuse_renamed(self) -> None:
+        """A key set under its old name is an error naming the new one (see RENAMED_KEYS)."""
+        for old, new in RENAMED_KEYS.items():
+            if self._values.get(old) is not None:
+                raise ConfigError(
+                    f"{self._values.source}: {PROJECT}:{old} is now {PROJECT}:{new} (the schema's owner; "
+                    f"the app logs in as {PROJECT}:{Key.DB_RUNTIME_USER}): rename it in {self._values.source}"
+                )
 
     def raw(self, key: str) -> Any:
         value = self._values.get(key)
@@ -171,6 +187,39 @@ class _Reader:
 
 
 @dataclass(frozen=True)
+class DbRoles:
+    """The two database roles of an environment.
+
+    The owner owns the schema and runs every DDL: the migrations, `db.*`, the migration job, the
+    direct URL. The runtime role is what the app logs in as, through the pooler: USAGE on the
+    schema and DML on its tables and sequences (default privileges set by the owner), no CREATE,
+    no ownership, so a compromised app cannot drop or alter a table.
+    """
+
+    owner: str
+    runtime: str
+
+
+# Postgres's (and Cloud SQL's) administrator: neither role may be it.
+SUPERUSER_ROLE = "postgres"
+
+
+def _roles(read: _Reader) -> DbRoles:
+    owner = read.identifier(Key.DB_OWNER)
+    runtime = read.identifier(Key.DB_RUNTIME_USER)
+    for key, name in ((Key.DB_OWNER, owner), (Key.DB_RUNTIME_USER, runtime)):
+        if name == SUPERUSER_ROLE:
+            raise read.fail(key, f"must not be {SUPERUSER_ROLE}, the superuser: name a role of the app's own")
+    if owner == runtime:
+        raise read.fail(
+            Key.DB_RUNTIME_USER,
+            f"must differ from {PROJECT}:{Key.DB_OWNER} (both {owner!r}): the app's runtime role must not "
+            "own the schema it uses; name another role",
+        )
+    return DbRoles(owner=owner, runtime=runtime)
+
+
+@dataclass(frozen=True)
 class PoolerConfig:
     """PgBouncer's settings, the same for every runtime that renders pgbouncer/pgbouncer.ini.tmpl."""
 
@@ -190,7 +239,7 @@ class LocalConfig:
     postgres_port: int
     pgbouncer_port: int
     database: str
-    user: str
+    roles: DbRoles
     schema: str
     max_connections: int
     pooler: PoolerConfig
@@ -213,6 +262,7 @@ def _pooler(read: _Reader) -> PoolerConfig:
 def local_config(values: ConfigSource) -> LocalConfig:
     """Validate a local stack's values; raises ConfigError naming the first bad key."""
     read = _Reader(values)
+    read.refuse_renamed()
     if read.raw(Key.ENVIRONMENT) != "local":
         raise read.fail(Key.ENVIRONMENT, "must be `local` for the local runtime")
     config = LocalConfig(
@@ -222,7 +272,7 @@ def local_config(values: ConfigSource) -> LocalConfig:
         postgres_port=read.port(Key.POSTGRES_PORT),
         pgbouncer_port=read.port(Key.PGBOUNCER_PORT),
         database=read.identifier(Key.DATABASE),
-        user=read.identifier(Key.DB_USER),
+        roles=_roles(read),
         schema=read.identifier(Key.DB_SCHEMA),
         max_connections=read.integer(Key.MAX_CONNECTIONS, 5, 10000),
         pooler=_pooler(read),
@@ -247,7 +297,8 @@ def local_stack_values(config: LocalConfig) -> dict[Key, Any]:
         Key.POSTGRES_PORT: config.postgres_port,
         Key.PGBOUNCER_PORT: config.pgbouncer_port,
         Key.DATABASE: config.database,
-        Key.DB_USER: config.user,
+        Key.DB_OWNER: config.roles.owner,
+        Key.DB_RUNTIME_USER: config.roles.runtime,
         Key.DB_SCHEMA: config.schema,
         Key.MAX_CONNECTIONS: config.max_connections,
         Key.POOL_MODE: pooler.pool_mode,
@@ -301,6 +352,17 @@ INGRESS = {
     "internal": "INGRESS_TRAFFIC_INTERNAL_ONLY",
     "internal-and-cloud-load-balancing": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
 }
+# IAM database authentication logs the service's account in with an OAuth2 access token as its
+# password, fetched per connection and valid for an hour; what each pooler cannot do with that:
+_NEEDS_NO_POOLER = f"needs {PROJECT}:{Key.POOLER} none"
+IAM_POOLER_PROBLEM = {
+    "sidecar": f"{_NEEDS_NO_POOLER}: the PgBouncer sidecar logs in to Cloud SQL with the fixed passwords "
+    "of its userlist, and an IAM login's password is an access token that expires within the hour",
+    "managed": f"{_NEEDS_NO_POOLER}: the app logs in to Cloud SQL's managed pooler with a password, and "
+    "this stack does not wire IAM logins through managed pooling",
+}
+# The service's account is pgstack-<stack>-<this>@<project>.iam.gserviceaccount.com (stacks/gcp/identity.py).
+RUNTIME_ACCOUNT = "run"
 # The migration job holds one direct connection while it runs.
 MIGRATION_JOB_CONNECTIONS = 1
 # Enterprise keeps at most 7 days of transaction logs, Enterprise Plus 35.
@@ -376,8 +438,9 @@ class CloudConfig:
     region: str
     postgres_version: int
     database: str
-    user: str
+    roles: DbRoles  # with iam_auth, roles.runtime is the service account's IAM database user
     schema: str
+    iam_auth: bool
     max_connections: int
     reserved_connections: int
     deletion_protection: bool
@@ -456,6 +519,17 @@ def _days_between(start: str, end: str) -> int:
     if last < first:
         last = last.replace(year=year + 1)
     return (last - first).days
+
+
+def service_account_email(stack: str, project: str, suffix: str) -> str:
+    """The e-mail of the stack's service account `pgstack-<stack>-<suffix>`."""
+    return f"pgstack-{stack}-{suffix}@{project}.iam.gserviceaccount.com"
+
+
+def iam_database_user(stack: str, project: str, suffix: str) -> str:
+    """The Postgres role Cloud SQL gives a service account's IAM database user: its e-mail without
+    `.gserviceaccount.com`."""
+    return service_account_email(stack, project, suffix).removesuffix(".gserviceaccount.com")
 
 
 def pinned_pgbouncer_problem(image: str) -> str | None:
@@ -542,6 +616,7 @@ def cloud_config(values: ConfigSource, *, require_fit: bool = True) -> CloudConf
     policy, which starts from the config and judges the planned resources' numbers itself.
     """
     read = _Reader(values)
+    read.refuse_renamed()
     if read.raw(Key.ENVIRONMENT) != "gcp":
         raise read.fail(Key.ENVIRONMENT, "must be `gcp` for a cloud stack")
     project = read.provider(ProviderKey.GCP_PROJECT)
@@ -566,6 +641,12 @@ def cloud_config(values: ConfigSource, *, require_fit: bool = True) -> CloudConf
         raise read.fail(
             Key.POOL_MODE, "must be `transaction`: the app keeps no session state behind a pooler"
         )
+    iam_auth = read.boolean(Key.IAM_AUTH)
+    if iam_auth and run.pooler != "none":
+        raise read.fail(Key.IAM_AUTH, IAM_POOLER_PROBLEM[run.pooler])
+    roles = _roles(read)
+    if iam_auth:
+        roles = DbRoles(owner=roles.owner, runtime=iam_database_user(values.stack, project, RUNTIME_ACCOUNT))
     budget = _budget(sql, run, pooler, max_connections, reserved)
     if require_fit and not budget.fits:
         raise read.fail(Key.MAX_INSTANCES, f"breaks the connection budget: {budget.explain()}")
@@ -576,8 +657,9 @@ def cloud_config(values: ConfigSource, *, require_fit: bool = True) -> CloudConf
         region=region,
         postgres_version=read.integer(Key.POSTGRES_VERSION, 12, 99),
         database=read.identifier(Key.DATABASE),
-        user=read.identifier(Key.DB_USER),
+        roles=roles,
         schema=read.identifier(Key.DB_SCHEMA),
+        iam_auth=iam_auth,
         max_connections=max_connections,
         reserved_connections=reserved,
         deletion_protection=read.boolean(Key.DELETION_PROTECTION),

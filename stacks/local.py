@@ -13,7 +13,7 @@ import pulumi_random as random
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 from stacks.config import DockerLimits, LocalConfig
 
-# The native runtime's superuser (ops/localenv.py); the app role is config.user.
+# The native runtime's superuser (ops/localenv.py); the app role is config.roles.owner.
 SUPERUSER = "postgres"
 POSTGRES_PORT = 5432  # inside the network; published on config.postgres_port
 PGBOUNCER_PORT = 6432  # inside the network; published on config.pgbouncer_port
@@ -28,7 +28,7 @@ def init_script(config: LocalConfig) -> str:
     """First-start script: the app role, database and schema the native runtime creates."""
     # Names are validated SQL identifiers (stacks/config.py), safe to quote as they are. The
     # password comes from the uploaded file through a psql variable: the script holds none.
-    user, database, schema = config.user, config.database, config.schema
+    user, database, schema = config.roles.owner, config.database, config.schema
     return f"""#!/bin/sh
 set -eu
 psql -v ON_ERROR_STOP=1 -U {SUPERUSER} -d postgres -v app_password="$(cat {PASSWORD_FILE})" <<'SQL'
@@ -133,7 +133,7 @@ class LocalDatabase(pulumi.ComponentResource):
 
         # Secret like the password it is made from.
         userlist: pulumi.Output[str] = self.secret_password.apply(
-            lambda pw: render_userlist({config.user: pw, SUPERUSER: pw})
+            lambda pw: render_userlist({config.roles.owner: pw, SUPERUSER: pw})
         )
         self.pgbouncer = docker.Container(
             "pgbouncer",
@@ -177,7 +177,7 @@ class LocalDatabase(pulumi.ComponentResource):
         return pulumi.Output.secret(
             pulumi.Output.concat(
                 "postgresql+psycopg://",
-                config.user,
+                config.roles.owner,
                 ":",
                 self.secret_password,
                 f"@{LOOPBACK}:{port}/{config.database}",

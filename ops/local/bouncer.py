@@ -83,7 +83,7 @@ class NativeBouncer:
     def write_files(self) -> bool:
         """Render userlist.txt and pgbouncer.ini; True when either changed (a restart is due)."""
         password = self.state.password()
-        userlist = render_userlist({self.config.user: password, SUPERUSER: password})
+        userlist = render_userlist({self.config.roles.owner: password, SUPERUSER: password})
         users_changed = self.state.write_if_changed(self.state.bouncer_dir / "userlist.txt", userlist)
         ini_changed = self.state.write_if_changed(self.ini, render_ini(self.settings()))
         return users_changed or ini_changed
@@ -92,7 +92,11 @@ class NativeBouncer:
         """True when the app's role can log in through PgBouncer."""
         try:
             with connect(
-                self.config.pgbouncer_port, self.config.user, self.state.password(), self.config.database, 2
+                self.config.pgbouncer_port,
+                self.config.roles.owner,
+                self.state.password(),
+                self.config.database,
+                2,
             ):
                 return True
         except psycopg.Error:

@@ -115,11 +115,11 @@ class LocalEnv:
 
     def direct_url(self, database: str | None = None) -> str:
         """The app role, straight to Postgres (migrations, admin work). Contains the password."""
-        return self._url(self.config.user, self.config.postgres_port, database)
+        return self._url(self.config.roles.owner, self.config.postgres_port, database)
 
     def pooled_url(self, database: str | None = None) -> str:
         """The app role, through PgBouncer (what the app uses). Contains the password."""
-        return self._url(self.config.user, self.config.pgbouncer_port, database)
+        return self._url(self.config.roles.owner, self.config.pgbouncer_port, database)
 
     def admin_url(self, database: str | None = None) -> str:
         """The superuser, straight to Postgres. Contains the password."""

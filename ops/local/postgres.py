@@ -223,12 +223,15 @@ class NativePostgres:
         cfg = self.config
         password = self.state.password()
         with connect(cfg.postgres_port, SUPERUSER, password, "postgres") as conn:
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (cfg.user,)).fetchone() is None:
-                progress(f"postgres: creating role {cfg.user}")
+            if (
+                conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (cfg.roles.owner,)).fetchone()
+                is None
+            ):
+                progress(f"postgres: creating role {cfg.roles.owner}")
                 # A SCRAM verifier, not the plaintext: the password never reaches the server's logs.
                 conn.execute(
                     sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                        sql.Identifier(cfg.user), sql.Literal(scram_verifier(password))
+                        sql.Identifier(cfg.roles.owner), sql.Literal(scram_verifier(password))
                     )
                 )
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (cfg.database,)).fetchone()
@@ -236,12 +239,12 @@ class NativePostgres:
                 progress(f"postgres: creating database {cfg.database}")
                 conn.execute(
                     sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(cfg.database), sql.Identifier(cfg.user)
+                        sql.Identifier(cfg.database), sql.Identifier(cfg.roles.owner)
                     )
                 )
-        with connect(cfg.postgres_port, cfg.user, password, cfg.database) as conn:
+        with connect(cfg.postgres_port, cfg.roles.owner, password, cfg.database) as conn:
             conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
-                    sql.Identifier(cfg.schema), sql.Identifier(cfg.user)
+                    sql.Identifier(cfg.schema), sql.Identifier(cfg.roles.owner)
                 )
             )

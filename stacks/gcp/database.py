@@ -148,7 +148,7 @@ class CloudSqlDatabase(pulumi.ComponentResource):
         self.secret_password: pulumi.Output[str] = pulumi.Output.secret(self.password.result)
         self.user = gcp.sql.User(
             "user",
-            name=config.user,
+            name=config.roles.owner,
             project=config.project,
             instance=self.instance.name,
             password=self.secret_password,

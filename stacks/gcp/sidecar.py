@@ -29,7 +29,7 @@ def sidecar_settings(config: CloudConfig, server_host: str) -> PgBouncerSettings
         # is not documented to come over loopback, and only the ingress container's port is
         # routed from outside, so the sidecar stays unreachable beyond its instance.
         listen_addr="0.0.0.0",  # noqa: S104 - see above
-        admin_user=config.user,
+        admin_user=config.roles.owner,
         auth_file=f"{AUTH_DIR}/userlist.txt",
         pool_mode=config.pooler.pool_mode,
         default_pool_size=config.pooler.default_pool_size,
@@ -51,7 +51,7 @@ class PgBouncerSidecar(pulumi.ComponentResource):
     ) -> None:
         super().__init__("pgstack:gcp:PgBouncerSidecar", name, None, opts)
         ini = database.private_ip.apply(lambda ip: render_ini(sidecar_settings(config, ip)))
-        userlist = database.secret_password.apply(lambda pw: render_userlist({config.user: pw}))
+        userlist = database.secret_password.apply(lambda pw: render_userlist({config.roles.owner: pw}))
         self.config_secret = store_secret("pgbouncer-ini", ini, config, self)
         self.auth_secret = store_secret("pgbouncer-userlist", userlist, config, self)
         self.secrets: list[StoredSecret] = [self.config_secret, self.auth_secret]

@@ -8,7 +8,14 @@ from typing import Any
 import pulumi
 import pytest
 
-from stacks.config import ConfigError, cloud_config, docker_limits, load_cloud_config
+from stacks.config import (
+    ConfigError,
+    cloud_config,
+    docker_limits,
+    load_cloud_config,
+    load_local_config,
+    local_config,
+)
 from stacks.stackfile import read_stack
 from tests.stacks.engine import run_stack, with_overrides
 
@@ -138,3 +145,64 @@ def test_engine_entry_point_turns_config_errors_into_one_line() -> None:
 
     with pytest.raises(pulumi.RunError, match=r"^Pulumi\.staging\.yaml: pgstack:ingress must be one of"):
         run_stack("staging", entry=entry, ingress="everyone")
+
+
+def test_same_name_for_both_roles_names_both_keys() -> None:
+    """The owner and the runtime role must differ: one line naming both keys and the name."""
+    assert (
+        "Pulumi.staging.yaml: pgstack:dbRuntimeUser must differ from pgstack:dbOwner (both 'app'): "
+        "the app's runtime role must not own the schema it uses; name another role"
+        == cloud_error(dbRuntimeUser="app")
+    )
+    with pytest.raises(ConfigError) as caught:
+        local_config(with_overrides(read_stack("local"), dbOwner="shop", dbRuntimeUser="shop"))
+    assert str(caught.value).startswith(
+        "Pulumi.local.yaml: pgstack:dbRuntimeUser must differ from pgstack:dbOwner (both 'shop')"
+    )
+
+
+def test_same_role_names_are_refused_by_the_program_too() -> None:
+    """Under the engine's config (strings), the program fails with the same line."""
+    with pytest.raises(ConfigError, match=r"pgstack:dbRuntimeUser must differ from pgstack:dbOwner"):
+        run_stack("local", dbRuntimeUser="app")
+
+
+def test_neither_role_may_be_the_superuser() -> None:
+    """`postgres` is the administrator, not a role of the app's."""
+    assert "pgstack:dbOwner must not be postgres, the superuser" in cloud_error(dbOwner="postgres")
+
+
+def test_the_old_user_key_names_its_new_name() -> None:
+    """A stack file still setting dbUser is told to rename it, not silently given the default owner."""
+    assert (
+        "Pulumi.prod.yaml: pgstack:dbUser is now pgstack:dbOwner (the schema's owner; the app logs in as "
+        "pgstack:dbRuntimeUser): rename it in Pulumi.prod.yaml" == cloud_error("prod", dbUser="shop")
+    )
+
+
+def test_shipped_stacks_name_two_roles() -> None:
+    """Every shipped stack has an owner and a different runtime role."""
+    for stack in ("staging", "prod"):
+        roles = load_cloud_config(stack).roles
+        assert (roles.owner, roles.runtime) == ("app", "app_runtime")
+    assert (load_local_config().roles.owner, load_local_config().roles.runtime) == ("app", "app_runtime")
+
+
+def test_iam_auth_is_refused_with_a_pooler_that_cannot_carry_it() -> None:
+    """The sidecar's userlist holds fixed passwords; managed pooling is not wired for IAM logins."""
+    assert cloud_error(iamAuth=True) == (
+        "Pulumi.staging.yaml: pgstack:iamAuth needs pgstack:pooler none: the PgBouncer sidecar logs in to "
+        "Cloud SQL with the fixed passwords of its userlist, and an IAM login's password is an access "
+        "token that expires within the hour"
+    )
+    assert "pgstack:iamAuth needs pgstack:pooler none: the app logs in to Cloud SQL's managed pooler" in (
+        cloud_error(iamAuth="true", pooler="managed", edition="ENTERPRISE_PLUS", tier="db-perf-optimized-n-2")
+    )
+
+
+def test_iam_auth_makes_the_service_account_the_runtime_role() -> None:
+    """With pooler none, the runtime role is the service account's IAM user; the owner is unchanged."""
+    config = cloud_config(with_overrides(read_stack("staging"), iamAuth="true", pooler="none"))
+    assert config.iam_auth
+    assert config.roles.owner == "app"
+    assert config.roles.runtime == "pgstack-staging-run@pgstack-staging.iam"

@@ -234,7 +234,7 @@ def test_sidecar_runs_the_one_pgbouncer_template(staging_run: Run) -> None:
     ini = versions["pgbouncer-ini"]["secretData"]
     assert "server_tls_sslmode = require" in ini
     assert "listen_addr = 0.0.0.0" in ini  # reachable by the startup probe, not beyond the instance
-    assert f'"{config.user}" "{MOCK_PASSWORD}"\n' == versions["pgbouncer-userlist"]["secretData"]
+    assert f'"{config.roles.owner}" "{MOCK_PASSWORD}"\n' == versions["pgbouncer-userlist"]["secretData"]
     assert (
         "postgresql+psycopg://app:" + MOCK_PASSWORD + "@127.0.0.1:6432/app"
         == versions["database-url"]["secretData"]
@@ -339,8 +339,8 @@ def test_local_names_and_pool_sizes_match_the_native_runtime(local_run: Run) -> 
     postgres, pgbouncer = named(local_run, "postgres"), named(local_run, "pgbouncer")
     assert init_script(config) == file_content(postgres, "/docker-entrypoint-initdb.d/10-pgstack.sh")
     script = init_script(config)
-    assert f'CREATE ROLE "{config.user}"' in script
-    assert f'CREATE DATABASE "{config.database}" OWNER "{config.user}"' in script
+    assert f'CREATE ROLE "{config.roles.owner}"' in script
+    assert f'CREATE DATABASE "{config.database}" OWNER "{config.roles.owner}"' in script
     assert f'CREATE SCHEMA IF NOT EXISTS "{config.schema}"' in script
     assert f"max_connections={config.max_connections}" in postgres.inputs["command"]
     ini = file_content(pgbouncer, "/etc/pgbouncer/pgbouncer.ini")

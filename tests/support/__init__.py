@@ -42,7 +42,9 @@ def create_database(env: LocalEnv, name: str) -> TestDatabase:
     cfg = env.config
     with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
         conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(cfg.user))
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(cfg.roles.owner)
+            )
         )
     with psycopg.connect(libpq_dsn(env.direct_url(name)), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(cfg.schema)))
