@@ -1,4 +1,4 @@
-"""up: the main job - the local environment up, migrated and smoke-checked, then how to connect."""
+"""up: the main job - the local environment up, migrated, seeded and smoke-checked, then how to connect."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _progress(line: str) -> None:
 
 @task(help={"runtime": RUNTIME_HELP})
 def up(c: Context, runtime: str = "auto") -> None:
-    """Bring the local environment up, migrate it to head, smoke-check it, print how to connect."""
+    """Bring the local environment up, migrate it to head, seed it, smoke-check it, print how to connect."""
     with reported():
         chosen = edge.runtime(runtime)
         print(f"local environment ({chosen.name} runtime):", flush=True)
@@ -27,6 +27,10 @@ def up(c: Context, runtime: str = "auto") -> None:
         from ops.migrate.migrator import migrate  # here, not at the top: alembic slows every invoke start
 
         migrate(target, progress=_progress, timeouts=edge.timeouts())
+        if chosen.config.seed:  # the local stack's pgstack:seed (true as shipped)
+            from cli.db import run_seed
+
+            run_seed(target, _progress)
         report = smoke_report(target, chosen)  # the runtime just brought up, native or Docker
         print(report.render(), flush=True)
         if not report.ok:

@@ -20,7 +20,7 @@ from stacks.budget import (
     managed_poolers,
     managed_poolers_basis,
 )
-from stacks.stackfile import PROJECT, REPO_ROOT, read_stack
+from stacks.stackfile import PROJECT, REPO_ROOT, read_stack, stack_file
 
 POOL_MODES = ("session", "transaction", "statement")
 
@@ -35,6 +35,7 @@ class Key(StrEnum):
     DB_OWNER = "dbOwner"
     DB_RUNTIME_USER = "dbRuntimeUser"
     DB_SCHEMA = "dbSchema"
+    SEED = "seed"
     MAX_CONNECTIONS = "maxConnections"
     POOL_MODE = "poolMode"
     DEFAULT_POOL_SIZE = "defaultPoolSize"
@@ -243,6 +244,7 @@ class LocalConfig:
     schema: str
     max_connections: int
     pooler: PoolerConfig
+    seed: bool = False  # load migrations/seed.sql after migrating (`invoke up`, `db.reset`)
 
     @property
     def container_prefix(self) -> str:
@@ -276,6 +278,7 @@ def local_config(values: ConfigSource) -> LocalConfig:
         schema=read.identifier(Key.DB_SCHEMA),
         max_connections=read.integer(Key.MAX_CONNECTIONS, 5, 10000),
         pooler=_pooler(read),
+        seed=read.boolean(Key.SEED),
     )
     if config.postgres_port == config.pgbouncer_port:
         raise read.fail(Key.PGBOUNCER_PORT, f"must differ from {PROJECT}:{Key.POSTGRES_PORT}")
@@ -300,6 +303,7 @@ def local_stack_values(config: LocalConfig) -> dict[Key, Any]:
         Key.DB_OWNER: config.roles.owner,
         Key.DB_RUNTIME_USER: config.roles.runtime,
         Key.DB_SCHEMA: config.schema,
+        Key.SEED: "true" if config.seed else "false",
         Key.MAX_CONNECTIONS: config.max_connections,
         Key.POOL_MODE: pooler.pool_mode,
         Key.DEFAULT_POOL_SIZE: pooler.default_pool_size,
@@ -344,6 +348,7 @@ def docker_limits(values: ConfigSource) -> DockerLimits:
 
 
 # --- the cloud stacks (Cloud SQL + Cloud Run) ------------------------------------------------------
+PRODUCTION_STACKS = ("prod", "production")  # stacks that refuse demo data and casual resets
 EDITIONS = ("ENTERPRISE", "ENTERPRISE_PLUS")
 AVAILABILITY = ("ZONAL", "REGIONAL")
 POOLERS = ("sidecar", "managed", "none")
@@ -449,6 +454,7 @@ class CloudConfig:
     sql: CloudSqlConfig
     run: CloudRunConfig
     budget: ConnectionBudget
+    seed: bool = False  # the migration job loads migrations/seed.sql after migrating
 
 
 def _cloud_sql(read: _Reader) -> CloudSqlConfig:
@@ -648,6 +654,9 @@ def cloud_config(values: ConfigSource, *, require_fit: bool = True) -> CloudConf
     if iam_auth:
         roles = DbRoles(owner=roles.owner, runtime=iam_database_user(values.stack, project, RUNTIME_ACCOUNT))
     budget = _budget(sql, run, pooler, max_connections, reserved)
+    seed = read.boolean(Key.SEED)
+    if seed and values.stack in PRODUCTION_STACKS:
+        raise read.fail(Key.SEED, "must be false in production: demo data does not belong there")
     if require_fit and not budget.fits:
         raise read.fail(Key.MAX_INSTANCES, f"breaks the connection budget: {budget.explain()}")
     return CloudConfig(
@@ -668,7 +677,29 @@ def cloud_config(values: ConfigSource, *, require_fit: bool = True) -> CloudConf
         sql=sql,
         run=run,
         budget=budget,
+        seed=seed,
     )
+
+
+def stack_seeds(stack: str, root: Path = REPO_ROOT) -> bool:
+    """Whether Pulumi.<stack>.yaml sets pgstack:seed (the project default otherwise), without
+    validating the rest of the stack: `db.seed` and `db.reset` ask this of any environment."""
+    values = read_stack(stack, root)
+    seed = _Reader(values).boolean(Key.SEED)
+    if seed and stack in PRODUCTION_STACKS:
+        raise _Reader(values).fail(Key.SEED, "must be false in production: demo data does not belong there")
+    return seed
+
+
+def is_production(stack: str, root: Path = REPO_ROOT) -> bool:
+    """`prod`/`production`, or a stack whose file turns deletion protection on: production either way
+    (`db.reset` asks for the database's name there)."""
+    if stack in PRODUCTION_STACKS:
+        return True
+    if not stack_file(stack, root).exists():
+        return False
+    values = read_stack(stack, root)
+    return str(values.get(Key.DELETION_PROTECTION)).lower() == "true"
 
 
 def load_cloud_config(stack: str, root: Path = REPO_ROOT, path: Path | None = None) -> CloudConfig:

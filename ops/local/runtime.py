@@ -15,6 +15,7 @@ from stacks.stackfile import REPO_ROOT
 
 if TYPE_CHECKING:
     from ops.migrate.target import DatabaseTarget
+    from stacks.config import LocalConfig
 
 Progress = Callable[[str], None]
 RUNTIMES = ("auto", "native", "docker")
@@ -25,6 +26,7 @@ class Runtime(Protocol):
     """What the tasks, the migrator and the smoke checks need of a local environment."""
 
     name: str
+    config: LocalConfig  # the stack file it runs
     reads_pools: bool  # whether `pools()` can reach PgBouncer's admin console at all
 
     def up(self, progress: Progress) -> DatabaseTarget:

@@ -1,7 +1,9 @@
 """`python -m ops.migrate`: the Cloud Run migration job's command (and anyone's, with the URLs exported).
 
 Reads the app's settings from the environment once, here: DIRECT_DATABASE_URL (or DATABASE_URL with
-DB_POOL_MODE=direct) and DB_SCHEMA; exit code 0 when the schema is at the target revision.
+DB_POOL_MODE=direct) and DB_SCHEMA; exit code 0 when the schema is at the target revision. With
+MIGRATE_SEED=true (set by a stack with pgstack:seed: true, never by default) it then loads
+migrations/seed.sql, idempotently.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from ops.errors import UserError
 from ops.migrate.lock import Timeouts
 from ops.migrate.migrator import migrate
+from ops.migrate.seed import SEED_VARIABLE, seed, seed_requested
 from ops.migrate.target import target_from_environment
 
 
@@ -40,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         target = target_from_environment(args.env, os.environ)
-        migrate(target, to=args.to, progress=_say, timeouts=Timeouts.from_environ(os.environ))
+        with_seed = seed_requested(os.environ.get(SEED_VARIABLE))
+        timeouts = Timeouts.from_environ(os.environ)
+        migrate(target, to=args.to, progress=_say, timeouts=timeouts)
+        if with_seed:
+            seed(target, progress=_say, timeouts=timeouts)
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1

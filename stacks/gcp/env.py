@@ -37,12 +37,15 @@ def migration_env(config: CloudConfig, secrets: dict[str, StoredSecret]) -> dict
     `python -m ops.migrate` reads DIRECT_DATABASE_URL (DATABASE_URL is optional to it and, when
     set, must be another address: the job does not set it).
     """
-    return {
+    env: dict[str, EnvValue] = {
         "DIRECT_DATABASE_URL": secrets["direct"],
         "DB_SCHEMA": config.schema,
         "DB_POOL_MODE": "direct",
         "GOOGLE_CLOUD_PROJECT": config.project,
     }
+    if config.seed:  # only where the stack asks: demo data never reaches a database by default
+        env["MIGRATE_SEED"] = "true"
+    return env
 
 
 def secrets_read(*envs: dict[str, EnvValue], extra: Iterable[StoredSecret] = ()) -> list[StoredSecret]:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +23,7 @@ from psycopg import sql
 from app.urls import libpq_dsn
 from ops.migrate.revisions import head_revision
 from ops.plan.planner import Plan, plan_stack
+from stacks.config import ConfigError, load_cloud_config
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 
@@ -128,3 +130,31 @@ def test_a_job_env_that_names_the_pooler_is_refused(database: TestDatabase) -> N
     with psycopg.connect(libpq_dsn(database.direct_url)) as conn:
         row = conn.execute("SELECT to_regclass(%s)", (f'"{database.schema}".alembic_version',)).fetchone()
     assert row is not None and row[0] is None  # nothing was created
+
+
+def test_the_job_seeds_only_where_the_stack_says_so(database: TestDatabase, tmp_path: Path) -> None:
+    """The shipped staging job carries no MIGRATE_SEED and leaves the tables empty; staging with
+    pgstack:seed: true plans MIGRATE_SEED=true and its job loads the seed data; prod refuses it."""
+    shipped = planned_job("staging")
+    assert "MIGRATE_SEED" not in shipped.values
+    seeded_file = tmp_path / "Pulumi.staging.yaml"
+    seeded_file.write_text((REPO_ROOT / "Pulumi.staging.yaml").read_text() + "  pgstack:seed: true\n")
+    plan = plan_stack("staging", path=seeded_file)
+    (job,) = plan.of_type(RUN_JOB)
+    (container,) = job.inputs["template"]["template"]["containers"]
+    envs = {env["name"]: env.get("value") for env in container["envs"]}
+    assert "true" == envs["MIGRATE_SEED"]
+    seeded = PlannedJob(
+        shipped.name, shipped.command, {**shipped.values, "MIGRATE_SEED": "true"}, shipped.secret_refs
+    )
+    result = run_job(seeded, job_environment(seeded, local_secret_values("staging", database)))
+    assert 0 == result.returncode, result.stderr
+    with psycopg.connect(libpq_dsn(database.direct_url)) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}.users").format(sql.Identifier(database.schema))
+        ).fetchone()
+    assert row is not None and 3 == row[0]
+    prod_file = tmp_path / "Pulumi.prod.yaml"
+    prod_file.write_text((REPO_ROOT / "Pulumi.prod.yaml").read_text() + "  pgstack:seed: true\n")
+    with pytest.raises(ConfigError, match=r"pgstack:seed must be false in production"):
+        load_cloud_config("prod", path=prod_file)
