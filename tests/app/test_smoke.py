@@ -127,6 +127,7 @@ def test_up_smoke_checks_the_runtime_it_brought_up(
 
         name = "docker"
         reads_pools = False
+        config = private_env.config
 
         def up(self, progress: object) -> DatabaseTarget:
             return migrated
