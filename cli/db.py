@@ -1,6 +1,6 @@
 """db: migrations and the database's version - migrate, stamp, current, history, check, lint, revision,
-downgrade, shell, reset, seed. `--env local` (the default) or a cloud env whose DIRECT_DATABASE_URL
-is exported."""
+downgrade, shell, reset, seed - and the local database's snapshots (snapshot, restore, snapshots).
+`--env local` (the default) or a cloud env whose DIRECT_DATABASE_URL is exported."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from alembic.script import Script
 
     from ops.lint.findings import LintReport
+    from ops.local.snapshots import SnapshotStore
     from ops.migrate.target import DatabaseTarget
 
 # Alembic, SQLAlchemy and the migrator are imported inside the tasks that use them: they cost
@@ -386,3 +387,69 @@ def reset(  # noqa: PLR0917 - one argument per CLI flag
         run_migrate(target, progress=_say, timeouts=edge.timeouts())
         if not no_seed and seeds_env(env):
             run_seed(target, _say)
+
+
+def _snapshot_store() -> SnapshotStore:
+    from ops.local.snapshots import store_for
+
+    return store_for(edge.runtime(), _say)
+
+
+FORCE_HELP = (
+    "end the sessions that hold the database (PgBouncer's clients are disconnected and reconnect, "
+    "others are terminated) instead of refusing"
+)
+
+
+@task(
+    help={
+        "name": "the snapshot's name (lower-case letters, digits, - and _)",
+        "force": FORCE_HELP,
+        "delete": "delete the snapshot NAME instead of taking one",
+    }
+)
+def snapshot(c: Context, name: str, force: bool = False, delete: bool = False) -> None:
+    """Save the local database as snapshot NAME, in seconds (CREATE DATABASE ... TEMPLATE).
+
+    Other sessions must be gone while it copies: PgBouncer's pool is paused (the app's queries wait,
+    then carry on); any other session is named and the snapshot refused, unless --force ends them.
+    Snapshots live in the cluster: they survive `env.down`/`env.up`, `env.reset` deletes them.
+    `db.restore NAME` goes back to one, `db.snapshots` lists them.
+    """
+    with reported():
+        store = _snapshot_store()
+        if delete:
+            store.delete(name)
+        else:
+            store.take(name, force=force)
+
+
+@task(help={"name": "the snapshot to go back to (see `invoke db.snapshots`)", "force": FORCE_HELP})
+def restore(c: Context, name: str, force: bool = False) -> None:
+    """Replace the local database with snapshot NAME (the snapshot stays for another restore).
+
+    The snapshot is copied beside the live database first; then, with PgBouncer's pool paused, the
+    two swap names in one transaction. Sessions on the database are named and the restore refused,
+    unless --force ends them.
+    """
+    with reported():
+        _snapshot_store().restore(name, force=force)
+
+
+@task(help={"json": "print the snapshots as JSON (for scripts)"})
+def snapshots(c: Context, json: bool = False) -> None:
+    """List the local database's snapshots: name, when, size, migration revision."""
+    from ops.local.snapshots import human_size
+
+    with reported():
+        found = _snapshot_store().snapshots()
+        if json:
+            print(json_module.dumps([s.as_dict() for s in found], indent=2))
+            return
+        if not found:
+            print("no snapshots yet: `invoke db.snapshot NAME` takes one")
+            return
+        width = max(len(s.name) for s in found)
+        for s in found:
+            when = (s.created_at or "?").replace("T", " ")
+            print(f"{s.name:<{width}}  {when}  {human_size(s.size_bytes):>9}  {s.revision or '-'}")

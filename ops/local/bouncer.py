@@ -140,10 +140,10 @@ class NativeBouncer:
         self.pidfile.unlink(missing_ok=True)
         return True
 
-    def admin_info(self) -> tuple[str | None, list[dict[str, Any]]]:
-        """PgBouncer's version and its pools (the admin console's own pool left out)."""
+    def console(self) -> psycopg.Connection:
+        """A connection to PgBouncer's admin console (SHOW, PAUSE, RESUME, KILL), as the superuser."""
         # The admin console speaks the simple query protocol only: ClientCursor uses it.
-        with psycopg.connect(
+        return psycopg.connect(
             host="127.0.0.1",
             port=self.config.pgbouncer_port,
             user=SUPERUSER,
@@ -152,7 +152,11 @@ class NativeBouncer:
             connect_timeout=2,
             autocommit=True,
             cursor_factory=psycopg.ClientCursor,
-        ) as conn:
+        )
+
+    def admin_info(self) -> tuple[str | None, list[dict[str, Any]]]:
+        """PgBouncer's version and its pools (the admin console's own pool left out)."""
+        with self.console() as conn:
             cur = conn.cursor()
             cur.execute("SHOW VERSION")
             row = cur.fetchone()

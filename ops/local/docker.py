@@ -21,6 +21,8 @@ from ops.local.status import EnvStatus, ProcessStatus
 from stacks.config import LocalConfig
 
 if TYPE_CHECKING:
+    import psycopg
+
     from ops.migrate.target import DatabaseTarget
 
 Progress = Callable[[str], None]
@@ -140,6 +142,17 @@ class DockerRuntime:
 
     def pools(self) -> list[dict[str, Any]] | None:
         """Not read (see `reads_pools`)."""
+        return None
+
+    def admin_url(self, database: str | None = None) -> str:
+        """None to give: the stack's superuser password is its own (not an output)."""
+        raise UserError(
+            "snapshots need the native runtime (the Docker stack's superuser is not ours to use): "
+            "unset PGSTACK_RUNTIME=docker, or use pg_dump against the container"
+        )
+
+    def bouncer_console(self) -> psycopg.Connection | None:
+        """Not reachable (see `reads_pools`)."""
         return None
 
     def log_files(self) -> dict[str, Path]:

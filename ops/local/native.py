@@ -160,6 +160,12 @@ class LocalEnv:
         current = self.status()
         return current.pools if current.pgbouncer.running else None
 
+    def bouncer_console(self) -> psycopg.Connection | None:
+        """PgBouncer's admin console, or None when PgBouncer is not running."""
+        if self.bouncer.pid() is None:
+            return None
+        return self.bouncer.console()
+
     def log_files(self) -> dict[str, Path]:
         """The two logs under the state dir's log/ (they survive `down`; `reset` deletes them)."""
         return {"postgres": self.postgres_log, "pgbouncer": self.bouncer_log}

@@ -1,5 +1,6 @@
 """The local environment's runtime, chosen once at the task edge: native processes or the Docker
-stack, both behind one interface (up, down, reset, status, target, logs) and reading one stack file.
+stack, both behind one interface (up, down, reset, status, target, logs, the superuser and PgBouncer's
+console for snapshots) and reading one stack file.
 A runtime that cannot do something (Docker: its log files, its superuser) says so in one line."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from ops.local.status import EnvStatus
 from stacks.stackfile import REPO_ROOT
 
 if TYPE_CHECKING:
+    import psycopg
+
     from ops.migrate.target import DatabaseTarget
     from stacks.config import LocalConfig
 
@@ -49,6 +52,12 @@ class Runtime(Protocol):
 
     def log_files(self) -> dict[str, Path]:
         """Each service's log file (`postgres`, `pgbouncer`), for `env.logs`."""
+
+    def admin_url(self, database: str | None = None) -> str:
+        """The superuser, straight to Postgres (snapshots create and drop databases). Has the password."""
+
+    def bouncer_console(self) -> psycopg.Connection | None:
+        """PgBouncer's admin console (PAUSE, RESUME, KILL around a snapshot), None when not running."""
 
 
 def resolve(requested: str) -> str:
