@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json as json_module
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -156,7 +155,7 @@ def history(c: Context, env: str = "local", json: bool = False) -> None:
 
 @task(help={"env": ENV_HELP, "json": "print the report as JSON (for CI)"})
 def check(c: Context, env: str = "local", json: bool = False) -> None:
-    """Check models vs migrations, database at head, live schema vs migrations, checksums."""
+    """Check models vs migrations, database at head, live schema vs migrations, INVALID indexes, checksums."""
     with reported():
         from ops.migrate import migrator
 
@@ -206,18 +205,6 @@ def lint(c: Context, json: bool = False, output: str = "") -> None:
             )
 
 
-def _next_revision_id(message: str) -> str:
-    from ops.migrate.revisions import script_directory
-
-    numbers = [
-        int(match.group(1))
-        for script in script_directory().walk_revisions()
-        if (match := re.match(r"^(\d{4})_", script.revision))
-    ]
-    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40] or "revision"
-    return f"{max(numbers, default=0) + 1:04d}_{slug}"
-
-
 @task(
     help={
         "message": "what the revision does (becomes its docstring and file name)",
@@ -226,31 +213,31 @@ def _next_revision_id(message: str) -> str:
     }
 )
 def revision(c: Context, message: str, autogenerate: bool = False, env: str = "local") -> None:
-    """Create the next revision file in migrations/versions (numbered 0004_..., 0005_...)."""
+    """Create the next revision file in migrations/versions (numbered 0005_..., 0006_...)."""
     with reported():
+        from argparse import Namespace
+
         from alembic import command
         from alembic.util import CommandError
 
         from ops.migrate.revisions import alembic_config
 
-        rev_id = _next_revision_id(message)
         attributes: dict[str, object] = {}
         if autogenerate:
             target = edge.target(env)
             attributes = {"url": target.direct_url, "schema": target.schema}
+        # Alembic's own hooks do the rest, as for `alembic revision`: env.py numbers the file
+        # (process_revision_directives), ruff tidies it (post_write_hooks); cmd_opts tells env.py
+        # whether a database is needed, as the alembic CLI's options do.
         config = alembic_config(**attributes)
-        config.set_main_option("file_template", "%%(rev)s")  # the id already carries the slug
+        config.cmd_opts = Namespace(autogenerate=autogenerate)
         try:
-            script = command.revision(config, message=message, rev_id=rev_id, autogenerate=autogenerate)
+            script = command.revision(config, message=message, autogenerate=autogenerate)
         except CommandError as exc:
             raise UserError(f"alembic refused: {exc}") from None
-        path = script.path if script is not None and not isinstance(script, list) else rev_id
-        # House style for the new file (import order, quotes); ruff is a dev tool, so best effort.
-        # `op` and `sa` stay imported though still unused: the revision is written with them next.
-        tidy = ["check", "--fix-only", "--quiet", "--unfixable", "F401"]
-        for fix in (tidy, ["format", "--quiet"]):
-            subprocess.run([sys.executable, "-m", "ruff", *fix, path], check=False, capture_output=True)
-        print(f"created {os.path.relpath(path)}: edit it, then `invoke db.migrate`")
+        if script is None or isinstance(script, list):  # one script directory: one new file
+            raise UserError("alembic wrote no single revision file: see its messages above")
+        print(f"created {os.path.relpath(script.path)}: edit it, then `invoke db.migrate`")
 
 
 @task(

@@ -3,6 +3,7 @@ DB_SCHEMA, and a connection passed in through `config.attributes["connection"]` 
 
 from __future__ import annotations
 
+import io
 import logging
 
 from alembic import context
@@ -11,8 +12,10 @@ from sqlalchemy import Connection, create_engine, pool, text
 
 import app.models
 from app.settings import Settings, SettingsError, get_settings
+from ops.migrate.concurrent import autocommit_blocks
 from ops.migrate.fingerprint import is_application_object
 from ops.migrate.history import StepRecorder, ensure_table
+from ops.migrate.revisions import number_new_revisions
 
 config = context.config
 log = logging.getLogger("alembic.env")
@@ -56,6 +59,8 @@ def _configure(connection: Connection | None, schema: str, **extra: object) -> N
         transaction_per_migration=True,
         compare_type=True,
         on_version_apply=recorder if connection is not None else None,
+        # `revision`: the new file is numbered after the last one (0005_add_a_column).
+        process_revision_directives=number_new_revisions,
         **extra,  # type: ignore[arg-type]  # Alembic's configure takes **kw of mixed types
     )
 
@@ -93,14 +98,39 @@ def _run_on(connection: Connection, schema: str) -> None:
     dialect.default_schema_name = schema
     try:
         _configure(connection, schema)
-        with context.begin_transaction():
+        # The migrator passes its timeouts: autocommit blocks (CREATE INDEX CONCURRENTLY) get the
+        # longer concurrent statement timeout; inside a caller's transaction they run in place.
+        blocks = autocommit_blocks(
+            context.get_context(), connection, config.attributes.get("timeouts"), outer
+        )
+        with context.begin_transaction(), blocks:
             context.run_migrations()
     finally:
         dialect.default_schema_name = saved
 
 
+def _plain_revision() -> bool:
+    """`alembic revision` (or db.revision) without --autogenerate: only a file is written."""
+    return getattr(config.cmd_opts, "autogenerate", None) is False
+
+
+def write_revision_file() -> None:
+    """Run `revision`'s hooks without a database: nothing is compared, nothing is executed."""
+    context.configure(
+        dialect_name="postgresql",
+        as_sql=True,  # no connection: the current heads come from the script directory
+        output_buffer=io.StringIO(),  # and no SQL to show
+        target_metadata=app.models.metadata,
+        process_revision_directives=number_new_revisions,
+    )
+    context.run_migrations()
+
+
 def run_migrations_online() -> None:
     """Migrate on the caller's connection, or on a new direct one for the plain `alembic` CLI."""
+    if _plain_revision():
+        write_revision_file()
+        return
     schema = _schema()
     passed = config.attributes.get("connection")
     if passed is not None:

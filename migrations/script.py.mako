@@ -17,10 +17,28 @@ down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
+# Safe on a live table (`invoke db.lint` flags the unsafe forms); delete these notes once written.
+# - An index on an existing table: concurrently, in an autocommit block (the migrator keeps its lock
+#   and gives the block MIGRATE_CONCURRENT_STATEMENT_TIMEOUT). A failed build leaves an INVALID
+#   index: dropping it first makes the rerun recover.
+#       with op.get_context().autocommit_block():
+#           op.drop_index("ix_t_c", table_name="t", postgresql_concurrently=True, if_exists=True)
+#           op.create_index("ix_t_c", "t", ["c"], postgresql_concurrently=True, if_not_exists=True)
+# - NOT NULL in steps: add the column nullable and a NOT VALID check (instant, no scan), backfill in
+#   batches, then in a later revision validate the check (writes go on) and SET NOT NULL (no scan).
+#       op.create_check_constraint(op.f("t_c_not_null"), "t", "c IS NOT NULL", postgresql_not_valid=True)
+#       op.execute("ALTER TABLE t VALIDATE CONSTRAINT t_c_not_null")
+#       op.alter_column("t", "c", nullable=False)
+# - A foreign key (or check) over existing rows: NOT VALID first, VALIDATE CONSTRAINT after.
+#       op.create_foreign_key(op.f("t_u_id_fkey"), "t", "u", ["u_id"], ["id"], postgresql_not_valid=True)
+#       op.execute("ALTER TABLE t VALIDATE CONSTRAINT t_u_id_fkey")
+# - A new column on a big table: no volatile default (now(), random(), gen_random_uuid()), which
+#   rewrites the table under an exclusive lock; add it bare, backfill, then set the default.
+
 
 def upgrade() -> None:
-    ${upgrades if upgrades else "pass"}
+    ${upgrades if upgrades and "op." in upgrades else "pass"}
 
 
 def downgrade() -> None:
-    ${downgrades if downgrades else "pass"}
+    ${downgrades if downgrades and "op." in downgrades else "pass"}

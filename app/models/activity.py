@@ -50,3 +50,6 @@ class UsageEvent(IdentityKey, Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
     route: Mapped[str] = mapped_column(Text)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+
+    # Added by revision 0004_usage_events_user_ts_index (built concurrently): usage per user over time.
+    __table_args__ = (Index(None, "user_id", "ts"),)

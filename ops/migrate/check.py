@@ -1,5 +1,6 @@
 """`db.check`: models vs migrations, database at head, live schema vs what migrations produce,
-revision checksums. Each check passes or fails on its own; the report drives the exit code."""
+no INVALID index (a failed concurrent build), revision checksums. Each check passes or fails on its
+own; the report drives the exit code."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import Connection
 
 import app.models
 from ops.errors import UserError
+from ops.migrate.concurrent import invalid_indexes
 from ops.migrate.fingerprint import Fingerprint, diff, fingerprint, is_application_object
 from ops.migrate.lock import direct_connection
 from ops.migrate.revisions import (
@@ -134,6 +136,20 @@ def _live_matches(
     return CheckResult(name, True, f"fingerprint {live.digest[:12]} equals revision {revision}")
 
 
+def _indexes_valid(connection: Connection, schema: str) -> CheckResult:
+    invalid = invalid_indexes(connection, schema)
+    connection.rollback()
+    if invalid:
+        return CheckResult(
+            "indexes valid",
+            False,
+            f"{len(invalid)} INVALID index(es): a concurrent build failed (or is running right now); "
+            "rerun `invoke db.migrate` (the revision drops and rebuilds it) or DROP INDEX CONCURRENTLY it",
+            invalid,
+        )
+    return CheckResult("indexes valid", True, "no INVALID index (every concurrent build finished)")
+
+
 def _checksums(connection: Connection, schema: str, revision: str | None) -> CheckResult:
     audit = audit_checksums(connection, schema, revision)
     connection.rollback()
@@ -168,5 +184,6 @@ def check(target: DatabaseTarget) -> CheckReport:
         results.append(_at_head(found.state, found.revision, head))
         expected = at_head if found.revision == head else None
         results.append(_live_matches(connection, target.schema, found.revision, expected))
+        results.append(_indexes_valid(connection, target.schema))
         results.append(_checksums(connection, target.schema, found.revision))
     return CheckReport(target.env, target.schema, results)

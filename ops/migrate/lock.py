@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,20 +26,29 @@ from ops.migrate.target import DatabaseTarget
 # pg_locks; the second half is derived from the schema, so two schemas migrate independently.
 LOCK_CLASS = 0x7067
 _MAX_LOCK_TIMEOUT_MS = 2**31 - 1  # the largest lock_timeout Postgres accepts (about 24 days)
+# One wait for the lock, before the waiter lets go and queues again: below Postgres's default
+# deadlock_timeout (1 s), so a concurrent index build of the holder never sees a deadlock.
+_LOCK_WAIT_SLICE_MS = 250
 
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Postgres durations (`'5s'`, `'15min'`) for migration statements, and the lock wait."""
+    """Postgres durations (`'5s'`, `'15min'`) for migration statements, and the lock wait.
+
+    `concurrent_statement_timeout` replaces `statement_timeout` inside a revision's autocommit block
+    (CREATE INDEX CONCURRENTLY and friends): such a build may rightly take hours, and it blocks no
+    one while it runs.
+    """
 
     lock_timeout: str = "5s"
     statement_timeout: str = "15min"
     lock_wait_s: float = 120.0
+    concurrent_statement_timeout: str = "2h"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Timeouts:
         """Defaults overridden by MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT, MIGRATE_LOCK_WAIT_S
-        in `environ` (the edge's os.environ)."""
+        and MIGRATE_CONCURRENT_STATEMENT_TIMEOUT in `environ` (the edge's os.environ)."""
         wait = environ.get("MIGRATE_LOCK_WAIT_S")
         try:
             lock_wait_s = float(wait) if wait else cls.lock_wait_s
@@ -50,6 +60,9 @@ class Timeouts:
             lock_timeout=environ.get("MIGRATE_LOCK_TIMEOUT", cls.lock_timeout),
             statement_timeout=environ.get("MIGRATE_STATEMENT_TIMEOUT", cls.statement_timeout),
             lock_wait_s=lock_wait_s,
+            concurrent_statement_timeout=environ.get(
+                "MIGRATE_CONCURRENT_STATEMENT_TIMEOUT", cls.concurrent_statement_timeout
+            ),
         )
 
 
@@ -94,25 +107,36 @@ def _acquire(connection: Connection, schema: str, wait_s: float, progress: Calla
     if connection.execute(text("SELECT pg_try_advisory_lock(:cls, :key)"), params).scalar():
         return
     who = _holder(connection, schema)
-    wait_ms = min(int(wait_s * 1000), _MAX_LOCK_TIMEOUT_MS)
-    if wait_ms < 1:  # lock_timeout=0 would mean waiting forever, the opposite of "do not wait"
+    connection.rollback()
+    if wait_s * 1000 < 1:  # lock_timeout=0 would mean waiting forever, the opposite of "do not wait"
         raise UserError(
             f"another migrator holds the migration lock on {schema!r} ({who}) and "
             "MIGRATE_LOCK_WAIT_S is 0: wait for it to finish, or stop it, then retry"
         )
     progress(f"waiting up to {wait_s:g}s for the migration lock on {schema!r}, held by {who}")
-    # lock_timeout bounds the wait inside Postgres: no polling, and the first waiter goes first.
-    connection.execute(text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": f"{wait_ms}ms"})
-    try:
-        connection.execute(text("SELECT pg_advisory_lock(:cls, :key)"), params)
-    except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) != "55P03":
-            raise
-        connection.rollback()
-        raise UserError(
-            f"another migrator still holds the migration lock on {schema!r} after {wait_s:g}s "
-            f"({_holder(connection, schema)}): wait for it to finish, or stop it, then retry"
-        ) from None
+    # Postgres queues the waiter and wakes it when the lock frees (no polling), but in slices: a
+    # waiting statement holds a snapshot, and CREATE INDEX CONCURRENTLY run by the lock's holder
+    # waits for every older snapshot's transaction to end. One long wait would deadlock it; a
+    # slice ends (and rolls back) well within that build's lock_timeout and deadlock_timeout.
+    deadline = time.monotonic() + wait_s
+    while True:
+        left_ms = min(int((deadline - time.monotonic()) * 1000), _MAX_LOCK_TIMEOUT_MS)
+        if left_ms < 1:
+            raise UserError(
+                f"another migrator still holds the migration lock on {schema!r} after {wait_s:g}s "
+                f"({_holder(connection, schema)}): wait for it to finish, or stop it, then retry"
+            )
+        slice_ms = min(left_ms, _LOCK_WAIT_SLICE_MS)
+        try:
+            connection.execute(text("SELECT set_config('lock_timeout', :ms, false)"), {"ms": f"{slice_ms}ms"})
+            connection.execute(text("SELECT pg_advisory_lock(:cls, :key)"), params)
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":
+                raise
+            connection.rollback()  # ends the transaction, its snapshot, and the slice's lock_timeout
+            continue
+        connection.commit()  # a session lock: it stays held across this and every later commit
+        return
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from app.dberrors import error_line, sqlstate
 from ops.errors import UserError
 from ops.migrate import history
+from ops.migrate.concurrent import invalid_indexes, raised_in_block
 from ops.migrate.fingerprint import Fingerprint, diff, fingerprint
 from ops.migrate.history import BASELINE_REVISION, StepRecorder
 from ops.migrate.lock import Timeouts, direct_connection, migration_connection, refuse_pooled
@@ -108,6 +109,34 @@ def _failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, what: s
     return f"{what} {revision} failed and was rolled back: {first}"
 
 
+def _block_failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, leftovers: list[str]) -> str:
+    """A failure inside the revision's autocommit block, where nothing is rolled back."""
+    state, first = sqlstate(exc), error_line(exc)
+    if state == "57014":
+        cause = (
+            f"exceeded MIGRATE_CONCURRENT_STATEMENT_TIMEOUT={timeouts.concurrent_statement_timeout} "
+            "in its autocommit block (raise it for a big table)"
+        )
+    elif state == "55P03":
+        cause = (
+            f"could not get a lock within lock_timeout={timeouts.lock_timeout} in its autocommit block "
+            f"({first}): a long transaction held it up"
+        )
+    else:
+        cause = f"failed in its autocommit block: {first}"
+    left = f"; it left INVALID index {', '.join(leftovers)} behind (db.check lists it)" if leftovers else ""
+    return (
+        f"revision {revision} {cause}{left}; it is not recorded as applied: rerun `db.migrate` once the "
+        "cause is gone, it runs again from the top (the template's pattern drops an invalid index first)"
+    )
+
+
+def _run_failure(exc: DBAPIError, revision: str, timeouts: Timeouts, leftovers: list[str]) -> str:
+    if raised_in_block(exc):
+        return _block_failure_message(exc, revision, timeouts, leftovers)
+    return _failure_message(exc, revision, timeouts)
+
+
 def _record_failure(
     connection: Connection, schema: str, action: history.Action, revision: str, duration_s: float
 ) -> None:
@@ -145,21 +174,25 @@ def _run_alembic(
     own transaction, recorded as a failure, and reported in one line."""
     connection.commit()
     recorder = StepRecorder()
-    config = alembic_config(connection=connection, schema=schema, on_version_apply=recorder)
+    config = alembic_config(
+        connection=connection, schema=schema, on_version_apply=recorder, timeouts=timeouts
+    )
     started = time.monotonic()
     try:
         run(config)
     except DBAPIError as exc:
+        in_block = raised_in_block(exc)
         try:
             connection.rollback()
             rows = version_rows(connection, schema)
+            leftovers = invalid_indexes(connection, schema) if in_block else []
         except DBAPIError:  # the database is gone (restart, failover): say what we know in one line
-            raise UserError(_failure_message(exc, _after(steps, recorder.last), timeouts)) from None
+            raise UserError(_run_failure(exc, _after(steps, recorder.last), timeouts, [])) from None
         at = rows[0] if rows else None
         # A downgrade fails on the revision the database is still at; an upgrade on the next one.
         failed = (at or "?") if action == "downgrade" else _after(steps, at)
         _record_failure(connection, schema, action, failed, time.monotonic() - started)
-        raise UserError(_failure_message(exc, failed, timeouts)) from None
+        raise UserError(_run_failure(exc, failed, timeouts, leftovers)) from None
     except CommandError as exc:
         raise UserError(f"alembic refused: {exc}") from None
 

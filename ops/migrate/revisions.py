@@ -3,7 +3,9 @@ schema a revision produces (built in a throwaway schema inside a transaction tha
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.operations.ops import MigrationScript
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
@@ -30,11 +33,32 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 EXTRA_VERSIONS_VARIABLE = "PGSTACK_EXTRA_VERSIONS"
 
 
+# Alembic's own revision id when none is given (12 hex digits): replaced by the next number.
+_ALEMBIC_RANDOM_ID = re.compile(r"^[0-9a-f]{12}$")
+_NUMBERED = re.compile(r"^(\d{4})_")
+# New revision files get ruff's fixes and formatting, as `invoke lint` wants them; F401 stays
+# unfixed so the `op` and `sa` imports survive until the revision is written with them.
+POST_WRITE_HOOKS = {
+    "ruff_fix": "check --fix-only --quiet --unfixable F401 REVISION_SCRIPT_FILENAME",
+    "ruff_format": "format --quiet REVISION_SCRIPT_FILENAME",
+}
+
+
 def alembic_config(**attributes: Any) -> Config:
     """The same configuration as `[tool.alembic]`, built in code (the image has no pyproject.toml);
-    `attributes` reach migrations/env.py (connection, schema, url, on_version_apply)."""
+    `attributes` reach migrations/env.py (connection, schema, url, on_version_apply, timeouts)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # `revision` runs env.py too, so its process_revision_directives hook numbers the new file
+    # (0005_add_a_column.py); without --autogenerate env.py then needs no database.
+    config.set_main_option("revision_environment", "true")
+    config.set_main_option("file_template", "%%(rev)s")
+    if importlib.util.find_spec("ruff") is not None:  # a dev tool: absent from the image
+        config.set_section_option("post_write_hooks", "hooks", " ".join(POST_WRITE_HOOKS))
+        for name, options in POST_WRITE_HOOKS.items():
+            config.set_section_option("post_write_hooks", f"{name}.type", "module")
+            config.set_section_option("post_write_hooks", f"{name}.module", "ruff")
+            config.set_section_option("post_write_hooks", f"{name}.options", options)
     extra = os.environ.get(EXTRA_VERSIONS_VARIABLE)
     if extra:  # e.g. the tests' deliberately slow revision; never set in deployments
         config.set_main_option("path_separator", "os")
@@ -60,6 +84,25 @@ def head_revision() -> str:
             "merge them with `alembic merge -m 'merge heads' heads` and commit the result"
         )
     return heads[0]
+
+
+def next_revision_id(scripts: ScriptDirectory, message: str | None) -> str:
+    """The id of a new revision: the number after the highest one, then a slug of the message."""
+    numbers = [int(m.group(1)) for s in scripts.walk_revisions() if (m := _NUMBERED.match(s.revision))]
+    slug = re.sub(r"[^a-z0-9]+", "_", (message or "").lower()).strip("_")[:40] or "revision"
+    return f"{max(numbers, default=0) + 1:04d}_{slug}"
+
+
+def number_new_revisions(context: MigrationContext, revision: object, directives: list[Any]) -> None:
+    """Alembic's process_revision_directives hook (set in migrations/env.py): a new revision is
+    numbered after the last one, e.g. 0005_add_a_column, unless its id was given (--rev-id)."""
+    del revision  # part of Alembic's hook signature
+    scripts = context.script
+    if scripts is None:
+        return
+    for directive in directives:
+        if isinstance(directive, MigrationScript) and _ALEMBIC_RANDOM_ID.match(directive.rev_id or ""):
+            directive.rev_id = next_revision_id(scripts, directive.message)
 
 
 def known_revision(revision: str) -> Script | None:

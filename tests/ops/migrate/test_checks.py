@@ -47,7 +47,7 @@ def _results(target: DatabaseTarget) -> dict[str, bool]:
 def test_the_migrations_have_one_head() -> None:
     """The shipped revisions form one line ending in a single head."""
     assert 1 == len(script_directory().get_heads())
-    assert "0003_users_last_login" == head_revision()
+    assert "0004_usage_events_user_ts_index" == head_revision()
 
 
 def test_every_downgrade_works_and_upgrade_from_base_returns_to_head(
@@ -55,7 +55,7 @@ def test_every_downgrade_works_and_upgrade_from_base_returns_to_head(
 ) -> None:
     """Each revision can be undone one by one down to base, and base upgrades back to head."""
     migrate(target, progress=_quiet)
-    for lower in ("0002_events_user_start_index", "0001_baseline"):
+    for lower in ("0003_users_last_login", "0002_events_user_start_index", "0001_baseline"):
         downgrade(target, lower, progress=_quiet)
         assert [lower] == version(sql_conn, target.schema)
     downgrade(target, "base", progress=_quiet)
@@ -68,7 +68,7 @@ def test_every_downgrade_works_and_upgrade_from_base_returns_to_head(
     assert (0,) == tables
     migrate(target, progress=_quiet)
     assert [head_revision()] == version(sql_conn, target.schema)
-    assert ["downgrade"] * 3 == [row[0] for row in history_rows(sql_conn, target.schema)[3:6]]
+    assert ["downgrade"] * 4 == [row[0] for row in history_rows(sql_conn, target.schema)[4:8]]
 
 
 def test_check_passes_at_head(target: DatabaseTarget) -> None:
@@ -80,6 +80,7 @@ def test_check_passes_at_head(target: DatabaseTarget) -> None:
         "models match migrations": True,
         "database at head": True,
         "live schema matches migrations": True,
+        "indexes valid": True,
         "revision checksums": True,
     } == {result.name: result.ok for result in report.results}
     assert report.ok
@@ -101,8 +102,8 @@ def test_check_reports_an_applied_revision_edited_afterwards(
     """Editing a revision file after it was applied fails db.check and makes migrate warn."""
     extra = tmp_path / "versions"
     extra.mkdir()
-    revision_file = extra / "0004_slow_for_tests.py"
-    shutil.copy(SLOW_VERSIONS / "0004_slow_for_tests.py", revision_file)
+    revision_file = extra / "0005_slow_for_tests.py"
+    shutil.copy(SLOW_VERSIONS / "0005_slow_for_tests.py", revision_file)
     monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(extra))
     script_directory.cache_clear()
     migrate(target, progress=_quiet)
@@ -111,22 +112,22 @@ def test_check_reports_an_applied_revision_edited_afterwards(
     report = check(target)
     checksums = next(r for r in report.results if r.name == "revision checksums")
     assert not checksums.ok
-    assert checksums.details[0].startswith("0004_slow_for_tests: applied as sha256 ")
+    assert checksums.details[0].startswith("0005_slow_for_tests: applied as sha256 ")
     lines: list[str] = []
     migrate(target, progress=lines.append)
-    assert lines[0].startswith("warning: applied revision edited since: 0004_slow_for_tests: ")
+    assert lines[0].startswith("warning: applied revision edited since: 0005_slow_for_tests: ")
 
 
 def test_stamp_verifies_unless_told_not_to(target: DatabaseTarget, sql_conn: psycopg.Connection) -> None:
     """Stamping head onto a legacy schema is refused; an unverified stamp is recorded as such."""
     apply_legacy(sql_conn, target.schema)
-    with pytest.raises(UserError, match="does not match revision 0003_users_last_login"):
+    with pytest.raises(UserError, match="does not match revision 0004_usage_events_user_ts_index"):
         stamp(target, "head", progress=_quiet)
     assert [] == version(sql_conn, target.schema)
     stamp(target, "0001_baseline", progress=_quiet)
     assert ["0001_baseline"] == version(sql_conn, target.schema)
     stamp(target, "head", verified=False, progress=_quiet)
-    assert ["0003_users_last_login"] == version(sql_conn, target.schema)
+    assert ["0004_usage_events_user_ts_index"] == version(sql_conn, target.schema)
     query = sql.SQL("SELECT description FROM {}.pgstack_migration_history ORDER BY id")
     notes = [row[0] for row in sql_conn.execute(query.format(sql.Identifier(target.schema)))]
     assert 2 == len(notes)
@@ -152,7 +153,7 @@ def test_plain_alembic_cli_and_the_db_check_task(
     env = migrator_env(database)
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "alembic", "upgrade", "head"], cwd=REPO_ROOT, env=env, check=True)
-    assert ["0003_users_last_login"] == version(sql_conn, database.schema)
+    assert ["0004_usage_events_user_ts_index"] == version(sql_conn, database.schema)
     argv = [str(bin_dir / "invoke"), "db.check", "--json", "--env", "test"]
     checked = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     assert 0 == checked.returncode, checked.stdout + checked.stderr
@@ -175,7 +176,7 @@ def test_db_tasks_refuse_unconfirmed_actions_and_fail_on_drift(
         db_tasks.stamp(context, revision="0001_baseline", env="test", verify=False)
     with pytest.raises(Exit, match="rerun with --yes"):
         db_tasks.downgrade(context, to="base", env="test")
-    assert ["0003_users_last_login"] == version(sql_conn, target.schema)
+    assert ["0004_usage_events_user_ts_index"] == version(sql_conn, target.schema)
     sql_conn.execute(f'ALTER TABLE "{target.schema}".users ADD COLUMN nickname text')
     with pytest.raises(Exit) as failed:
         db_tasks.check(context, env="test")
@@ -197,10 +198,10 @@ def test_db_revision_writes_the_next_numbered_file_ready_to_edit(
     monkeypatch.setattr(revisions, "MIGRATIONS_DIR", scripts)
     script_directory.cache_clear()
     db_tasks.revision(Context(), message="Add a nickname to users")
-    created = scripts / "versions" / "0004_add_a_nickname_to_users.py"
+    created = scripts / "versions" / "0005_add_a_nickname_to_users.py"
     assert "created " in capsys.readouterr().out
     source = created.read_text()
-    assert 'down_revision: str | Sequence[str] | None = "0003_users_last_login"' in source
+    assert 'down_revision: str | Sequence[str] | None = "0004_usage_events_user_ts_index"' in source
     assert "from alembic import op\n" in source
     assert "import sqlalchemy as sa\n" in source
 
@@ -213,7 +214,9 @@ def test_a_stamp_blocked_by_a_lock_fails_in_one_line(
     table = sql.Identifier(target.schema, "alembic_version")
     with psycopg.connect(libpq_dsn(database.direct_url)) as blocker:
         blocker.execute(sql.SQL("SELECT * FROM {} FOR UPDATE").format(table))
-        with pytest.raises(UserError, match=r"stamp 0003_users_last_login could not get a lock within"):
+        with pytest.raises(
+            UserError, match=r"stamp 0004_usage_events_user_ts_index could not get a lock within"
+        ):
             stamp(target, "head", progress=_quiet, timeouts=Timeouts(lock_timeout="300ms"))
         blocker.rollback()
-    assert ["0003_users_last_login"] == version(sql_conn, target.schema)
+    assert ["0004_usage_events_user_ts_index"] == version(sql_conn, target.schema)

@@ -1,7 +1,7 @@
 """Test-only revision: adds a column, then sleeps, so a test can kill the migrator mid-revision.
 
-Revision ID: 0004_slow_for_tests
-Revises: 0003_users_last_login
+Revision ID: 0005_slow_for_tests
+Revises: 0004_usage_events_user_ts_index
 Create Date: 2026-11-21
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_slow_for_tests"
-down_revision: str | Sequence[str] | None = "0003_users_last_login"
+revision: str = "0005_slow_for_tests"
+down_revision: str | Sequence[str] | None = "0004_usage_events_user_ts_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

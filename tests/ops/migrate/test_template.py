@@ -1,0 +1,163 @@
+"""The revision template and Alembic's own hooks: `db.revision` and plain `alembic revision` number
+the file and tidy it with ruff, without a database; the safe patterns the template teaches lint
+clean with squawk and apply on a real database."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ops.lint import settings as lint_settings
+from ops.lint.run import all_revisions, lint
+from ops.lint.squawk import find_squawk
+from ops.migrate.lock import Timeouts
+from ops.migrate.migrator import migrate
+from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, MIGRATIONS_DIR, head_revision, script_directory
+from ops.migrate.target import DatabaseTarget
+from stacks.stackfile import REPO_ROOT
+
+TEMPLATE = MIGRATIONS_DIR / "script.py.mako"
+# The template's placeholders mapped onto this project's users table (a self-referencing key).
+NAMES = {
+    "ix_t_c": "ix_users_nickname",
+    "t_c_not_null": "users_nickname_not_null",
+    "t_u_id_fkey": "users_referrer_id_fkey",
+    '"c IS NOT NULL"': '"nickname IS NOT NULL"',
+    "ALTER TABLE t ": "ALTER TABLE users ",
+    '"t"': '"users"',
+    '"u"': '"users"',
+    '["c"]': '["nickname"]',
+    '"c"': '"nickname"',
+    '["u_id"]': '["referrer_id"]',
+}
+
+REVISION = '''"""{rev}"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{rev}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{body}
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+def _examples() -> list[str]:
+    """The code lines the template shows in its comments, on this project's tables."""
+    lines = [
+        line.removeprefix("#       ")
+        for line in TEMPLATE.read_text().splitlines()
+        if line.startswith("#       ")
+    ]
+    text = "\n".join(lines)
+    for placeholder, name in NAMES.items():
+        text = text.replace(placeholder, name)
+    return text.splitlines()
+
+
+def _write(versions: Path, rev: str, down: str, lines: list[str]) -> None:
+    body = "\n".join(f"    {line}" for line in lines)
+    (versions / f"{rev}.py").write_text(REVISION.format(rev=rev, down=down, body=body))
+
+
+def test_the_templates_patterns_lint_clean_and_apply(
+    target: DatabaseTarget, sql_conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each pattern of the template, in two revisions as it says (NOT VALID, then VALIDATE): no
+    squawk finding, and both apply to a real database leaving valid constraints and index."""
+    examples = _examples()
+    index = [line for line in examples if "index" in line or "autocommit" in line]
+    first = [line for line in examples if "not_valid=True" in line]
+    then = [line for line in examples if "VALIDATE" in line or "nullable=False" in line]
+    assert 3 == len(index)
+    assert 2 == len(first)
+    assert 3 == len(then)
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    head = head_revision()
+    columns = [
+        'op.add_column("users", sa.Column("nickname", sa.Text(), nullable=True))',
+        'op.add_column("users", sa.Column("referrer_id", sa.BigInteger(), nullable=True))',
+    ]
+    _write(versions, "0101_nickname_not_valid", head, [*columns, *index, *first])
+    _write(versions, "0102_nickname_validated", "0101_nickname_not_valid", then)
+    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    script_directory.cache_clear()
+
+    shipped = lint_settings.load(REPO_ROOT / "pyproject.toml")
+    squawk = find_squawk(Path(sys.executable).parent, os.environ.get("PATH"))
+    report = lint(all_revisions(), shipped, squawk, schema="app", timeouts=Timeouts(), root=REPO_ROOT)
+    assert report.ok, report.render()
+
+    migrate(target, to="0101_nickname_not_valid", progress=print)
+    sql_conn.execute(
+        sql.SQL("INSERT INTO {}.users (email, nickname) VALUES ('a@b.c', 'a')").format(
+            sql.Identifier(target.schema)
+        )
+    )
+    migrate(target, progress=print)
+    rows = sql_conn.execute(
+        "SELECT conname, convalidated FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace "
+        "WHERE n.nspname = %s AND conname IN ('users_nickname_not_null', 'users_referrer_id_fkey') "
+        "ORDER BY 1",
+        (target.schema,),
+    ).fetchall()
+    assert [("users_nickname_not_null", True), ("users_referrer_id_fkey", True)] == rows
+    not_null = sql_conn.execute(
+        "SELECT attnotnull FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'nickname'",
+        (f"{target.schema}.users",),
+    ).fetchone()
+    assert (True,) == not_null
+    valid = sql_conn.execute(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass",
+        (f"{target.schema}.ix_users_nickname",),
+    ).fetchone()
+    assert (True,) == valid
+
+
+def test_plain_alembic_revision_is_numbered_and_tidied_without_a_database(tmp_path: Path) -> None:
+    """`alembic revision -m` (no database in the environment) writes 0005_..., formatted by ruff,
+    with the template's notes, `op` and `sa` kept, and `pass` bodies."""
+    shutil.copytree(MIGRATIONS_DIR, tmp_path / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL")}
+    alembic = Path(sys.executable).parent / "alembic"
+    done = subprocess.run(
+        [str(alembic), "revision", "-m", "Add a nickname to users"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert 0 == done.returncode, done.stdout + done.stderr
+    number = int(head_revision()[:4]) + 1
+    created = tmp_path / "migrations" / "versions" / f"{number:04d}_add_a_nickname_to_users.py"
+    source = created.read_text()
+    assert f'revision: str = "{number:04d}_add_a_nickname_to_users"' in source
+    assert f'down_revision: str | Sequence[str] | None = "{head_revision()}"' in source
+    assert "import sqlalchemy as sa\nfrom alembic import op\n" in source
+    assert "with op.get_context().autocommit_block():" in source
+    assert re.search(r"def upgrade\(\) -> None:\n    pass\n", source)
+    assert "auto generated" not in source
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--quiet", str(created)], check=False
+    )
+    assert 0 == formatted.returncode
