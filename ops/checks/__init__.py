@@ -1,6 +1,8 @@
 """Checks of a running environment: the smoke checks (connections, migrations, the app, PgBouncer's
-pools) and the app server they start.
+pools) and the app server they start; and the rehearsal of a cloud stack's containers (the plan's
+job, app and sidecar run here against a local stand-in for Cloud SQL).
 
-May import `app`, `stacks`, `ops.errors`, `ops.migrate` and `ops.local.processes` (free ports);
-the runtime itself is handed in (its pools as a callable), never built here.
+May import `app`, `stacks`, `pgbouncer`, `ops.errors`, `ops.migrate`, `ops.plan` (what the plan
+gives each container) and `ops.local.processes` (free ports); the runtime or stand-in itself is
+handed in (its pools as a callable, a `StandIn`), never built here.
 """

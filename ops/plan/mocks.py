@@ -7,6 +7,7 @@ The mocks echo each resource's inputs back as its state, so what a real preview 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,11 +61,25 @@ class _PreviewMocks(mocks.Mocks):
         return dict(args.args), []
 
 
+class _ResolvingMocks(mocks.Mocks):
+    """As `pulumi up` would see it: inputs echoed as state, plus the given outputs per resource type
+    (an instance's address, a generated password), so values computed from them are known."""
+
+    def __init__(self, outputs: Mapping[str, Mapping[str, Any]]) -> None:
+        self.outputs = outputs
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", {**args.inputs, **self.outputs.get(args.typ, {})}
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return dict(args.args), []
+
+
 class _RecordingMonitor(mocks.MockMonitor):
     """The SDK's mock monitor, also keeping every registration request and the stack's outputs."""
 
-    def __init__(self) -> None:
-        super().__init__(_PreviewMocks())
+    def __init__(self, resolved: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        super().__init__(_PreviewMocks() if resolved is None else _ResolvingMocks(resolved))
         self.recorded: list[PlannedResource] = []
         self.stack_outputs: dict[str, Any] = {}
 
@@ -103,8 +118,14 @@ def run_under_mocks(
     stack: str,
     config: dict[str, str],
     secret_keys: list[str],
+    *,
+    resolved: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[PlannedResource], dict[str, Any]]:
-    """Run `program` as `pulumi preview -s stack` would, returning its registrations and outputs."""
+    """Run `program` as `pulumi preview -s stack` would, returning its registrations and outputs.
+
+    With `resolved` (resource type -> outputs), as `pulumi up` would instead: every resource gets
+    an id and those outputs, so what the program computes from them is known.
+    """
     # A loop of its own per run, closed afterwards, so runs (and other users of asyncio in the
     # same process, such as tests) cannot leak state into each other.
     loop = asyncio.new_event_loop()
@@ -119,10 +140,12 @@ def run_under_mocks(
         thread_loops.append(thread_loop)
 
     loop.set_default_executor(ThreadPoolExecutor(max_workers=4, initializer=give_thread_a_loop))
-    monitor = _RecordingMonitor()
+    monitor = _RecordingMonitor(resolved)
     try:
         set_all_config(config, secret_keys)
-        mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True, monitor=monitor)
+        mocks.set_mocks(
+            monitor.mocks, project=project, stack=stack, preview=resolved is None, monitor=monitor
+        )
         # set_mocks registers and finishes a root stack of its own; run_in_stack makes the one
         # the program's exports belong to, which needs the slot free.
         settings.ROOT.set(None)

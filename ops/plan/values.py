@@ -59,6 +59,25 @@ def decode_struct(value: Any) -> Any:
     return value
 
 
+def reveal_struct(value: Any) -> Any:
+    """A JSON-decoded engine Struct with its secrets' values in clear and unknowns as None.
+
+    Only for what never reaches a screen or a file: the rehearsal's stand-in secret contents.
+    """
+    if isinstance(value, dict):
+        if _SIG_KEY not in value:
+            return {k: reveal_struct(v) for k, v in value.items()}
+        sig = value[_SIG_KEY]
+        if sig in (_SECRET_SIG, _OUTPUT_SIG):
+            return reveal_struct(value["value"]) if "value" in value else None
+        return _special(value)
+    if isinstance(value, list):
+        return [reveal_struct(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None if value == _UNKNOWN else value
+
+
 def _named_items(items: list[Any]) -> bool:
     """A list of {name: ...} dicts (env vars, database flags) whose names are unique."""
     names = [i.get("name") for i in items if isinstance(i, dict)]

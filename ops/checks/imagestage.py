@@ -1,0 +1,101 @@
+"""The app image, standing in here: the files its Dockerfile copies (ops.plan.image's model) staged
+in a temp dir that stands for the image's `/`, and its virtualenv's interpreter and scripts as
+shims that run this checkout's Python without `site`, so they see the staged code only (not the
+checkout's editable install) and the venv's packages.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+from ops.errors import UserError
+from ops.plan.image import ImageModel
+from stacks.stackfile import REPO_ROOT
+
+# Docker's PATH for an image that sets none; the image's ENV PATH builds on it.
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class StagedImage:
+    """The image's files and interpreter, here: `root` stands for the image's `/`."""
+
+    model: ImageModel
+    root: Path
+
+    def local(self, path: str) -> Path:
+        return self.root / path.lstrip("/")
+
+    def env(self) -> dict[str, str]:
+        """The image's ENV, its paths moved under `root` (system directories stay the host's)."""
+        staged = [self.model.workdir, *([self.model.venv] if self.model.venv else [])]
+
+        def move(part: str) -> str:
+            if any(part == p or part.startswith(p.rstrip("/") + "/") for p in staged):
+                return str(self.local(part))
+            return part
+
+        env = {}
+        for key, raw in self.model.env.items():
+            value = raw.replace("${PATH}", BASE_PATH).replace("$PATH", BASE_PATH)
+            env[key] = ":".join(move(part) for part in value.split(":"))
+        env.setdefault("PATH", BASE_PATH)
+        return env
+
+    @property
+    def workdir(self) -> Path:
+        return self.local(self.model.workdir)
+
+
+def _shim(python: str, site: str, target: str | None) -> str:
+    run = f'exec "{python}" -S "{target}" "$@"' if target else f'exec "{python}" -S "$@"'
+    return (
+        "#!/bin/sh\n"
+        "# The image's interpreter, standing in: no site (so no editable install of the checkout),\n"
+        "# the packages from the venv, the code from the image's PYTHONPATH only.\n"
+        f'PYTHONPATH="${{PYTHONPATH:+$PYTHONPATH:}}{site}" {run}\n'
+    )
+
+
+def stage_image(model: ImageModel, directory: Path, root: Path = REPO_ROOT) -> StagedImage:
+    """Copy the files the image ships under `directory` and put an interpreter where its venv is."""
+    staged = StagedImage(model, directory)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for source, destination in model.files:
+        src, dst = root / source, staged.local(destination)
+        if not src.exists():
+            raise UserError(f"{model.dockerfile} copies {source}, which does not exist")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=ignore, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dst)
+    staged.workdir.mkdir(parents=True, exist_ok=True)
+    if model.venv:
+        bindir = staged.local(model.venv) / "bin"
+        bindir.mkdir(parents=True, exist_ok=True)
+        paths = sysconfig.get_paths()
+        site = ":".join(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+        ours = Path(sys.executable).parent
+        scripts: dict[str, str | None] = {"python": None, "python3": None}
+        for script in ours.iterdir():
+            if script.name not in scripts and script.is_file() and _is_python_script(script):
+                scripts[script.name] = str(script)
+        for name, target in scripts.items():
+            shim = bindir / name
+            shim.write_text(_shim(sys.executable, site, target))
+            shim.chmod(0o755)
+    return staged
+
+
+def _is_python_script(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(200)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first

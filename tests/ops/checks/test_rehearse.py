@@ -1,0 +1,118 @@
+"""The rehearsal of the cloud containers, run for real: the shipped stacks' job, app and sidecar
+as local processes against the Cloud SQL stand-in, and contract breaks it must catch (the job
+defect of issue 13 among them), each introduced into the program or the image under test."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops.checks.rehearse import Rehearsal, rehearse
+from ops.local.standin import CloudSqlStandIn, cloud_sql_stand_in
+from stacks.gcp.secrets import StoredSecret
+from stacks.stackfile import REPO_ROOT
+
+LINES: list[str] = []
+
+
+@pytest.fixture(name="stand_in", scope="module")
+def _stand_in() -> Iterator[CloudSqlStandIn]:
+    with cloud_sql_stand_in() as stand_in:
+        yield stand_in
+
+
+def _run(stand_in: CloudSqlStandIn, stack: str, *poolers: str, **kwargs: Any) -> Rehearsal:
+    LINES.clear()
+    return rehearse(stack, stand_in, poolers, LINES.append, **kwargs)
+
+
+def _containers(report: Rehearsal) -> dict[str, Any]:
+    return {f"{m.pooler} {c.label}": c for m in report.modes for c in m.containers}
+
+
+def test_every_container_of_staging_in_every_pooler_mode(stand_in: CloudSqlStandIn) -> None:
+    report = _run(stand_in, "staging", "sidecar", "managed", "none")
+    assert report.ok, "\n".join(LINES)
+    assert {
+        "sidecar job pgstack-staging-migrate",
+        "sidecar service pgstack-staging/pgbouncer",
+        "sidecar service pgstack-staging/app",
+        "managed job pgstack-staging-migrate",
+        "managed service pgstack-staging/app",
+        "none job pgstack-staging-migrate",
+        "none service pgstack-staging/app",
+    } == set(_containers(report))
+    managed = report.modes[1]
+    assert {"edition": "ENTERPRISE_PLUS", "tier": "db-perf-optimized-n-2"} == managed.changed
+    app = _containers(report)["sidecar service pgstack-staging/app"]
+    assert any(step.startswith("/readyz 200") for step in app.steps)
+    assert "env DATABASE_URL <- database-url (a URL of the pgbouncer container's probed port)" in app.inputs
+    job = _containers(report)["sidecar job pgstack-staging-migrate"]
+    assert any("nothing to do" in step for step in job.steps)  # the second run
+    assert "rehearsal of staging passed: 7 containers in sidecar, managed, none" == report.verdict()
+    # No password in anything the rehearsal says.
+    assert stand_in.password not in "\n".join(LINES) + report.to_json()
+
+
+def test_prod_with_its_sidecar(stand_in: CloudSqlStandIn) -> None:
+    report = _run(stand_in, "prod", "sidecar")
+    assert report.ok, "\n".join(LINES)
+
+
+def test_the_job_defect_of_issue_13_is_caught(
+    stand_in: CloudSqlStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job env with DATABASE_URL at the direct URL, not saying DB_POOL_MODE=direct: the migrator
+    takes it for a pooler beside the direct URL and refuses, as it did on every cloud deploy."""
+    import stacks.program
+    from stacks.gcp.env import migration_env
+
+    def defective(config: Any, secrets: dict[str, StoredSecret]) -> dict[str, Any]:
+        env = migration_env(config, secrets)
+        del env["DB_POOL_MODE"]
+        return {"DATABASE_URL": secrets["direct"], **env}
+
+    monkeypatch.setattr(stacks.program, "migration_env", defective)
+    report = _run(stand_in, "staging", "sidecar")
+    assert not report.ok
+    job = _containers(report)["sidecar job pgstack-staging-migrate"]
+    assert job.error is not None and "run 1 exited 1" in job.error and "goes through PgBouncer" in job.error
+    assert (
+        "rehearsal of staging FAILED (sidecar: job pgstack-staging-migrate; 2 not run after that)"
+        == report.verdict()
+    )
+
+
+def test_a_sidecar_listening_where_nothing_probes_is_caught(
+    stand_in: CloudSqlStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stacks.gcp.sidecar
+
+    rendered = stacks.gcp.sidecar.sidecar_settings
+    monkeypatch.setattr(
+        stacks.gcp.sidecar,
+        "sidecar_settings",
+        lambda config, host: dataclasses.replace(rendered(config, host), listen_port=6433),
+    )
+    report = _run(stand_in, "staging", "sidecar")
+    sidecar = _containers(report)["sidecar service pgstack-staging/pgbouncer"]
+    assert not sidecar.ok
+    assert sidecar.error is not None and "listen_port points at 0.0.0.0:6433, which nothing" in sidecar.error
+    app = _containers(report)["sidecar service pgstack-staging/app"]
+    assert app.not_run is not None and app.not_run.startswith("pgbouncer did not start")
+
+
+def test_an_image_without_the_migrator_is_caught(stand_in: CloudSqlStandIn, tmp_path: Path) -> None:
+    """The image ships only what its Dockerfile copies: the job's `python -m ops.migrate` must not
+    find the checkout's copy."""
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        (REPO_ROOT / "Dockerfile").read_text().replace("COPY ops/migrate/ ops/migrate/\n", "")
+    )
+    report = _run(stand_in, "staging", "none", dockerfile=dockerfile)
+    job = _containers(report)["none job pgstack-staging-migrate"]
+    assert job.error is not None and "No module named ops.migrate" in job.error

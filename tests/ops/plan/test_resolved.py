@@ -1,0 +1,32 @@
+"""What each secret would hold, rendered by the program with stand-in outputs (no cloud)."""
+
+from __future__ import annotations
+
+from ops.plan.resolved import STAND_IN_PRIVATE_IP, StandInOutputs, secret_contents
+from stacks.stackfile import read_stack
+
+PASSWORD = "StandInPassword0123456789abcdef"
+
+
+def test_the_program_renders_each_secret_with_the_stand_ins() -> None:
+    contents = secret_contents(read_stack("staging"), StandInOutputs(PASSWORD))
+    direct = contents["pgstack-staging-direct-database-url"]
+    assert f"postgresql+psycopg://app:{PASSWORD}@{STAND_IN_PRIVATE_IP}:5432/app?sslmode=require" == direct
+    # The sidecar: on the instance's loopback, no TLS (it never leaves the instance).
+    assert (
+        f"postgresql+psycopg://app:{PASSWORD}@127.0.0.1:6432/app" == contents["pgstack-staging-database-url"]
+    )
+    assert PASSWORD == contents["pgstack-staging-db-password"]
+    assert f'"app" "{PASSWORD}"\n' == contents["pgstack-staging-pgbouncer-userlist"]
+    ini = contents["pgstack-staging-pgbouncer-ini"]
+    assert f"app = host={STAND_IN_PRIVATE_IP} port=5432 dbname=app" in ini
+    assert "listen_port = 6432" in ini and "server_tls_sslmode = require" in ini
+    assert "auth_file = /etc/pgbouncer-auth/userlist.txt" in ini
+
+
+def test_without_a_sidecar_the_app_url_is_the_direct_one() -> None:
+    values = read_stack("prod")
+    values.values["pooler"] = "none"
+    contents = secret_contents(values, StandInOutputs(PASSWORD))
+    assert contents["pgstack-prod-database-url"] == contents["pgstack-prod-direct-database-url"]
+    assert "pgstack-prod-pgbouncer-ini" not in contents
