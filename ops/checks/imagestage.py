@@ -1,12 +1,16 @@
 """The app image, standing in here: the files its Dockerfile copies (ops.plan.image's model) staged
-in a temp dir that stands for the image's `/`, and its virtualenv's interpreter and scripts as
-shims that run this checkout's Python without `site`, so they see the staged code only (not the
-checkout's editable install) and the venv's packages.
+in a temp dir that stands for the image's `/`, and its virtualenv where the image has it: a fresh
+venv holding exactly the packages the Dockerfile installs (its requirements file, with uv, as
+tests/test_image.py does), or, when those cannot be installed here (no uv, no network and a cold
+cache), shims that run this checkout's Python without `site` over this venv's packages (a superset).
+Either way the code seen is the staged code only, never the checkout's editable install.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ class StagedImage:
 
     model: ImageModel
     root: Path
+    packages: str = "none"  # how the venv was made, for the progress line
 
     def local(self, path: str) -> Path:
         return self.root / path.lstrip("/")
@@ -75,21 +80,60 @@ def stage_image(model: ImageModel, directory: Path, root: Path = REPO_ROOT) -> S
         else:
             shutil.copy2(src, dst)
     staged.workdir.mkdir(parents=True, exist_ok=True)
-    if model.venv:
-        bindir = staged.local(model.venv) / "bin"
-        bindir.mkdir(parents=True, exist_ok=True)
-        paths = sysconfig.get_paths()
-        site = ":".join(dict.fromkeys([paths["purelib"], paths["platlib"]]))
-        ours = Path(sys.executable).parent
-        scripts: dict[str, str | None] = {"python": None, "python3": None}
-        for script in ours.iterdir():
-            if script.name not in scripts and script.is_file() and _is_python_script(script):
-                scripts[script.name] = str(script)
-        for name, target in scripts.items():
-            shim = bindir / name
-            shim.write_text(_shim(sys.executable, site, target))
-            shim.chmod(0o755)
-    return staged
+    if not model.venv:
+        return staged
+    venv = staged.local(model.venv)
+    problem = _install_venv(venv, root / model.requirements) if model.requirements else "no requirements file"
+    if problem is None:
+        if model.compiled:  # as the image's build does: a cold start pays no compilation
+            python = str(venv / "bin" / "python")
+            subprocess.run(
+                [python, "-m", "compileall", "-q", str(directory)], capture_output=True, check=False
+            )
+        return StagedImage(model, directory, f"its own venv from {model.requirements}")
+    shutil.rmtree(venv, ignore_errors=True)
+    _shim_venv(venv)
+    return StagedImage(model, directory, f"this venv's packages, a superset ({problem})")
+
+
+def _install_venv(venv: Path, requirements: Path) -> str | None:
+    """A fresh venv at `venv` with exactly `requirements` (hashes required, as the Dockerfile's pip
+    does); None when done, else why not."""
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.is_file():
+        return "uv is not installed beside this Python"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    base_python = getattr(sys, "_base_executable", sys.executable)
+    steps = [
+        [str(uv), "venv", "--no-config", "--no-project", "-q", "--python", base_python, str(venv)],
+        [str(uv), "pip", "install", "--no-config", "-q", "--python", str(venv / "bin" / "python"),
+         "--require-hashes", "--no-deps", "-r", str(requirements)],
+    ]  # fmt: skip
+    for argv in steps:
+        try:
+            result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+        except subprocess.TimeoutExpired:
+            return f"`uv {argv[1]}` took over 300 s"
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            return f"`uv {argv[1]}` failed: {last}"
+    return None
+
+
+def _shim_venv(venv: Path) -> None:
+    bindir = venv / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    paths = sysconfig.get_paths()
+    site = ":".join(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+    ours = Path(sys.executable).parent
+    scripts: dict[str, str | None] = {"python": None, "python3": None}
+    for script in ours.iterdir():
+        if script.name not in scripts and script.is_file() and _is_python_script(script):
+            scripts[script.name] = str(script)
+    for name, target in scripts.items():
+        shim = bindir / name
+        shim.write_text(_shim(sys.executable, site, target))
+        shim.chmod(0o755)
 
 
 def _is_python_script(path: Path) -> bool:

@@ -48,10 +48,12 @@ from ops.errors import UserError
 from ops.local.processes import free_port
 from ops.migrate.revisions import head_revision
 from ops.plan.containers import (
+    BUILT_IN,
     PlannedContainer,
     image_dockerfile,
     ingress_container,
     managed_pool_flags,
+    planned_database,
     planned_jobs,
     planned_services,
     secret_ids,
@@ -60,15 +62,15 @@ from ops.plan.image import read_image
 from ops.plan.planner import Plan, plan_stack
 from ops.plan.resolved import STAND_IN_PRIVATE_IP, StandInOutputs, secret_contents
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
-from stacks.config import POOLERS, CloudConfig, ConfigError, cloud_config
+from stacks.config import POOLERS, CloudConfig, ConfigError, Key, cloud_config
 from stacks.stackfile import PROJECT, REPO_ROOT, read_stack, stack_file
 
 Progress = Callable[[str], None]
 
 # What a pooler mode needs beside `pgstack:pooler` (stacks/config.py refuses it otherwise): managed
 # pooling is a Cloud SQL Enterprise Plus feature, on its performance-optimised tiers.
-MODE_NEEDS: dict[str, dict[str, str]] = {
-    "managed": {"edition": "ENTERPRISE_PLUS", "tier": "db-perf-optimized-n-2"}
+MODE_NEEDS: dict[str, dict[Key, str]] = {
+    "managed": {Key.EDITION: "ENTERPRISE_PLUS", Key.TIER: "db-perf-optimized-n-2"}
 }
 JOB_RUNS = 2  # every deploy runs the job: the second run must be a no-op
 DEFAULT_TASK_TIMEOUT_S = 600  # Cloud Run's default task timeout
@@ -94,7 +96,7 @@ class StandIn(Protocol):
     @property
     def key_file(self) -> Path: ...
 
-    def fresh_database(self, database: str, user: str) -> None: ...
+    def fresh_database(self, database: str, users: list[str]) -> None: ...
 
     def pgbouncer(self, ini: Path, log: Path) -> AbstractContextManager[subprocess.Popen[bytes]]: ...
 
@@ -175,15 +177,15 @@ def stack_copy(
     except FileNotFoundError:
         raise UserError(f"no stack file Pulumi.{stack}.yaml: pick a cloud stack (staging, prod)") from None
     config = data.setdefault("config", {})
-    config[f"{PROJECT}:pooler"] = pooler
+    config[f"{PROJECT}:{Key.POOLER}"] = pooler
     changed = {}
-    already_plus = config.get(f"{PROJECT}:edition") == "ENTERPRISE_PLUS"
+    already_plus = config.get(f"{PROJECT}:{Key.EDITION}") == "ENTERPRISE_PLUS"
     for key, value in MODE_NEEDS.get(pooler, {}).items():
-        if key == "tier" and already_plus:
+        if key == Key.TIER and already_plus:
             continue  # already an Enterprise Plus stack: its own tier
         if config.get(f"{PROJECT}:{key}") != value:
             config[f"{PROJECT}:{key}"] = value
-            changed[key] = value
+            changed[str(key)] = value
     path = directory / source.name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path, changed
@@ -323,10 +325,19 @@ class _Rehearser:
         kinds = secret_ids(plan)
         rendered = ", ".join(sorted(kinds.get(s, s) for s in contents))
         self.say(f"secrets, as the program renders them: {rendered}")
-        self.stand_in.fresh_database(config.database, config.user)
-        made = f"database {config.database!r} and user {config.user!r}"
+        database = planned_database(plan)
+        iam = sorted(user for user, kind in database.users.items() if kind != BUILT_IN)
+        if iam:
+            users = ", ".join(iam)
+            result.skipped = (
+                f"IAM database users ({users}) log in with Google tokens, which nothing stands in for here"
+            )
+            self.say(f"not rehearsed: {result.skipped}")
+            return
+        self.stand_in.fresh_database(database.name, sorted(database.users))
+        made = f"database {database.name!r} and users {', '.join(sorted(database.users))}"
         self.say(f"cloud sql stand-in: {made} as Cloud SQL makes them")
-        with self._managed_pooler(plan, config) as relocation:
+        with self._managed_pooler(plan, config, sorted(database.users)) as relocation:
             # Migrate first, as the deploy does; then the service, unless the migration failed.
             for job in planned_jobs(plan):
                 instance = Instance(
@@ -356,7 +367,7 @@ class _Rehearser:
             self.say(f"the plan builds {dockerfile}: rehearsing {staged} in its place, as asked")
 
     @contextlib.contextmanager
-    def _managed_pooler(self, plan: Plan, config: CloudConfig) -> Iterator[Relocation]:
+    def _managed_pooler(self, plan: Plan, config: CloudConfig, users: list[str]) -> Iterator[Relocation]:
         """The mode's addresses; with managed pooling, a PgBouncer standing in for the pooler."""
         from stacks.gcp.database import MANAGED_POOLER_PORT, POSTGRES_PORT
 
@@ -379,7 +390,7 @@ class _Rehearser:
             server_host=stand_in.host,
             server_port=stand_in.port,
             listen_port=port,
-            admin_user=config.user,
+            admin_user=config.roles.owner,
             auth_file=str(directory / "userlist.txt"),
             pool_mode=flags.get("pool_mode", "transaction"),
             default_pool_size=int(flags.get("max_pool_size", "10")),
@@ -393,7 +404,7 @@ class _Rehearser:
             f"client_tls_key_file = {stand_in.key_file}\n"
         )
         userlist = directory / "userlist.txt"
-        userlist.write_text(render_userlist({config.user: stand_in.password}))
+        userlist.write_text(render_userlist(dict.fromkeys(users, stand_in.password)))
         ini = directory / "pgbouncer.ini"
         ini.write_text(render_ini(settings) + tls)
         for path in (userlist, ini):
@@ -489,7 +500,7 @@ class _Rehearser:
             with psycopg.connect(
                 host=stand_in.host,
                 port=stand_in.port,
-                user=config.user,
+                user=config.roles.owner,
                 password=stand_in.password,
                 dbname=config.database,
                 connect_timeout=5,
@@ -641,9 +652,9 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
 def check_cloud_stack(stack: str, root: Path = REPO_ROOT) -> None:
     """A UserError unless `stack` is a cloud stack of this project (before anything starts)."""
     values = read_stack(stack, root)
-    if values.get("environment") != "gcp":
+    if values.get(Key.ENVIRONMENT) != "gcp":
         raise UserError(
-            f"{stack} is not a cloud stack (pgstack:environment is {values.get('environment')!r}): "
+            f"{stack} is not a cloud stack ({PROJECT}:{Key.ENVIRONMENT} is {values.get(Key.ENVIRONMENT)!r}): "
             "the rehearsal runs Cloud Run containers; pick staging or prod"
         )
 
@@ -670,9 +681,8 @@ def rehearse(
         model = read_image(dockerfile or REPO_ROOT / "Dockerfile", REPO_ROOT)
         image = stage_image(model, root / "image")
         command = " ".join([*model.entrypoint, *model.cmd])
-        progress(
-            f"image: {model.dockerfile} staged ({len(model.files)} COPY sources; runs {command[:50]}...)"
-        )
+        progress(f"image: {model.dockerfile} staged: {len(model.files)} COPY sources, {image.packages}")
+        progress(f"image: runs {command[:80]}{'...' if len(command) > 80 else ''}")
         for pooler in poolers:
             workdir = root / pooler
             workdir.mkdir(mode=0o755)

@@ -57,24 +57,25 @@ class CloudSqlStandIn:
         """The password every user of the stand-in gets (the stack's generated one stands in)."""
         return self.env.password()
 
-    def fresh_database(self, database: str, user: str) -> None:
-        """(Re)create `database` and `user` as Cloud SQL's API does: the user a member of
-        cloudsqlsuperuser with CREATEROLE and CREATEDB, the database owned by that role, no schema."""
+    def fresh_database(self, database: str, users: list[str]) -> None:
+        """(Re)create `database` and `users` as Cloud SQL's API does: each user a member of
+        cloudsqlsuperuser with CREATEROLE and CREATEDB, logging in with the stand-in's password; the
+        database owned by that role, with no schema."""
         with psycopg.connect(libpq_dsn(self.env.admin_url()), autocommit=True) as conn:
             role = sql.Identifier(CLOUDSQL_ROLE)
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (CLOUDSQL_ROLE,)).fetchone() is None:
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN CREATEROLE CREATEDB").format(role))
-            who = sql.Identifier(user)
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone() is None:
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(who))
-            conn.execute(
-                sql.SQL("ALTER ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD {}").format(
-                    who, sql.Literal(self.password)
-                )
-            )
-            conn.execute(sql.SQL("GRANT {} TO {}").format(role, who))
             name = sql.Identifier(database)
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+            for user in users:
+                who = sql.Identifier(user)
+                if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone() is None:
+                    conn.execute(sql.SQL("CREATE ROLE {}").format(who))
+                password = sql.Literal(self.password)
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD {}").format(who, password)
+                )
+                conn.execute(sql.SQL("GRANT {} TO {}").format(role, who))
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(name, role))
 
     @contextlib.contextmanager
@@ -105,15 +106,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A throwaway certificate and key (as Cloud SQL's server certificate, checked by nobody:
-    the stack's URLs say sslmode=require, which encrypts without verifying)."""
+    """A throwaway self-signed certificate and key, for 127.0.0.1: Cloud SQL's server certificate
+    and its CA at once (a client verifying the server with it as root passes verify-full here)."""
     cert, key = directory / "server.crt", directory / "server.key"
     openssl = shutil.which("openssl")
     if openssl is None:
         raise UserError("openssl is not installed: install it (apt-get install openssl) to rehearse TLS")
     result = subprocess.run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-keyout", str(key), "-out", str(cert)],
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     if result.returncode != 0:

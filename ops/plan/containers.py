@@ -17,6 +17,10 @@ from ops.plan.values import UNKNOWN_SHOWN
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
+SQL_DATABASE = "gcp:sql/database:Database"
+SQL_USER = "gcp:sql/user:User"
+# A Cloud SQL user logging in with a password (the API's default type).
+BUILT_IN = "BUILT_IN"
 DOCKER_IMAGE = "docker:index/image:Image"
 
 Workload = Literal["job", "service"]
@@ -263,3 +267,21 @@ def image_dockerfile(plan: Plan) -> str | None:
         if dockerfile:
             return str(dockerfile)
     return None
+
+
+@dataclass(frozen=True)
+class PlannedDatabase:
+    """The Cloud SQL database the stack creates, and its users (name -> type, BUILT_IN for a
+    password user, CLOUD_IAM_* for an IAM one)."""
+
+    name: str
+    users: dict[str, str]
+
+
+def planned_database(plan: Plan) -> PlannedDatabase:
+    """The one database of a cloud stack and the users Cloud SQL's API creates for it."""
+    databases = [str(d.inputs["name"]) for d in plan.of_type(SQL_DATABASE)]
+    if len(databases) != 1:
+        raise UserError(f"the plan creates {len(databases)} Cloud SQL databases: the rehearsal knows one")
+    users = {str(u.inputs["name"]): str(u.inputs.get("type", BUILT_IN)) for u in plan.of_type(SQL_USER)}
+    return PlannedDatabase(databases[0], users)

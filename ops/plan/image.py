@@ -19,6 +19,9 @@ from ops.errors import UserError
 
 _IGNORED = {"ARG", "EXPOSE", "LABEL", "HEALTHCHECK", "STOPSIGNAL", "SHELL"}
 _VENV = re.compile(r"python3?\s+-m\s+venv\s+(\S+)")
+# `pip install ... -r <file>` (the venv's packages), with or without --require-hashes and friends.
+_COMPILEALL = re.compile(r"-m\s+compileall\b")
+_REQUIREMENTS = re.compile(r"pip\s+install\b[^&|;]*?\s(?:-r|--requirement)[\s=](\S+)")
 
 
 @dataclass
@@ -33,6 +36,8 @@ class _Stage:
     entrypoint: list[str] | None = None
     user: str | None = None
     venv: str | None = None
+    requirements: str | None = None  # the file (in the stage) its venv is installed from
+    compiles: bool = False  # runs `python -m compileall` (bytecode built at build time)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class ImageModel:
     user: str | None
     venv: str | None  # where its virtualenv lives (the interpreter `python` on its PATH)
     files: list[tuple[str, str]]  # (path in the build context, path in the image)
+    requirements: str | None = None  # the context file the venv's packages are installed from
+    compiled: bool = False  # its code and packages compiled to bytecode at build time
 
 
 def _instructions(text: str) -> list[tuple[int, str, str]]:
@@ -137,6 +144,10 @@ def _run(stage: _Stage, rest: str, line: int, source: str) -> None:
     match = _VENV.search(rest)
     if match:
         stage.venv = match.group(1)
+    stage.compiles = stage.compiles or _COMPILEALL.search(rest) is not None
+    match = _REQUIREMENTS.search(rest)
+    if match:
+        stage.requirements = _in_stage(match.group(1), stage.workdir)
 
 
 def _cmd(stage: _Stage, rest: str, line: int, source: str) -> None:
@@ -216,6 +227,11 @@ def read_image(dockerfile: Path, root: Path) -> ImageModel:
     stages = _stages(text, source)
     final = stages[-1]
     files, venv = _files(final, {s.name: s for s in stages}, source)
+    requirements = None
+    for stage in stages:
+        for context_path, destination in stage.copies:
+            if stage.requirements is not None and destination == stage.requirements:
+                requirements = context_path
     if final.cmd is None and final.entrypoint is None:
         raise UserError(f"{source}: the final stage has neither CMD nor ENTRYPOINT")
     return ImageModel(
@@ -227,4 +243,6 @@ def read_image(dockerfile: Path, root: Path) -> ImageModel:
         user=final.user,
         venv=venv,
         files=files,
+        requirements=requirements,
+        compiled=any(stage.compiles for stage in stages),
     )

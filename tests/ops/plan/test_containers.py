@@ -20,7 +20,7 @@ from ops.plan.containers import (
 )
 from ops.plan.planner import plan_stack
 from stacks.stackfile import stack_file
-from tests.ops.plan.conftest import shipped_plan
+from tests.support.plan import shipped_plan
 
 
 def test_the_job_is_the_migrator_with_the_direct_url_only() -> None:
@@ -113,3 +113,10 @@ def test_argv_follows_cloud_runs_command_and_args_over_the_image() -> None:
     assert ["python", "-m", "x"] == with_command.argv(entrypoint, cmd)  # the command drops the CMD
     both = PlannedContainer("job", "j", "a", "img", ["python", "-m", "x"], ["check"], {}, {})
     assert ["python", "-m", "x", "check"] == both.argv(entrypoint, cmd)
+
+
+def test_the_database_and_its_users() -> None:
+    from ops.plan.containers import planned_database
+
+    database = planned_database(shipped_plan("staging"))
+    assert ("app", {"app": "BUILT_IN"}) == (database.name, database.users)

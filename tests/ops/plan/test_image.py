@@ -72,3 +72,19 @@ CMD python -m pkg
 def test_what_it_cannot_model_is_said(tmp_path: Path, text: str, problem: str) -> None:
     with pytest.raises(UserError, match=problem):
         read_image(_dockerfile(tmp_path, text), tmp_path)
+
+
+def test_the_venv_its_requirements_and_its_bytecode(tmp_path: Path) -> None:
+    text = """
+FROM python:3.11 AS build
+RUN python -m venv /opt/venv
+COPY reqs/image.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/requirements.txt
+RUN /opt/venv/bin/python -m compileall -q /opt/venv/lib
+FROM python:3.11-slim
+COPY --from=build /opt/venv /opt/venv
+CMD ["python"]
+"""
+    image = read_image(_dockerfile(tmp_path, text), tmp_path)
+    assert ("/opt/venv", "reqs/image.txt", True) == (image.venv, image.requirements, image.compiled)
+    assert [] == image.files  # the requirements file stays in the build stage
