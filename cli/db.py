@@ -205,6 +205,60 @@ def lint(c: Context, json: bool = False, output: str = "") -> None:
             )
 
 
+@task(help={"env": ENV_HELP, "json": "print the status as JSON (for scripts)"})
+def status(c: Context, env: str = "local", json: bool = False) -> None:
+    """Each revision applied (when, by whom) or pending, what db.migrate would do, lint of the pending."""
+    with reported():
+        from ops.lint.run import all_revisions
+        from ops.migrate.lock import direct_connection
+        from ops.migrate.status import status as read_status
+
+        target = edge.target(env)
+        with direct_connection(target) as connection:
+            report = read_status(connection, target.env, target.schema)
+        pending = [script for script in all_revisions() if script.revision in report.pending]
+        linted: LintReport | None = None
+        lint_error = None
+        if pending:
+            try:
+                linted = _lint_report(pending, target.schema)
+            except UserError as exc:  # no squawk here: the status still stands, the lint says why not
+                lint_error = str(exc)
+        if json:
+            lint_part = linted.as_dict() if linted else ({"error": lint_error} if lint_error else None)
+            print(json_module.dumps({**report.as_dict(), "lint": lint_part}, indent=2))
+            return
+        print(report.render())
+        if lint_error:
+            print(f"lint of the pending revisions: not run ({lint_error})")
+        elif linted is not None:
+            print("lint of the pending revisions:")
+            print("\n".join(f"  {line}" for line in linted.render().splitlines()))
+
+
+@task(
+    help={
+        "revision": "the applied revision whose edited file is to be accepted",
+        "reason": "why the edit is fine (recorded in the history with the new checksum)",
+        "env": ENV_HELP,
+        "yes": "confirm: the edit is not run; the database keeps what the file did when applied",
+    }
+)
+def repair(c: Context, revision: str, reason: str = "", env: str = "local", yes: bool = False) -> None:
+    """Accept an edited applied revision's new checksum, recorded with --reason (asks for --yes)."""
+    with reported():
+        if not yes:
+            raise UserError(
+                f"db.repair records {revision}'s edited file as the applied one without running the edit: "
+                "rerun with --yes (and --reason) if the edit changes nothing the database needs"
+            )
+        if not reason.strip():
+            raise UserError("db.repair needs --reason: say why the edited revision is fine; it is recorded")
+        from ops.migrate.repair import repair as run_repair
+
+        run_repair(edge.target(env), revision, reason, progress=_say, timeouts=edge.timeouts())
+
+
 @task(
     help={
         "message": "what the revision does (becomes its docstring and file name)",

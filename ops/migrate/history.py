@@ -1,5 +1,6 @@
-"""The migration history table in DB_SCHEMA: every baseline, stamp, upgrade and downgrade, with the
-sha256 of the revision file so a revision edited after it was applied is caught (as Flyway does)."""
+"""The migration history table in DB_SCHEMA: every baseline, stamp, upgrade, downgrade and repair,
+with the sha256 of the revision file so a revision edited after it was applied is caught (as Flyway
+does), and a repair (an edit accepted, with its reason) is on record."""
 
 from __future__ import annotations
 
@@ -18,14 +19,17 @@ from alembic.script import Script
 from sqlalchemy import Connection, text
 
 HISTORY_TABLE = "pgstack_migration_history"
-Action = Literal["baseline", "stamp", "upgrade", "downgrade"]
+Action = Literal["baseline", "stamp", "upgrade", "downgrade", "repair"]
+# The actions after which a revision counts as applied with the checksum recorded in that row.
+APPLYING = ("baseline", "upgrade", "stamp", "repair")
 BASELINE_REVISION = "0001_baseline"
 
 # Unqualified: every caller runs with search_path set to DB_SCHEMA on its direct connection.
 _CREATE = """
 CREATE TABLE IF NOT EXISTS pgstack_migration_history (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    action text NOT NULL CHECK (action IN ('baseline', 'stamp', 'upgrade', 'downgrade')),
+    action text NOT NULL CONSTRAINT pgstack_migration_history_action_check
+        CHECK (action IN ('baseline', 'stamp', 'upgrade', 'downgrade', 'repair')),
     revision text NOT NULL,
     description text NOT NULL,
     checksum text,
@@ -79,6 +83,26 @@ def applied_by() -> str:
 def ensure_table(connection: Connection) -> None:
     """Create the history table in the current schema if it is missing."""
     connection.execute(text(_CREATE))
+
+
+def allow_repairs(connection: Connection) -> None:
+    """Widen the action check of a history table created before `repair` existed (current schema)."""
+    definition = connection.execute(
+        text(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = "
+            "'pgstack_migration_history'::regclass AND conname = 'pgstack_migration_history_action_check'"
+        )
+    ).scalar()
+    if definition is None or "'repair'" in definition:
+        return
+    connection.execute(
+        text(
+            "ALTER TABLE pgstack_migration_history "
+            "DROP CONSTRAINT pgstack_migration_history_action_check, "
+            "ADD CONSTRAINT pgstack_migration_history_action_check "
+            "CHECK (action IN ('baseline', 'stamp', 'upgrade', 'downgrade', 'repair'))"
+        )
+    )
 
 
 def has_table(connection: Connection, schema: str) -> bool:

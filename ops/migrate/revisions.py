@@ -189,7 +189,7 @@ def audit_checksums(connection: Connection, schema: str, current: str | None) ->
     """Compare the recorded sha256 of every applied revision with its file now (Flyway's validate)."""
     recorded: dict[str, str | None] = {}
     for entry in history.entries(connection, schema):
-        if entry.success and entry.action in ("baseline", "upgrade", "stamp"):
+        if entry.success and entry.action in history.APPLYING:
             recorded[entry.revision] = entry.checksum  # the latest application wins
     edited, unrecorded = [], []
     for script in applied_chain(current):
