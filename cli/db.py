@@ -62,7 +62,7 @@ def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False,
             return
         say = _say_to_stderr if json else _say
         say(f"migrating {mask_url(target.direct_url)} schema {target.schema!r}")
-        report = migrator.migrate(target, to=to, progress=say, timeouts=edge.timeouts())
+        report = migrator.migrate(target, to=to, progress=say, timeouts=edge.timeouts(env))
         if json:
             payload = {
                 "env": target.env,
@@ -100,7 +100,9 @@ def stamp(
                 "--no-verify records a revision without checking the schema, which is how "
                 "databases drift: rerun with --yes if you are sure, or drop --no-verify"
             )
-        migrator.stamp(edge.target(env), revision, verified=verify, progress=_say, timeouts=edge.timeouts())
+        migrator.stamp(
+            edge.target(env), revision, verified=verify, progress=_say, timeouts=edge.timeouts(env)
+        )
 
 
 @task(help={"env": ENV_HELP, "json": "print the state as JSON (for scripts and CI)"})
@@ -256,7 +258,7 @@ def repair(c: Context, revision: str, reason: str = "", env: str = "local", yes:
             raise UserError("db.repair needs --reason: say why the edited revision is fine; it is recorded")
         from ops.migrate.repair import repair as run_repair
 
-        run_repair(edge.target(env), revision, reason, progress=_say, timeouts=edge.timeouts())
+        run_repair(edge.target(env), revision, reason, progress=_say, timeouts=edge.timeouts(env))
 
 
 @task(
@@ -310,7 +312,7 @@ def downgrade(c: Context, to: str, env: str = "local", yes: bool = False) -> Non
             raise UserError(
                 f"downgrading to {to} may drop columns and tables with their data: rerun with --yes"
             )
-        migrator.downgrade(edge.target(env), to, progress=_say, timeouts=edge.timeouts())
+        migrator.downgrade(edge.target(env), to, progress=_say, timeouts=edge.timeouts(env))
 
 
 @task(help={"env": ENV_HELP})
@@ -352,7 +354,7 @@ def run_seed(target: DatabaseTarget, say: Callable[[str], None]) -> None:
     """Load migrations/seed.sql into `target` (idempotent); shared by db.seed, db.reset and `up`."""
     from ops.migrate.seed import seed
 
-    seed(target, progress=say, timeouts=edge.timeouts())
+    seed(target, progress=say, timeouts=edge.timeouts(target.env))
 
 
 @task(help={"env": ENV_HELP})
@@ -424,8 +426,8 @@ def reset(  # noqa: PLR0917 - one argument per CLI flag
                     f"followed by the name of the database it drops{got} (nothing was dropped)"
                 )
         print(f"resetting {where}", flush=True)
-        reset_schema(target, progress=_say, timeouts=edge.timeouts())
-        run_migrate(target, progress=_say, timeouts=edge.timeouts())
+        reset_schema(target, progress=_say, timeouts=edge.timeouts(env))
+        run_migrate(target, progress=_say, timeouts=edge.timeouts(env))
         if not no_seed and seeds_env(env):
             run_seed(target, _say)
 

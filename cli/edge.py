@@ -42,11 +42,21 @@ def target(env: str, requested_runtime: str | None = None) -> DatabaseTarget:
     return target_from_environment(env, os.environ)
 
 
-def timeouts() -> Timeouts:
-    """The migration timeouts (MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT, MIGRATE_LOCK_WAIT_S)."""
+def timeouts(env: str | None = None) -> Timeouts:
+    """The migration timeouts: MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT, MIGRATE_LOCK_WAIT_S,
+    MIGRATE_CONCURRENT_STATEMENT_TIMEOUT and MIGRATE_CONNECT_TIMEOUT_S (the first connection's retries).
+
+    For `--env local` the first connection is tried once unless MIGRATE_CONNECT_TIMEOUT_S is set:
+    the local database is up or it is not (`invoke env.up`), no network is warming up.
+    """
+    from dataclasses import replace
+
     from ops.migrate.lock import Timeouts
 
-    return Timeouts.from_environ(os.environ)
+    found = Timeouts.from_environ(os.environ)
+    if env == LOCAL and not os.environ.get("MIGRATE_CONNECT_TIMEOUT_S"):
+        return replace(found, connect_timeout_s=0.0)
+    return found
 
 
 def schema() -> str:

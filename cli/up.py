@@ -26,7 +26,7 @@ def up(c: Context, runtime: str = "auto") -> None:
         target = chosen.up(_progress)
         from ops.migrate.migrator import migrate  # here, not at the top: alembic slows every invoke start
 
-        migrate(target, progress=_progress, timeouts=edge.timeouts())
+        migrate(target, progress=_progress, timeouts=edge.timeouts(edge.LOCAL))
         if chosen.config.seed:  # the local stack's pgstack:seed (true as shipped)
             from cli.db import run_seed
 

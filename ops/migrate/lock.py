@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -19,6 +19,7 @@ from app.dberrors import error_line
 from app.identifiers import IDENTIFIER_RULE, is_identifier
 from app.urls import mask_url, to_psycopg_url
 from ops.errors import UserError
+from ops.migrate.connect import open_connection
 from ops.migrate.history import applied_by
 from ops.migrate.target import DatabaseTarget
 
@@ -44,26 +45,34 @@ class Timeouts:
     statement_timeout: str = "15min"
     lock_wait_s: float = 120.0
     concurrent_statement_timeout: str = "2h"
+    # How long the first connection retries a server it cannot reach (a cold network); 0: once.
+    connect_timeout_s: float = 120.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Timeouts:
-        """Defaults overridden by MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT, MIGRATE_LOCK_WAIT_S
-        and MIGRATE_CONCURRENT_STATEMENT_TIMEOUT in `environ` (the edge's os.environ)."""
-        wait = environ.get("MIGRATE_LOCK_WAIT_S")
-        try:
-            lock_wait_s = float(wait) if wait else cls.lock_wait_s
-        except ValueError:
-            lock_wait_s = math.nan
-        if not 0 <= lock_wait_s < math.inf:
-            raise UserError(f"MIGRATE_LOCK_WAIT_S must be a number of seconds, 0 or more (got {wait!r})")
+        """Defaults overridden by MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT, MIGRATE_LOCK_WAIT_S,
+        MIGRATE_CONCURRENT_STATEMENT_TIMEOUT and MIGRATE_CONNECT_TIMEOUT_S in `environ` (the edge's
+        os.environ)."""
         return cls(
             lock_timeout=environ.get("MIGRATE_LOCK_TIMEOUT", cls.lock_timeout),
             statement_timeout=environ.get("MIGRATE_STATEMENT_TIMEOUT", cls.statement_timeout),
-            lock_wait_s=lock_wait_s,
+            lock_wait_s=_seconds(environ, "MIGRATE_LOCK_WAIT_S", cls.lock_wait_s),
+            connect_timeout_s=_seconds(environ, "MIGRATE_CONNECT_TIMEOUT_S", cls.connect_timeout_s),
             concurrent_statement_timeout=environ.get(
                 "MIGRATE_CONCURRENT_STATEMENT_TIMEOUT", cls.concurrent_statement_timeout
             ),
         )
+
+
+def _seconds(environ: Mapping[str, str], variable: str, default: float) -> float:
+    value = environ.get(variable)
+    try:
+        seconds = float(value) if value else default
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise UserError(f"{variable} must be a number of seconds, 0 or more (got {value!r})")
+    return seconds
 
 
 def lock_key(schema: str) -> int:
@@ -139,27 +148,30 @@ def _acquire(connection: Connection, schema: str, wait_s: float, progress: Calla
         return
 
 
+def _silent(_: str) -> None:
+    """No progress to show: a single attempt."""
+
+
 @contextmanager
-def direct_connection(target: DatabaseTarget) -> Iterator[Connection]:
-    """A plain direct connection (no lock), named so `pg_stat_activity` shows who it is."""
+def direct_connection(
+    target: DatabaseTarget, connect_timeout_s: float = 0.0, progress: Callable[[str], None] | None = None
+) -> Iterator[Connection]:
+    """A plain direct connection (no lock), named so `pg_stat_activity` shows who it is.
+
+    `connect_timeout_s` > 0: an unreachable server is retried up to that long (the migrator's first
+    connection, see ops/migrate/connect.py); the read-only tasks try once and say so at once."""
     refuse_pooled(target)
     # The schema is spliced into DDL (CREATE SCHEMA, search_path): only plain identifiers pass.
     if not is_identifier(target.schema):
         raise UserError(f"DB_SCHEMA must be {IDENTIFIER_RULE}, got {target.schema!r}")
     url = to_psycopg_url(target.direct_url)
     name = f"pgstack-migrate {applied_by()} pid {os.getpid()}"[:63]
-    engine = create_engine(
-        url,
-        poolclass=pool.NullPool,
-        connect_args={"application_name": name, "connect_timeout": 10},
+    hint = f"is the database up (`invoke env.up` locally, the Auth Proxy for --env {target.env})?" + (
+        " MIGRATE_CONNECT_TIMEOUT_S bounds the wait" if connect_timeout_s > 0 else ""
     )
-    try:
-        connection = engine.connect()
-    except OperationalError as exc:
-        raise UserError(
-            f"cannot connect to {mask_url(url)} ({error_line(exc)}): is the database up "
-            f"(`invoke env.up` locally, the Auth Proxy for --env {target.env})?"
-        ) from None
+    engine, connection = open_connection(
+        url, name, bound_s=connect_timeout_s, progress=progress or _silent, hint=hint
+    )
     try:
         yield connection
     finally:
@@ -176,7 +188,7 @@ def migration_connection(
     The lock is session-level, so it spans Alembic's per-revision commits; closing the connection
     (or the process dying) releases it.
     """
-    with direct_connection(target) as connection:
+    with direct_connection(target, timeouts.connect_timeout_s, progress) as connection:
         _acquire(connection, target.schema, timeouts.lock_wait_s, progress)
         try:
             connection.execute(

@@ -1,0 +1,125 @@
+"""The migrator's first connection on a cold network: an unreachable server is retried with backoff
+up to MIGRATE_CONNECT_TIMEOUT_S, a progress line per attempt; a refused login fails at once."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from cli import edge
+from ops.errors import UserError
+from ops.local.processes import free_port
+from ops.local.throwaway import throwaway_env
+from ops.migrate.lock import Timeouts
+from stacks.stackfile import REPO_ROOT
+from tests.support import TestDatabase
+
+HEAD = "0004_usage_events_user_ts_index"
+
+
+def _migrator(direct_url: str, schema: str, **extra: str) -> subprocess.Popen[str]:
+    """`python -m ops.migrate` as the Cloud Run job runs it: the direct URL only, no pooler."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL")}
+    env.update({"DIRECT_DATABASE_URL": direct_url, "DB_POOL_MODE": "direct", "DB_SCHEMA": schema, **extra})
+    return subprocess.Popen(
+        [sys.executable, "-m", "ops.migrate"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_migrator_started_before_postgres_waits_for_it_and_succeeds() -> None:
+    """Postgres down when the job starts, up a few seconds later: the job waits and migrates."""
+    with throwaway_env("pgstack-cold-") as env:
+        target = env.target()
+        direct = target.direct_url.render_as_string(hide_password=False)
+        env.down()
+        migrator = _migrator(direct, target.schema, MIGRATE_CONNECT_TIMEOUT_S="60")
+        try:
+            time.sleep(3)
+            assert migrator.poll() is None, migrator.communicate()
+            env.up()
+            out, err = migrator.communicate(timeout=90)
+        finally:
+            if migrator.poll() is None:
+                migrator.kill()
+                migrator.communicate()
+    assert 0 == migrator.returncode, out + err
+    waits = [line for line in out.splitlines() if line.startswith("database not reachable yet (")]
+    assert len(waits) >= 2, out
+    assert "Connection refused" in waits[0]
+    assert "attempt 1 failed after" in waits[0]
+    assert f"applied {HEAD}" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"password": "wrong-secret-123"}, "password authentication failed"),
+        ({"database": "no_such_database"}, 'database "no_such_database" does not exist'),
+    ],
+)
+def test_a_refused_login_fails_at_once_in_one_masked_line(
+    database: TestDatabase, change: dict[str, str], refusal: str
+) -> None:
+    """A wrong password or an unknown database is not the network: no retry, one line, no password."""
+    url = make_url(database.direct_url).set(**change)  # type: ignore[arg-type]
+    started = time.monotonic()
+    migrator = _migrator(url.render_as_string(hide_password=False), database.schema)
+    out, err = migrator.communicate(timeout=60)
+    elapsed = time.monotonic() - started
+    assert 1 == migrator.returncode
+    assert elapsed < 10, f"took {elapsed:.1f}s: it retried"
+    assert "" == out
+    assert 1 == len(err.strip().splitlines()), err
+    assert err.startswith("error: cannot connect to postgresql+psycopg://app:***@")
+    assert "the server refused the login (connection failed: " in err
+    assert refusal in err
+    for password in (url.password, make_url(database.direct_url).password):
+        assert password
+        assert password not in err
+
+
+def test_an_unreachable_database_is_retried_up_to_the_bound_then_one_line() -> None:
+    """Nothing listening: a progress line per attempt for MIGRATE_CONNECT_TIMEOUT_S, then one error."""
+    url = f"postgresql://app:not-this-one@127.0.0.1:{free_port()}/app"
+    started = time.monotonic()
+    migrator = _migrator(url, "app", MIGRATE_CONNECT_TIMEOUT_S="3")
+    out, err = migrator.communicate(timeout=60)
+    elapsed = time.monotonic() - started
+    assert 1 == migrator.returncode
+    assert 3 <= elapsed < 15
+    attempts = out.strip().splitlines()
+    assert len(attempts) >= 2
+    assert all(line.startswith("database not reachable yet (") for line in attempts), out
+    assert 1 == len(err.strip().splitlines()), err
+    masked = r"postgresql\+psycopg://app:\*\*\*@127\.0\.0\.1:\d+/app"
+    assert re.match(rf"error: cannot connect to {masked} after \d+s and \d+ attempts \(", err), err
+    assert "MIGRATE_CONNECT_TIMEOUT_S bounds the wait" in err
+    assert "not-this-one" not in out + err
+
+
+@pytest.mark.parametrize("value", ["-5", "soon", "nan"])
+def test_a_bad_connect_timeout_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """MIGRATE_CONNECT_TIMEOUT_S that is negative or not a number is refused, naming the variable."""
+    monkeypatch.setenv("MIGRATE_CONNECT_TIMEOUT_S", value)
+    with pytest.raises(UserError, match=r"MIGRATE_CONNECT_TIMEOUT_S must be a number of seconds, 0 or more"):
+        Timeouts.from_environ(os.environ)
+
+
+def test_local_tries_once_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--env local: no network to wait for, so one attempt; elsewhere 120 s; the variable wins."""
+    monkeypatch.delenv("MIGRATE_CONNECT_TIMEOUT_S", raising=False)
+    assert 0 == edge.timeouts(edge.LOCAL).connect_timeout_s
+    assert 120 == edge.timeouts("staging").connect_timeout_s
+    monkeypatch.setenv("MIGRATE_CONNECT_TIMEOUT_S", "30")
+    assert 30 == edge.timeouts(edge.LOCAL).connect_timeout_s
