@@ -29,7 +29,8 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 #       op.create_check_constraint(op.f("t_c_not_null"), "t", "c IS NOT NULL", postgresql_not_valid=True)
 #       op.execute("ALTER TABLE t VALIDATE CONSTRAINT t_c_not_null")
 #       op.alter_column("t", "c", nullable=False)
-# - A foreign key (or check) over existing rows: NOT VALID first, VALIDATE CONSTRAINT after.
+# - A foreign key (or check) over existing rows: NOT VALID first, VALIDATE CONSTRAINT in a later revision
+#   (in the same transaction the validation would still block reads).
 #       op.create_foreign_key(op.f("t_u_id_fkey"), "t", "u", ["u_id"], ["id"], postgresql_not_valid=True)
 #       op.execute("ALTER TABLE t VALIDATE CONSTRAINT t_u_id_fkey")
 # - A new column on a big table: no volatile default (now(), random(), gen_random_uuid()), which

@@ -36,10 +36,10 @@ ADVICE = {
     ),
     "constraint-missing-not-valid": (
         "add it with NOT VALID (`postgresql_not_valid=True`), then `VALIDATE CONSTRAINT` in a later "
-        "statement: validation takes a lock that lets writes through"
+        "revision (its own transaction): validation alone takes a lock that lets reads and writes through"
     ),
     "adding-foreign-key-constraint": (
-        "add the foreign key NOT VALID, then `VALIDATE CONSTRAINT` separately (a lighter lock)"
+        "add the foreign key NOT VALID, then `VALIDATE CONSTRAINT` in a later revision (a lighter lock)"
     ),
     "adding-field-with-default": (
         "no volatile default (now(), random(), gen_random_uuid()) on an existing table: add the "

@@ -1,12 +1,13 @@
 """Each revision's upgrade SQL as the migrator would run it, without a database: Alembic's offline
-mode, one revision at a time (so one revision that cannot be rendered does not hide the others),
-split into statements that squawk's findings are mapped back to."""
+mode, each revision its own step and transaction, cut apart revision by revision (one that cannot be
+rendered is named and hides no other), split into statements that squawk's findings map back to."""
 
 from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep, RevisionStep
@@ -19,6 +20,8 @@ from ops.migrate.revisions import alembic_config
 # not the revision's statements, so not linted.
 _ENVIRONMENT = re.compile(r"^(CREATE SCHEMA IF NOT EXISTS |SET search_path TO |-- Running )")
 _DOLLAR_TAG = re.compile(r"\$[A-Za-z_0-9]*\$")
+# Alembic's offline output names each step before its SQL: `-- Running upgrade 0003_x -> 0004_y`.
+_MARKER = re.compile(r"^-- Running upgrade .*-> (\S+)$")
 
 
 @dataclass(frozen=True)
@@ -131,26 +134,77 @@ def _statements(chunks: list[str], timeouts: Timeouts) -> tuple[Statement, ...]:
     return tuple(statements)
 
 
-def revision_sql(scripts: ScriptDirectory, script: Script, schema: str, timeouts: Timeouts) -> RevisionSql:
-    """The upgrade SQL of `script` alone, from its down revision, as the migrator would run it
-    (schema, dialect, one transaction per revision). Raises whatever the revision raises."""
-    buffer = _Chunks()
-    config = alembic_config(schema=schema, dialect_name="postgresql")
-    config.output_buffer = buffer
+def _segments(chunks: list[str]) -> list[tuple[str, list[str]]]:
+    """The output of one offline pass cut at Alembic's `-- Running upgrade A -> B` lines: per revision
+    B, its transaction, from the BEGIN emitted just before that line to its COMMIT."""
+    found: list[tuple[str, list[str]]] = []
+    for chunk in chunks:
+        marker = _MARKER.match(chunk.strip())
+        if marker:
+            found.append((marker.group(1), ["BEGIN;"]))
+        elif found:
+            found[-1][1].append(chunk)
+    for _, segment in found:
+        if segment[-1].strip() == "BEGIN;" and len(segment) > 1:
+            segment.pop()  # the next revision's BEGIN
+    return found
 
-    def this_revision_only(heads: object, context: MigrationContext) -> list[RevisionStep]:
-        del heads, context  # Alembic's signature; the step is fixed: this revision, upwards
-        return [MigrationStep.upgrade_from_script(scripts.revision_map, script)]
 
+def _start(script: Script) -> str | list[str] | None:
     down = script.down_revision
-    start = list(down) if isinstance(down, tuple) else down
-    with EnvironmentContext(
-        config,
-        scripts,
-        fn=this_revision_only,
-        as_sql=True,
-        starting_rev=start,
-        destination_rev=script.revision,
-    ):
-        scripts.run_env()
-    return RevisionSql(script.revision, script.path, _statements(buffer.chunks, timeouts))
+    return list(down) if isinstance(down, tuple) else down
+
+
+@dataclass
+class Rendered:
+    """What one render produced: the SQL of each revision, and the revisions whose code failed."""
+
+    sql: list[RevisionSql] = field(default_factory=list)
+    failed: list[tuple[Script, Exception]] = field(default_factory=list)
+
+
+def render(
+    scripts: ScriptDirectory, revisions: Sequence[Script], schema: str, timeouts: Timeouts
+) -> Rendered:
+    """The upgrade SQL of `revisions` (consecutive, oldest first), each revision on its own: one
+    offline pass (as `alembic upgrade --sql`, the migrator's schema and dialect, one transaction per
+    revision) cut at each revision's step. A revision whose code raises is set aside with its error
+    and the pass resumes after it, so it hides no other revision."""
+    result = Rendered()
+    remaining = list(revisions)
+    while remaining:
+        buffer = _Chunks()
+        config = alembic_config(schema=schema, dialect_name="postgresql")
+        config.output_buffer = buffer
+        steps = [MigrationStep.upgrade_from_script(scripts.revision_map, script) for script in remaining]
+
+        def these_revisions(
+            heads: object, context: MigrationContext, steps: list[RevisionStep] = steps
+        ) -> list[RevisionStep]:
+            del heads, context  # Alembic's signature; the steps are fixed: these revisions, upwards
+            return steps
+
+        error: Exception | None = None
+        only = {
+            "fn": these_revisions,
+            "starting_rev": _start(remaining[0]),
+            "destination_rev": remaining[-1].revision,
+        }
+        try:
+            with EnvironmentContext(config, scripts, as_sql=True, **only):
+                scripts.run_env()
+        except Exception as exc:  # the revision's own code, run offline: named below, the rest go on
+            error = exc
+        segments = _segments(buffer.chunks)
+        if error is not None and segments:
+            segments.pop()  # what the failing revision wrote before it raised
+        for (revision, chunks), script in zip(segments, remaining, strict=False):
+            if revision != script.revision:  # Alembic ran the steps in another order: a bug here
+                raise RuntimeError(f"offline output of {revision} where {script.revision} was expected")
+            result.sql.append(RevisionSql(script.revision, script.path, _statements(chunks, timeouts)))
+        done = len(segments)
+        if error is None:
+            break
+        result.failed.append((remaining[done], error))
+        remaining = remaining[done + 1 :]
+    return result

@@ -12,7 +12,7 @@ from alembic.script import Script, ScriptDirectory
 
 from ops.lint import squawk as squawk_cli
 from ops.lint.findings import Finding, LintReport, advice, one_line
-from ops.lint.offline import RevisionSql, revision_sql
+from ops.lint.offline import RevisionSql, render
 from ops.lint.settings import SECTION, LintSettings
 from ops.migrate.lock import Timeouts
 from ops.migrate.revisions import script_directory
@@ -33,16 +33,21 @@ def _display_path(path: str, root: Path) -> str:
 def _render(
     revisions: Sequence[Script], settings: LintSettings, schema: str, timeouts: Timeouts, report: LintReport
 ) -> list[RevisionSql]:
+    """Each revision's SQL; skipped ones cut the list into runs that are rendered apart."""
     scripts = script_directory()
-    rendered = []
+    runs: list[list[Script]] = [[]]
     for script in revisions:
         if script.revision in settings.skip:
             report.skipped[script.revision] = settings.skip[script.revision]
-            continue
-        report.revisions.append(script.revision)
-        try:
-            rendered.append(revision_sql(scripts, script, schema, timeouts))
-        except Exception as exc:  # the revision's own code failed offline: name it, lint the rest
+            runs.append([])
+        else:
+            report.revisions.append(script.revision)
+            runs[-1].append(script)
+    rendered: list[RevisionSql] = []
+    for run in filter(None, runs):
+        result = render(scripts, run, schema, timeouts)
+        rendered += result.sql
+        for script, exc in result.failed:
             first = (str(exc).strip().splitlines() or [""])[0]
             report.unrendered.append(
                 f"{script.revision}: its SQL cannot be generated offline ({type(exc).__name__}: {first}); "

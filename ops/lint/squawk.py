@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from ops.errors import UserError
@@ -39,7 +40,16 @@ def find_squawk(bin_dir: Path, path: str | None) -> Path:
 
 
 def version(squawk: Path) -> str:
-    """`squawk --version`'s answer; also proves the binary runs."""
+    """squawk's version: that of the installed squawk-cli when `squawk` is its binary (no process
+    to start), else `squawk --version`'s answer."""
+    try:
+        dist = metadata.distribution("squawk-cli")
+    except metadata.PackageNotFoundError:
+        dist = None
+    if dist is not None:
+        shipped = (Path(str(dist.locate_file(file))) for file in dist.files or () if file.name == "squawk")
+        if any(path.resolve() == squawk.resolve() for path in shipped):
+            return f"squawk {dist.version}"
     return _run([str(squawk), "--version"], squawk).stdout.strip()
 
 

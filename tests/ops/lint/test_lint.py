@@ -162,19 +162,25 @@ def test_acknowledgements_are_per_revision_and_rule_and_go_stale(extra: Path) ->
 
 
 def test_a_revision_that_reads_the_database_is_named_with_the_way_out(extra: Path) -> None:
-    """Its SQL cannot be generated offline: the lint fails naming it, and a skip with a reason passes."""
+    """Its SQL cannot be generated offline: the lint fails naming it, still lints the revisions after
+    it, and a skip with a reason passes it over."""
+    before = _add(extra, "0098_events_title", 'op.add_column("events", sa.Column("colour", sa.Text()))')
     rev = _add(
         extra, "0099_count_users", 'op.get_bind().execute(sa.text("SELECT count(*) FROM users")).scalar()'
     )
+    after = _add(extra, "0100_users_name_index", 'op.create_index("ix_users_name", "users", ["name"])')
     report = _lint()
     assert not report.ok
     assert 1 == len(report.unrendered)
     assert report.unrendered[0].startswith(f"{rev}: its SQL cannot be generated offline (AttributeError: ")
     assert f'skip = {{ {rev} = "why" }}' in report.unrendered[0]
+    assert [after] == [finding.revision for finding in report.new]
+    assert {before, rev, after} <= set(report.revisions)
     skipped = _lint(
         LintSettings(acknowledge=SHIPPED.acknowledge, skip={rev: "reads users; reviewed by hand"})
     )
-    assert skipped.ok, skipped.render()
+    assert [after] == [finding.revision for finding in skipped.new]
+    assert not skipped.unrendered
     assert {rev: "reads users; reviewed by hand"} == skipped.skipped
 
 
