@@ -27,7 +27,7 @@ BIN = Path(sys.executable).parent
 
 # A realistic mix: a new table, columns, an index built concurrently, one built the blocking way
 # (a finding on purpose, so both sides report something), a NOT VALID foreign key then validated.
-BODY = '''
+BODY = """
     op.create_table(
         "bench_{n}",
         sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
@@ -43,7 +43,7 @@ BODY = '''
     with op.get_context().autocommit_block():
         op.create_index("ix_users_bench_{n}", "users", ["bench_{n}"], postgresql_concurrently=True,
                         if_not_exists=True)
-'''
+"""
 
 REVISION = '''"""Generated revision {n} for bench/lint.py."""
 
@@ -75,7 +75,7 @@ def _generate(versions: Path, count: int) -> None:
 
 def _timed(argv: list[str], env: dict[str, str], out: Path | None = None) -> float:
     started = time.perf_counter()
-    with (out.open("w") if out else open(os.devnull, "w")) as sink:  # noqa: PTH123 - devnull
+    with out.open("w") if out else open(os.devnull, "w") as sink:  # noqa: PTH123 - devnull
         done = subprocess.run(argv, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - started
     if done.returncode not in (0, 1):  # 1: findings, expected on purpose
@@ -122,10 +122,13 @@ def main() -> None:
             plain.append(sql_s + squawk_s)
         total = args.revisions + len(list((MIGRATIONS_DIR / "versions").glob("*.py")))
         ours_m, plain_m = statistics.median(ours), statistics.median(plain)
-        print(f"bench/lint.py ({total} revisions, {args.revisions} generated; median of {args.runs} interleaved runs)")
+        runs = f"median of {args.runs} interleaved runs"
+        print(f"bench/lint.py ({total} revisions, {args.revisions} generated; {runs})")
         print(f"  invoke db.lint                      : {ours_m:6.2f} s")
-        print(f"  alembic upgrade --sql + squawk      : {plain_m:6.2f} s"
-              f"   (alembic {statistics.median(render):.2f} s, squawk {statistics.median(check):.2f} s)")
+        print(
+            f"  alembic upgrade --sql + squawk      : {plain_m:6.2f} s"
+            f"   (alembic {statistics.median(render):.2f} s, squawk {statistics.median(check):.2f} s)"
+        )
         print(f"  ratio                               : {ours_m / plain_m:6.2f}   (target <= 1.2)")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
