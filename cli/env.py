@@ -42,10 +42,12 @@ def _libpq(url: URL, show_password: bool) -> str:
 
 
 def print_connection_help(target: DatabaseTarget, show_password: bool = False) -> None:
-    """The two URLs and what each is for."""
-    print(f"  direct (migrations, admin): {_libpq(target.direct_url, show_password)}")
+    """The two URLs, whose role each logs in as, and what each is for."""
+    owner = target.direct_url.username
+    print(f"  direct (owner {owner}: migrations, admin): {_libpq(target.direct_url, show_password)}")
     if target.pooled_url:
-        print(f"  pooled (the app, PgBouncer): {_libpq(target.pooled_url, show_password)}")
+        pooled = _libpq(target.pooled_url, show_password)
+        print(f"  pooled (runtime role {target.pooled_url.username}: the app, PgBouncer): {pooled}")
     if not show_password:
         print("  (passwords masked: `invoke env.url --show-password` reveals them)")
 

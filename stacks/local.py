@@ -1,6 +1,6 @@
 """The `local` stack's Docker runtime: Postgres and PgBouncer containers on a private network.
 
-Reads the same Pulumi.local.yaml as the native runtime (ops/localenv.py): same ports, names, roles
+Reads the same Pulumi.local.yaml as the native runtime (ops/local/native.py): same ports, names, roles
 and pool sizes, and PgBouncer runs the one pgbouncer/ template.
 """
 
@@ -13,30 +13,43 @@ import pulumi_random as random
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 from stacks.config import DockerLimits, LocalConfig
 
-# The native runtime's superuser (ops/localenv.py); the app role is config.roles.owner.
+# The native runtime's superuser (ops/local/postgres.py); the owner and the runtime role are config.roles.
 SUPERUSER = "postgres"
 POSTGRES_PORT = 5432  # inside the network; published on config.postgres_port
 PGBOUNCER_PORT = 6432  # inside the network; published on config.pgbouncer_port
 POSTGRES_ALIAS = "postgres"
 LOOPBACK = "127.0.0.1"
 PASSWORD_FILE = "/run/secrets/pgstack-password"  # noqa: S105 - a path, not a password
+RUNTIME_PASSWORD_FILE = "/run/secrets/pgstack-runtime-password"  # noqa: S105 - a path
+# The runtime role's privileges (ops/migrate/grants.py keeps them; the init script starts them).
+TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+SEQUENCE_PRIVILEGES = "USAGE, SELECT"
 INIT_SCRIPT = "/docker-entrypoint-initdb.d/10-pgstack.sh"
 PGBOUNCER_DIR = "/etc/pgbouncer"
 
 
 def init_script(config: LocalConfig) -> str:
-    """First-start script: the app role, database and schema the native runtime creates."""
+    """First-start script: the two roles, the database and the schema the native runtime creates, and
+    the runtime role's privileges (the migrator and `env.up` keep them in order afterwards)."""
     # Names are validated SQL identifiers (stacks/config.py), safe to quote as they are. The
-    # password comes from the uploaded file through a psql variable: the script holds none.
-    user, database, schema = config.roles.owner, config.database, config.schema
+    # passwords come from the uploaded files through psql variables: the script holds none.
+    owner, runtime = config.roles.owner, config.roles.runtime
+    database, schema = config.database, config.schema
     return f"""#!/bin/sh
 set -eu
-psql -v ON_ERROR_STOP=1 -U {SUPERUSER} -d postgres -v app_password="$(cat {PASSWORD_FILE})" <<'SQL'
-CREATE ROLE "{user}" LOGIN PASSWORD :'app_password';
-CREATE DATABASE "{database}" OWNER "{user}";
+psql -v ON_ERROR_STOP=1 -U {SUPERUSER} -d postgres \\
+  -v owner_password="$(cat {PASSWORD_FILE})" -v runtime_password="$(cat {RUNTIME_PASSWORD_FILE})" <<'SQL'
+CREATE ROLE "{owner}" LOGIN PASSWORD :'owner_password';
+CREATE ROLE "{runtime}" LOGIN PASSWORD :'runtime_password';
+CREATE DATABASE "{database}" OWNER "{owner}";
 SQL
 psql -v ON_ERROR_STOP=1 -U {SUPERUSER} -d "{database}" <<'SQL'
-CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{user}";
+CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{owner}";
+GRANT USAGE ON SCHEMA "{schema}" TO "{runtime}";
+ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}"
+  GRANT {TABLE_PRIVILEGES} ON TABLES TO "{runtime}";
+ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}"
+  GRANT {SEQUENCE_PRIVILEGES} ON SEQUENCES TO "{runtime}";
 SQL
 """
 
@@ -73,11 +86,16 @@ class LocalDatabase(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         prefix = config.container_prefix
 
-        # One generated password for the app role and the superuser, as the native runtime does.
+        # One generated password for the owner and the superuser, as the native runtime does, and
+        # one for the runtime role (the app's).
         self.password = random.RandomPassword("password", length=32, special=False, opts=child)
+        self.runtime_password = random.RandomPassword(
+            "runtime-password", length=32, special=False, opts=child
+        )
         # The provider marks `result` secret in the engine's state; marking it here as well keeps
         # everything derived from it secret whatever engine runs the program (mocks included).
         self.secret_password: pulumi.Output[str] = pulumi.Output.secret(self.password.result)
+        self.secret_runtime_password: pulumi.Output[str] = pulumi.Output.secret(self.runtime_password.result)
         network = docker.Network("network", name=prefix, opts=child)
         # Retained on delete: `env.down` with the Docker runtime destroys the stack's containers and
         # keeps the data, as the native runtime does; `env.reset` removes the volume itself.
@@ -102,6 +120,9 @@ class LocalDatabase(pulumi.ComponentResource):
             uploads=[
                 docker.ContainerUploadArgs(
                     file=PASSWORD_FILE, content=self.secret_password, permissions="0444"
+                ),
+                docker.ContainerUploadArgs(
+                    file=RUNTIME_PASSWORD_FILE, content=self.secret_runtime_password, permissions="0444"
                 ),
                 docker.ContainerUploadArgs(file=INIT_SCRIPT, content=init_script(config), executable=True),
             ],
@@ -131,10 +152,11 @@ class LocalDatabase(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Secret like the password it is made from.
-        userlist: pulumi.Output[str] = self.secret_password.apply(
-            lambda pw: render_userlist({config.roles.owner: pw, SUPERUSER: pw})
-        )
+        # The runtime role (the app) and the superuser (the admin console); secret like the passwords
+        # it is made from. The owner's work never goes through PgBouncer.
+        userlist: pulumi.Output[str] = pulumi.Output.all(
+            self.secret_password, self.secret_runtime_password
+        ).apply(lambda pws: render_userlist({config.roles.runtime: pws[1], SUPERUSER: pws[0]}))
         self.pgbouncer = docker.Container(
             "pgbouncer",
             name=f"{prefix}-pgbouncer",
@@ -162,24 +184,29 @@ class LocalDatabase(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.postgres]),
         )
 
-        self.direct_url = self._url(config, config.postgres_port)
-        self.pooled_url = self._url(config, config.pgbouncer_port)
+        # The owner straight to Postgres, the runtime role through PgBouncer, and the superuser
+        # (for `env.up`, which keeps the roles in order on a volume made before the runtime role).
+        self.direct_url = self._url(
+            config.roles.owner, self.secret_password, config.postgres_port, config.database
+        )
+        self.pooled_url = self._url(
+            config.roles.runtime, self.secret_runtime_password, config.pgbouncer_port, config.database
+        )
+        self.admin_url = self._url(SUPERUSER, self.secret_password, config.postgres_port, "postgres")
         self.register_outputs(
             {
                 "postgres": self.postgres.name,
                 "pgbouncer": self.pgbouncer.name,
                 "direct_url": self.direct_url,
                 "pooled_url": self.pooled_url,
+                "admin_url": self.admin_url,
             }
         )
 
-    def _url(self, config: LocalConfig, port: int) -> pulumi.Output[str]:
+    @staticmethod
+    def _url(user: str, password: pulumi.Output[str], port: int, database: str) -> pulumi.Output[str]:
         return pulumi.Output.secret(
             pulumi.Output.concat(
-                "postgresql+psycopg://",
-                config.roles.owner,
-                ":",
-                self.secret_password,
-                f"@{LOOPBACK}:{port}/{config.database}",
+                "postgresql+psycopg://", user, ":", password, f"@{LOOPBACK}:{port}/{database}"
             )
         )

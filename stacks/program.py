@@ -37,6 +37,7 @@ def local_stack(values: EngineValues) -> dict[str, Any]:
         "database": config.database,
         "directUrl": db.direct_url,
         "pooledUrl": db.pooled_url,
+        "adminUrl": db.admin_url,
     }
 
 

@@ -82,19 +82,22 @@ class NativeBouncer:
 
     def write_files(self) -> bool:
         """Render userlist.txt and pgbouncer.ini; True when either changed (a restart is due)."""
-        password = self.state.password()
-        userlist = render_userlist({self.config.roles.owner: password, SUPERUSER: password})
+        # The runtime role (the app) and the superuser (the admin console); the owner's work
+        # (migrations, admin) never goes through PgBouncer.
+        userlist = render_userlist(
+            {self.config.roles.runtime: self.state.runtime_password(), SUPERUSER: self.state.password()}
+        )
         users_changed = self.state.write_if_changed(self.state.bouncer_dir / "userlist.txt", userlist)
         ini_changed = self.state.write_if_changed(self.ini, render_ini(self.settings()))
         return users_changed or ini_changed
 
     def accepts(self) -> bool:
-        """True when the app's role can log in through PgBouncer."""
+        """True when the app's (runtime) role can log in through PgBouncer."""
         try:
             with connect(
                 self.config.pgbouncer_port,
-                self.config.roles.owner,
-                self.state.password(),
+                self.config.roles.runtime,
+                self.state.runtime_password(),
                 self.config.database,
                 2,
             ):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.dberrors import error_line
+from app.urls import to_psycopg_url
 from ops.cloud import pulumi_cli
 from ops.errors import UserError
 from ops.local.status import EnvStatus, ProcessStatus
@@ -56,15 +58,16 @@ def docker_runtime_available() -> bool:
 class DockerUrls:
     """The Docker runtime's URLs (passwords included: mask before printing)."""
 
-    direct_url: str
-    pooled_url: str
+    direct_url: str  # the owner
+    pooled_url: str  # the runtime role
+    admin_url: str  # the superuser
 
 
 def docker_urls() -> DockerUrls:
-    """The local stack's direct and pooled URLs, from its outputs (its password is its own)."""
+    """The local stack's URLs, from its outputs (its passwords are its own)."""
     outputs = pulumi_cli.stack_outputs(LOCAL_STACK)
     try:
-        return DockerUrls(str(outputs["directUrl"]), str(outputs["pooledUrl"]))
+        return DockerUrls(str(outputs["directUrl"]), str(outputs["pooledUrl"]), str(outputs["adminUrl"]))
     except KeyError:
         raise UserError(
             "the local stack has no URL outputs: run `invoke infra.up --stack local` again"
@@ -78,6 +81,32 @@ def up_docker(progress: Progress = print) -> None:
     progress("docker: pulumi up --stack local (Postgres + PgBouncer containers)")
     pulumi_cli.run_stack("up", LOCAL_STACK, yes=True)
     progress("docker: up; the password is `pulumi stack output directUrl --show-secrets -s local`")
+
+
+def ensure_roles_at(config: LocalConfig, urls: DockerUrls, progress: Progress) -> None:
+    """The two roles, the database, the schema and the runtime role's privileges, through the
+    stack's URLs (the same code as the native runtime's, ops/local/roles.py)."""
+    import psycopg
+
+    from app.urls import libpq_dsn
+    from ops.local.roles import ensure_roles, ensure_schema
+    from ops.migrate.grants import grant_runtime
+    from ops.migrate.target import LOCAL, DatabaseTarget
+
+    direct, pooled = to_psycopg_url(urls.direct_url), to_psycopg_url(urls.pooled_url)
+    try:
+        with psycopg.connect(libpq_dsn(urls.admin_url), autocommit=True, connect_timeout=10) as admin:
+            ensure_roles(admin, config, direct.password or "", pooled.password or "", progress)
+        with psycopg.connect(libpq_dsn(direct), autocommit=True, connect_timeout=10) as owner:
+            ensure_schema(owner, config)
+    except psycopg.OperationalError as exc:
+        raise UserError(
+            f"cannot reach the local stack's Postgres ({error_line(exc)}): "
+            "see `invoke env.status --runtime docker`"
+        ) from None
+    target = DatabaseTarget.from_urls(LOCAL, direct, pooled, config.schema, runtime_role=config.roles.runtime)
+    for action in grant_runtime(target).actions:
+        progress(f"postgres: {action}")
 
 
 def _docker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -97,16 +126,26 @@ class DockerRuntime:
         self.config = config
 
     def up(self, progress: Progress) -> DatabaseTarget:
-        """`pulumi up` the local stack; its URLs come from the stack's outputs."""
+        """`pulumi up` the local stack, then the roles as the native runtime keeps them: the
+        container's init script makes them on a new volume only, and a volume from before the
+        runtime role needs it added."""
         up_docker(progress)
-        return self.target()
+        urls = docker_urls()
+        ensure_roles_at(self.config, urls, progress)
+        return self.target(urls)
 
-    def target(self) -> DatabaseTarget:
-        """The stack's database (its own password, from its outputs)."""
+    def target(self, urls: DockerUrls | None = None) -> DatabaseTarget:
+        """The stack's database (its own passwords, from its outputs)."""
         from ops.migrate.target import LOCAL, DatabaseTarget
 
-        urls = docker_urls()
-        return DatabaseTarget.from_urls(LOCAL, urls.direct_url, urls.pooled_url, self.config.schema)
+        urls = urls or docker_urls()
+        return DatabaseTarget.from_urls(
+            LOCAL,
+            urls.direct_url,
+            urls.pooled_url,
+            self.config.schema,
+            runtime_role=self.config.roles.runtime,
+        )
 
     def down(self, progress: Progress) -> None:
         """Destroy the stack's containers; its volume is retained on delete, so the data stays."""

@@ -106,30 +106,33 @@ class LocalEnv:
 
     # --- credentials and URLs -------------------------------------------------------------
     def password(self) -> str:
-        """The generated local password (app role and superuser); UserError before the first `up`."""
+        """The generated local password (owner and superuser); UserError before the first `up`."""
         return self.state.password()
 
-    def _url(self, user: str, port: int, database: str | None) -> str:
-        password = self.password()
+    def _url(self, user: str, password: str, port: int, database: str | None) -> str:
         return f"postgresql+psycopg://{user}:{password}@127.0.0.1:{port}/{database or self.config.database}"
 
     def direct_url(self, database: str | None = None) -> str:
-        """The app role, straight to Postgres (migrations, admin work). Contains the password."""
-        return self._url(self.config.roles.owner, self.config.postgres_port, database)
+        """The owner, straight to Postgres (migrations, admin work). Contains the password."""
+        return self._url(self.config.roles.owner, self.password(), self.config.postgres_port, database)
 
     def pooled_url(self, database: str | None = None) -> str:
-        """The app role, through PgBouncer (what the app uses). Contains the password."""
-        return self._url(self.config.roles.owner, self.config.pgbouncer_port, database)
+        """The runtime role, through PgBouncer (what the app uses). Contains the password."""
+        runtime = self.config.roles.runtime
+        return self._url(runtime, self.state.runtime_password(), self.config.pgbouncer_port, database)
 
     def admin_url(self, database: str | None = None) -> str:
         """The superuser, straight to Postgres. Contains the password."""
-        return self._url(SUPERUSER, self.config.postgres_port, database or "postgres")
+        return self._url(SUPERUSER, self.password(), self.config.postgres_port, database or "postgres")
 
     def target(self) -> DatabaseTarget:
         """The database this environment serves (UserError before the first `up`)."""
         from ops.migrate.target import LOCAL, DatabaseTarget
 
-        return DatabaseTarget.from_urls(LOCAL, self.direct_url(), self.pooled_url(), self.config.schema)
+        cfg = self.config
+        return DatabaseTarget.from_urls(
+            LOCAL, self.direct_url(), self.pooled_url(), cfg.schema, runtime_role=cfg.roles.runtime
+        )
 
     # --- status ---------------------------------------------------------------------------
     def status(self) -> EnvStatus:
@@ -217,6 +220,7 @@ class LocalEnv:
         if not pg_running:
             postgres.start(binaries, progress)
         postgres.ensure_database(progress)
+        self._grant_runtime(progress)
         bouncer_changed = bouncer.write_files()
         if bouncer_running and bouncer_changed:
             progress("pgbouncer: settings changed, restarting")
@@ -224,6 +228,13 @@ class LocalEnv:
             bouncer_running = False
         if not bouncer_running:
             bouncer.start(binaries, progress)
+
+    def _grant_runtime(self, progress: Progress) -> None:
+        """The runtime role's privileges on the schema, as its owner (ops/migrate/grants.py)."""
+        from ops.migrate.grants import grant_runtime  # SQLAlchemy: only when the environment starts
+
+        for action in grant_runtime(self.target()).actions:
+            progress(f"postgres: {action}")
 
     # --- down and reset -------------------------------------------------------------------
     def stop_postgres(self) -> bool:

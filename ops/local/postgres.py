@@ -10,12 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from ops.errors import UserError
 from ops.local.binaries import Binaries
 from ops.local.processes import pid_alive, read_pid, shm_attached, worst_line
-from ops.local.scram import scram_verifier
+from ops.local.roles import ensure_roles, ensure_schema
 from ops.local.statedir import StateDir, tail
 from stacks.config import LocalConfig
 
@@ -217,34 +216,15 @@ class NativePostgres:
             raise UserError(f"postgres did not stop: {result.stderr.strip()}")
         return True
 
-    # --- the app's role, database and schema ----------------------------------------------
+    # --- the two roles, the database and the schema -------------------------------------
     def ensure_database(self, progress: Progress) -> None:
-        """Create the app's role, database and schema where missing (idempotent)."""
+        """The owner and the runtime role, the database and the schema where missing (ops/local/roles.py);
+        the runtime role's password file is made on first use (an environment from before it too)."""
         cfg = self.config
         password = self.state.password()
-        with connect(cfg.postgres_port, SUPERUSER, password, "postgres") as conn:
-            if (
-                conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (cfg.roles.owner,)).fetchone()
-                is None
-            ):
-                progress(f"postgres: creating role {cfg.roles.owner}")
-                # A SCRAM verifier, not the plaintext: the password never reaches the server's logs.
-                conn.execute(
-                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                        sql.Identifier(cfg.roles.owner), sql.Literal(scram_verifier(password))
-                    )
-                )
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (cfg.database,)).fetchone()
-            if exists is None:
-                progress(f"postgres: creating database {cfg.database}")
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(cfg.database), sql.Identifier(cfg.roles.owner)
-                    )
-                )
-        with connect(cfg.postgres_port, cfg.roles.owner, password, cfg.database) as conn:
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
-                    sql.Identifier(cfg.schema), sql.Identifier(cfg.roles.owner)
-                )
-            )
+        if self.state.create_runtime_password():
+            progress(f"postgres: generated the runtime role's password ({self.state.runtime_password_file})")
+        with connect(cfg.postgres_port, SUPERUSER, password, "postgres") as admin:
+            ensure_roles(admin, cfg, password, self.state.runtime_password(), progress)
+        with connect(cfg.postgres_port, cfg.roles.owner, password, cfg.database) as owner:
+            ensure_schema(owner, cfg)

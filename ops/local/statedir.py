@@ -34,6 +34,16 @@ def tail(path: Path, lines: int = 5) -> str:
         return ""
 
 
+def _generate(path: Path) -> bool:
+    """Write a new random password to `path` (0600) unless one is there; True when written."""
+    if path.exists():
+        return False
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(24) + "\n")
+    return True
+
+
 class StateDir:
     """Where one native environment keeps its cluster, PgBouncer's files, logs and password."""
 
@@ -64,6 +74,10 @@ class StateDir:
         return self.root / "password"
 
     @property
+    def runtime_password_file(self) -> Path:
+        return self.root / "runtime-password"
+
+    @property
     def marker_file(self) -> Path:
         return self.root / MARKER
 
@@ -82,11 +96,23 @@ class StateDir:
 
     def create_password(self) -> None:
         """Generate the password once (0600); an existing one is kept."""
-        if self.password_file.exists():
-            return
-        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(24) + "\n")
+        _generate(self.password_file)
+
+    def runtime_password(self) -> str:
+        """The runtime role's generated password (the app's, through PgBouncer)."""
+        try:
+            return self.runtime_password_file.read_text().strip()
+        except FileNotFoundError:
+            # An environment from before the runtime role: `env.up` creates the role and this file.
+            self.password()  # the clearer error when there is no environment at all
+            raise UserError(
+                f"{self.runtime_password_file} is missing: run `invoke env.up` (it creates the runtime "
+                "role and its password, keeping the data)"
+            ) from None
+
+    def create_runtime_password(self) -> bool:
+        """Generate the runtime role's password once (0600); True when it is new."""
+        return _generate(self.runtime_password_file)
 
     # --- running things as the service user -----------------------------------------------
     @property

@@ -22,6 +22,7 @@ from ops.errors import UserError
 from ops.migrate import history
 from ops.migrate.concurrent import invalid_indexes, raised_in_block
 from ops.migrate.fingerprint import Fingerprint, diff, fingerprint
+from ops.migrate.grants import ensure_runtime_privileges, schema_exists
 from ops.migrate.history import BASELINE_REVISION, StepRecorder
 from ops.migrate.lock import Timeouts, direct_connection, migration_connection, refuse_pooled
 from ops.migrate.revisions import (
@@ -249,6 +250,9 @@ def migrate(
         for line in audit_checksums(connection, schema, found.revision).edited:
             progress(f"warning: applied revision edited since: {line} (see `invoke db.check`)")
         connection.rollback()
+        # Default privileges before the revisions run, so the tables they create come with the
+        # runtime role's grants; a schema the first migration creates gets them all afterwards.
+        granted = _runtime_privileges(connection, target, progress, before=True)
         report = MigrateReport(found.state, found.revision, found.revision)
         current = found.revision
         if found.state is State.EMPTY:
@@ -271,9 +275,28 @@ def migrate(
         for revision in applied:
             progress(f"applied {revision}")
         report.to_revision = goal if applied or current == goal else current
+        _runtime_privileges(connection, target, progress, before=False, existing=not granted)
         if not report.changed:
             progress(f"schema {schema!r} is already at {goal}: nothing to do")
         return report
+
+
+def _runtime_privileges(
+    connection: Connection, target: DatabaseTarget, progress: Progress, *, before: bool, existing: bool = True
+) -> bool:
+    """The runtime role's privileges (ops/migrate/grants.py) where the target names it; True when
+    they were set (before the revisions, the schema must exist already)."""
+    runtime, schema = target.runtime_role, target.schema
+    if runtime is None:
+        if not before:
+            progress("DB_RUNTIME_ROLE is not set: the runtime role's privileges were left as they are")
+        return False
+    if before and not schema_exists(connection, schema):
+        return False
+    for action in ensure_runtime_privileges(connection, schema, runtime, existing=existing).actions:
+        progress(f"privileges: {action}")
+    connection.commit()
+    return True
 
 
 def stamp(

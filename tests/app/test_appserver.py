@@ -46,7 +46,8 @@ def test_app_serve_runs_on_the_docker_runtime_without_a_native_environment(
     """`app.serve` with PGSTACK_RUNTIME=docker serves on the Docker stack's URLs, the native env never up."""
     docker = DockerUrls(
         "postgresql+psycopg://app:dockerpw@127.0.0.1:15432/app",
-        "postgresql+psycopg://app:dockerpw@127.0.0.1:16432/app",
+        "postgresql+psycopg://app_runtime:dockerpw2@127.0.0.1:16432/app",
+        "postgresql+psycopg://postgres:dockerpw@127.0.0.1:15432/postgres",
     )
     monkeypatch.setenv("PGSTACK_RUNTIME", "docker")
     monkeypatch.setenv("PGSTACK_STATE_DIR", str(tmp_path / "never-started"))

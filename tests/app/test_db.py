@@ -13,7 +13,6 @@ from app.db import Database, direct_engine, pooled_engine, slots_limit
 from app.models import User
 from app.settings import Settings
 from ops.migrate.migrator import migrate
-from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
 
 URL = "postgresql://app:pw@127.0.0.1:6432/app"
@@ -94,10 +93,7 @@ def test_direct_engine_reaches_postgres_with_a_session_timeout(database: TestDat
 def test_sessions_find_the_models_in_db_schema_without_search_path(database: TestDatabase) -> None:
     """The pooled sessions and the direct engine reach the models in DB_SCHEMA, whatever search_path is."""
     schema = "tenant_x"  # not the role's name, so the default search_path ("$user", public) misses it
-    migrate(
-        DatabaseTarget.from_urls("test", database.direct_url, database.pooled_url, schema),
-        progress=lambda _: None,
-    )
+    migrate(database.target(schema), progress=lambda _: None)
     settings = Settings(
         database_url=database.pooled_url,  # type: ignore[arg-type]
         direct_database_url=database.direct_url,  # type: ignore[arg-type]

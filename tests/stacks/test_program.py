@@ -340,7 +340,9 @@ def test_local_names_and_pool_sizes_match_the_native_runtime(local_run: Run) -> 
     assert init_script(config) == file_content(postgres, "/docker-entrypoint-initdb.d/10-pgstack.sh")
     script = init_script(config)
     assert f'CREATE ROLE "{config.roles.owner}"' in script
+    assert f'CREATE ROLE "{config.roles.runtime}"' in script
     assert f'CREATE DATABASE "{config.database}" OWNER "{config.roles.owner}"' in script
+    assert f'ALTER DEFAULT PRIVILEGES FOR ROLE "{config.roles.owner}"' in script
     assert f'CREATE SCHEMA IF NOT EXISTS "{config.schema}"' in script
     assert f"max_connections={config.max_connections}" in postgres.inputs["command"]
     ini = file_content(pgbouncer, "/etc/pgbouncer/pgbouncer.ini")
@@ -368,11 +370,29 @@ def test_local_postgres_is_healthchecked_capped_and_waited_for(local_run: Run) -
 
 
 def test_local_userlist_holds_the_password_as_a_secret(local_run: Run) -> None:
-    """PgBouncer's userlist is uploaded as a secret value built from the generated password."""
+    """PgBouncer's userlist is uploaded as a secret value built from the generated passwords: the
+    runtime role (the app's) and the superuser (the admin console), not the owner."""
     pgbouncer = named(local_run, "pgbouncer")
     upload = next(u for u in pgbouncer.wire["uploads"] if u["file"] == "/etc/pgbouncer/userlist.txt")
     assert is_secret(upload["content"])
-    assert f'"app" "{MOCK_PASSWORD}"\n"postgres" "{MOCK_PASSWORD}"\n' == unwrap(upload["content"])
+    assert f'"app_runtime" "{MOCK_PASSWORD}"\n"postgres" "{MOCK_PASSWORD}"\n' == unwrap(upload["content"])
+
+
+def test_local_urls_log_in_as_each_role(local_run: Run) -> None:
+    """The direct URL is the owner's, the pooled one the runtime role's, the admin one the
+    superuser's; all three are secret outputs, and the runtime role has a password of its own."""
+    config = load_local_config()
+    assert {"password", "runtime-password"} == {
+        r.name for r in local_run.of_type("random:index/randomPassword:RandomPassword")
+    }
+    for output, user, port in (
+        ("directUrl", config.roles.owner, config.postgres_port),
+        ("pooledUrl", config.roles.runtime, config.pgbouncer_port),
+        ("adminUrl", "postgres", config.postgres_port),
+    ):
+        assert is_secret(local_run.outputs[output]), output
+        url = unwrap(local_run.outputs[output])
+        assert url.startswith(f"postgresql+psycopg://{user}:") and f"@127.0.0.1:{port}/" in url, output
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])

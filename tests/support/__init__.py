@@ -14,11 +14,16 @@ from psycopg import sql
 
 from app.urls import libpq_dsn
 from ops.local.native import LocalEnv
+from ops.migrate.grants import grant_runtime
+from ops.migrate.target import DatabaseTarget
 
 
 @dataclasses.dataclass(frozen=True)
 class TestDatabase:
-    """A fresh database owned by the app role, with its (empty) schema, dropped after the test."""
+    """A fresh database owned by the owner role, with its (empty) schema, dropped after the test.
+
+    `direct_url` logs in as the owner, `pooled_url` as the runtime role (the app's).
+    """
 
     __test__ = False  # not a test class, despite the name
 
@@ -27,18 +32,28 @@ class TestDatabase:
     pooled_url: str
     admin_url: str
     schema: str
+    runtime_role: str
 
     def environ(self) -> dict[str, str]:
-        """The app's settings for this database, for a subprocess's environment."""
+        """The app's settings for this database, for a subprocess's environment (and the migrator's
+        DB_RUNTIME_ROLE)."""
         return {
             "DATABASE_URL": self.pooled_url,
             "DIRECT_DATABASE_URL": self.direct_url,
             "DB_SCHEMA": self.schema,
+            "DB_RUNTIME_ROLE": self.runtime_role,
         }
+
+    def target(self, schema: str | None = None, env: str = "test") -> DatabaseTarget:
+        """This database as the migrator sees it, in `schema` (default the configured one)."""
+        return DatabaseTarget.from_urls(
+            env, self.direct_url, self.pooled_url, schema or self.schema, runtime_role=self.runtime_role
+        )
 
 
 def create_database(env: LocalEnv, name: str) -> TestDatabase:
-    """A new database owned by the app role, with the configured schema."""
+    """A new database owned by the owner role, with the configured schema and the runtime role's
+    privileges in it."""
     cfg = env.config
     with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
         conn.execute(
@@ -48,12 +63,20 @@ def create_database(env: LocalEnv, name: str) -> TestDatabase:
         )
     with psycopg.connect(libpq_dsn(env.direct_url(name)), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(cfg.schema)))
+    # As `env.up` does for the environment's own database: the app's role may use what the owner
+    # creates in the schema, through the default privileges.
+    grant_runtime(
+        DatabaseTarget.from_urls(
+            "local", env.direct_url(name), env.pooled_url(name), cfg.schema, runtime_role=cfg.roles.runtime
+        )
+    )
     return TestDatabase(
         name=name,
         direct_url=env.direct_url(name),
         pooled_url=env.pooled_url(name),
         admin_url=env.admin_url(name),
         schema=cfg.schema,
+        runtime_role=cfg.roles.runtime,
     )
 
 

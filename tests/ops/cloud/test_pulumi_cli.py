@@ -199,11 +199,24 @@ def test_docker_urls_come_from_the_local_stack_outputs(
     outputs = {
         "directUrl": "postgresql+psycopg://app:pw@127.0.0.1:5432/app",
         "pooledUrl": "p",
+        "adminUrl": "a",
         "postgresPort": 5432,
     }
     monkeypatch.setenv("FAKE_OUTPUTS", json.dumps(outputs))
     urls = dockerenv.docker_urls()
-    assert (outputs["directUrl"], "p") == (urls.direct_url, urls.pooled_url)
+    assert (outputs["directUrl"], "p", "a") == (urls.direct_url, urls.pooled_url, urls.admin_url)
+
+
+def test_a_local_stack_from_before_the_runtime_role_says_to_update_it(
+    fake_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stack deployed before adminUrl existed: one line saying to bring it up again."""
+    outputs = {"directUrl": "postgresql+psycopg://app:pw@127.0.0.1:5432/app", "pooledUrl": "p"}
+    monkeypatch.setenv("FAKE_OUTPUTS", json.dumps(outputs))
+    with pytest.raises(
+        UserError, match=r"^the local stack has no URL outputs: run `invoke infra.up --stack local`"
+    ):
+        dockerenv.docker_urls()
 
 
 def test_docker_urls_before_any_up_say_what_to_run(fake_cli: Path) -> None:

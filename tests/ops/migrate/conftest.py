@@ -21,12 +21,12 @@ from tests import support
 @pytest.fixture(name="target")
 def _target(database: support.TestDatabase) -> DatabaseTarget:
     """The fresh test database as the migrator sees it."""
-    return DatabaseTarget.from_urls("test", database.direct_url, database.pooled_url, database.schema)
+    return database.target()
 
 
 @pytest.fixture(name="sql_conn")
 def _sql_conn(database: support.TestDatabase) -> Iterator[psycopg.Connection]:
-    """An autocommit psycopg connection to the test database as the app role."""
+    """An autocommit psycopg connection to the test database as the owner role."""
     with psycopg.connect(libpq_dsn(database.direct_url), autocommit=True) as conn:
         yield conn
 
