@@ -146,7 +146,8 @@ def test_snapshot_names_the_sessions_in_the_way_and_force_ends_them(
         message = str(caught.value)
         assert "\n" not in message
         assert "psql-like (app@127.0.0.1, idle in transaction" in message
-        assert "busy-app (app@127.0.0.1 through PgBouncer, idle in transaction" in message
+        runtime = snap_env.config.roles.runtime
+        assert f"busy-app ({runtime}@127.0.0.1 through PgBouncer, idle in transaction" in message
         assert message.endswith("or add --force to end them (nothing was changed)")
         assert [] == store.snapshots()
         committed = _count(snap_env, "usage_events")

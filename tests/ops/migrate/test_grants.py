@@ -81,16 +81,16 @@ def test_the_runtime_role_reads_and_writes_the_tables(migrated: TestDatabase) ->
 NEW_TABLE_REVISION = '''
     """Test-only revision: a new table with a sequence; the revision gives nobody any privilege.
 
-    Revision ID: 0004_widgets_for_tests
-    Revises: 0003_users_last_login
+    Revision ID: 0099_widgets_for_tests
+    Revises: {head}
     Create Date: 2026-11-28
     """
 
     import sqlalchemy as sa
     from alembic import op
 
-    revision = "0004_widgets_for_tests"
-    down_revision = "0003_users_last_login"
+    revision = "0099_widgets_for_tests"
+    down_revision = "{head}"
     branch_labels = None
     depends_on = None
 
@@ -115,7 +115,9 @@ def _widgets_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """A revision directory on top of migrations/versions holding one new table."""
     versions = tmp_path / "versions"
     versions.mkdir()
-    (versions / "0004_widgets_for_tests.py").write_text(textwrap.dedent(NEW_TABLE_REVISION))
+    head = revisions.head_revision()  # the shipped head, before the extra directory is seen
+    revision = textwrap.dedent(NEW_TABLE_REVISION).replace("{head}", head)
+    (versions / "0099_widgets_for_tests.py").write_text(revision)
     monkeypatch.setenv(revisions.EXTRA_VERSIONS_VARIABLE, str(versions))
     revisions.script_directory.cache_clear()
     yield versions
@@ -126,10 +128,11 @@ def test_a_new_revisions_table_is_usable_by_the_app_right_after_migrate(
     database: TestDatabase, target: DatabaseTarget, widgets_revision: Path
 ) -> None:
     """No GRANT in the revision: the owner's default privileges give the app its table and sequence."""
-    migrate(target, to="0003_users_last_login", progress=_quiet)
-    assert "GRANT" not in (widgets_revision / "0004_widgets_for_tests.py").read_text().upper()
+    revision = (widgets_revision / "0099_widgets_for_tests.py").read_text()
+    migrate(target, to=revision.split('down_revision = "')[1].split('"')[0], progress=_quiet)
+    assert "GRANT" not in revision.upper()
     report = migrate(target, progress=_quiet)
-    assert ["upgrade 0004_widgets_for_tests"] == report.actions
+    assert ["upgrade 0099_widgets_for_tests"] == report.actions
     schema = database.schema
     with _runtime(database) as conn:
         conn.execute(_in(schema, "INSERT INTO {schema}.widgets (name) VALUES ('first'), ('second')"))
