@@ -1,6 +1,7 @@
 """db: migrations and the database's version - migrate, stamp, current, history, check, lint, revision,
 downgrade, shell, reset, seed - and the local database's snapshots (snapshot, restore, snapshots).
-`--env local` (the default) or a cloud env whose DIRECT_DATABASE_URL is exported."""
+`--env local` (the default), or a cloud env: on its database when DIRECT_DATABASE_URL is exported,
+else (migrate, check, current) as its Cloud Run migration job, through gcloud."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ops.errors import UserError
 if TYPE_CHECKING:
     from alembic.script import Script
 
+    from ops.cloud.gcloud import JobOutcome, JobTarget
     from ops.lint.findings import LintReport
     from ops.local.snapshots import SnapshotStore
     from ops.migrate.target import DatabaseTarget
@@ -43,6 +45,29 @@ def _say_to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _in_job(job: JobTarget, action: str, env: str, *, to: str = "head", json: bool = False) -> JobOutcome:
+    """Run `action` as the stack's migration job: its progress, its output from the logs, the
+    outcome with a link to the logs. A deploy's plain run (migrate to head) passes no --args, so
+    roles/run.invoker on the job is enough for it; another action needs roles/run.developer."""
+    from ops.cloud.gcloud import run_job
+    from ops.migrate.jobresult import job_arguments
+
+    args = None if action == "migrate" and to == "head" else job_arguments(action, env=env, to=to)
+    say = _say_to_stderr if json else _say
+    outcome = run_job(job, args, say)
+    for line in outcome.lines:
+        say(f"  | {line}")
+    result = outcome.result
+    summary = result.message if result is not None else "its logs hold no result line (yet)"
+    say(f"{action} via {outcome.execution}: {summary} (exit {outcome.exit_code}); logs: {outcome.log_uri}")
+    return outcome
+
+
+def _job_exit(outcome: JobOutcome) -> None:
+    if outcome.exit_code != 0:
+        raise Exit(code=outcome.exit_code)
+
+
 @task(
     help={
         "env": ENV_HELP,
@@ -54,6 +79,24 @@ def _say_to_stderr(line: str) -> None:
 def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False, json: bool = False) -> None:
     """Migrate the database to head whatever its state: empty, unversioned (verified) or versioned."""
     with reported():
+        job = edge.cloud_job(env)
+        if job is not None:
+            if sql:
+                raise UserError(
+                    f"--sql reads the database itself: export DIRECT_DATABASE_URL for --env {env} "
+                    "(e.g. through the Cloud SQL Auth Proxy), or run it on another env"
+                )
+            outcome = _in_job(job, "migrate", env, to=to, json=json)
+            if json:
+                found = outcome.result.report if outcome.result is not None else {}
+                extra = {
+                    "execution": outcome.execution,
+                    "log_uri": outcome.log_uri,
+                    "exit_code": outcome.exit_code,
+                }
+                print(json_module.dumps({**found, **extra}, indent=2))
+            _job_exit(outcome)
+            return
         from ops.migrate import migrator
 
         target = edge.target(env)
@@ -109,6 +152,13 @@ def stamp(
 def current(c: Context, env: str = "local", json: bool = False) -> None:
     """Show the database's state (empty, unversioned, versioned) and revision, and the code's head."""
     with reported():
+        job = edge.cloud_job(env)
+        if job is not None:
+            outcome = _in_job(job, "current", env, json=json)
+            if json and outcome.result is not None:
+                print(json_module.dumps(outcome.result.report, indent=2))
+            _job_exit(outcome)
+            return
         from ops.migrate import migrator
 
         target = edge.target(env)
@@ -159,6 +209,13 @@ def history(c: Context, env: str = "local", json: bool = False) -> None:
 def check(c: Context, env: str = "local", json: bool = False) -> None:
     """Check models vs migrations, database at head, live schema vs migrations, INVALID indexes, checksums."""
     with reported():
+        job = edge.cloud_job(env)
+        if job is not None:
+            outcome = _in_job(job, "check", env, json=json)
+            if json and outcome.result is not None:
+                print(json_module.dumps(outcome.result.report, indent=2))
+            _job_exit(outcome)
+            return
         from ops.migrate import migrator
 
         report = migrator.check(edge.target(env))

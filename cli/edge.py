@@ -1,5 +1,6 @@
-"""Where the tasks read the environment, once: which local runtime, which database target, which
-migration timeouts, which squawk. Everything below takes these as arguments."""
+"""Where the tasks read the environment, once: which local runtime, which database target (or, for a
+cloud env with no URL exported, which migration job), which migration timeouts, which squawk.
+Everything below takes these as arguments."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the runtimes and the migrator load only when a task needs them
+    from ops.cloud.gcloud import JobTarget
     from ops.local.runtime import Runtime
     from ops.migrate.lock import Timeouts
     from ops.migrate.target import DatabaseTarget
@@ -21,9 +23,12 @@ RUNTIME_HELP = (
     "answer, native otherwise); default: $PGSTACK_RUNTIME, else native (`auto` for `up`)"
 )
 ENV_HELP = (
-    "environment: `local` (default), or e.g. `staging` with DIRECT_DATABASE_URL (and DATABASE_URL "
-    "for the pooled checks) exported"
+    "environment: `local` (default), or a cloud stack such as `staging`: with DIRECT_DATABASE_URL "
+    "(and DATABASE_URL for the pooled checks) exported, on that database; without, migrate, check "
+    "and current run as the stack's Cloud Run migration job (gcloud)"
 )
+URL_VARIABLES = ("DIRECT_DATABASE_URL", "DATABASE_URL")
+JOB_TASKS = "db.migrate, db.check and db.current"
 
 
 def runtime(requested: str | None = None) -> Runtime:
@@ -37,9 +42,34 @@ def target(env: str, requested_runtime: str | None = None) -> DatabaseTarget:
     """`local`: the runtime's database; any other name: the app's settings from the environment."""
     if env == LOCAL:
         return runtime(requested_runtime).target()
+    from ops.errors import UserError
     from ops.migrate.target import target_from_environment
 
-    return target_from_environment(env, os.environ)
+    try:
+        return target_from_environment(env, os.environ)
+    except UserError as exc:
+        if cloud_job(env) is None:
+            raise
+        raise UserError(f"{exc} ({JOB_TASKS} --env {env} run as the stack's migration job instead)") from None
+
+
+def cloud_job(env: str) -> JobTarget | None:
+    """The stack's migration job, for a cloud env with no database URL exported: the database has a
+    private IP only, and the job runs where it is reachable. None for `local`, when a URL is
+    exported (then the URL is used), or when `env` is no cloud stack of this project."""
+    if env == LOCAL or any(os.environ.get(name) for name in URL_VARIABLES):
+        return None
+    from stacks.config import Key, cloud_config
+    from stacks.stackfile import read_stack, stack_file
+
+    if not stack_file(env).is_file():
+        return None
+    values = read_stack(env)
+    if values.get(Key.ENVIRONMENT) != "gcp":
+        return None
+    from ops.cloud.gcloud import JobTarget
+
+    return JobTarget.from_config(cloud_config(values))
 
 
 def timeouts(env: str | None = None) -> Timeouts:

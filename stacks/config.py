@@ -456,6 +456,12 @@ class CloudConfig:
     budget: ConnectionBudget
     seed: bool = False  # the migration job loads migrations/seed.sql after migrating
 
+    @property
+    def migration_job(self) -> str:
+        """The Cloud Run job that runs `python -m ops.migrate` (stacks/gcp/jobs.py creates it;
+        `db.* --env <stack>` executes it)."""
+        return f"pgstack-{self.stack}-migrate"
+
 
 def _cloud_sql(read: _Reader) -> CloudSqlConfig:
     sql = CloudSqlConfig(

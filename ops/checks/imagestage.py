@@ -4,15 +4,21 @@ venv holding exactly the packages the Dockerfile installs (its requirements file
 tests/test_image.py does), or, when those cannot be installed here (no uv, no network and a cold
 cache), shims that run this checkout's Python without `site` over this venv's packages (a superset).
 Either way the code seen is the staged code only, never the checkout's editable install.
+
+A venv is built once per process and requirements file (six seconds or so, mostly compiling), and
+shared by every staging of the same image in that process; it is deleted when the process ends.
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,17 +32,27 @@ BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 @dataclass(frozen=True)
 class StagedImage:
-    """The image's files and interpreter, here: `root` stands for the image's `/`."""
+    """The image's files and interpreter, here: `root` stands for the image's `/`, `venv` for its
+    virtualenv's directory."""
 
     model: ImageModel
     root: Path
+    venv: Path | None = None
     packages: str = "none"  # how the venv was made, for the progress line
 
     def local(self, path: str) -> Path:
+        """Where a path of the image is here."""
+        image_venv = self.model.venv
+        if (
+            self.venv is not None
+            and image_venv
+            and (path == image_venv or path.startswith(image_venv.rstrip("/") + "/"))
+        ):
+            return self.venv / path[len(image_venv.rstrip("/")) :].lstrip("/")
         return self.root / path.lstrip("/")
 
     def env(self) -> dict[str, str]:
-        """The image's ENV, its paths moved under `root` (system directories stay the host's)."""
+        """The image's ENV, its paths moved here (system directories stay the host's)."""
         staged = [self.model.workdir, *([self.model.venv] if self.model.venv else [])]
 
         def move(part: str) -> str:
@@ -82,18 +98,41 @@ def stage_image(model: ImageModel, directory: Path, root: Path = REPO_ROOT) -> S
     staged.workdir.mkdir(parents=True, exist_ok=True)
     if not model.venv:
         return staged
-    venv = staged.local(model.venv)
-    problem = _install_venv(venv, root / model.requirements) if model.requirements else "no requirements file"
+    venv, packages = _venv(model, root)
+    if model.compiled:  # as the image's build does: a cold start pays no compilation of its code
+        python = str(venv / "bin" / "python")
+        subprocess.run([python, "-m", "compileall", "-q", str(directory)], capture_output=True, check=False)
+    return StagedImage(model, directory, venv, packages)
+
+
+_VENVS: dict[str, tuple[Path, str]] = {}
+
+
+def _venv(model: ImageModel, root: Path) -> tuple[Path, str]:
+    """The image's venv for this process (built on first use), and how it was made."""
+    requirements = root / model.requirements if model.requirements else None
+    text = requirements.read_text() if requirements is not None and requirements.is_file() else ""
+    key = hashlib.sha256(f"{sys.executable}\n{model.compiled}\n{text}".encode()).hexdigest()
+    if key in _VENVS:
+        return _VENVS[key]
+    home = Path(tempfile.mkdtemp(prefix="pgstack-image-venv-"))
+    home.chmod(0o755)
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    venv = home / "venv"
+    problem = _install_venv(venv, requirements) if requirements is not None else "no requirements file"
     if problem is None:
-        if model.compiled:  # as the image's build does: a cold start pays no compilation
+        if model.compiled:
             python = str(venv / "bin" / "python")
             subprocess.run(
-                [python, "-m", "compileall", "-q", str(directory)], capture_output=True, check=False
+                [python, "-m", "compileall", "-q", str(venv / "lib")], capture_output=True, check=False
             )
-        return StagedImage(model, directory, f"its own venv from {model.requirements}")
-    shutil.rmtree(venv, ignore_errors=True)
-    _shim_venv(venv)
-    return StagedImage(model, directory, f"this venv's packages, a superset ({problem})")
+        made = (venv, f"its own venv from {model.requirements}")
+    else:
+        shutil.rmtree(venv, ignore_errors=True)
+        _shim_venv(venv)
+        made = (venv, f"this venv's packages, a superset ({problem})")
+    _VENVS[key] = made
+    return made
 
 
 def _install_venv(venv: Path, requirements: Path) -> str | None:

@@ -46,6 +46,7 @@ from ops.checks.imagestage import BASE_PATH, StagedImage, stage_image
 from ops.checks.relocate import LOOPBACK, ContractBreak, Relocation
 from ops.errors import UserError
 from ops.local.processes import free_port
+from ops.migrate.jobresult import ACTIONS, JobResult, find_result, job_arguments
 from ops.migrate.revisions import head_revision
 from ops.plan.containers import (
     BUILT_IN,
@@ -302,6 +303,11 @@ class _Rehearser:
     def say(self, line: str) -> None:
         self.progress(f"[{self.pooler}] {line}")
 
+    def passed(self, result: ContainerResult) -> None:
+        self.say(f"ok   {result.label}")
+        for step in result.steps:
+            self.progress(f"       {step}")
+
     def fail(self, result: ContainerResult) -> None:
         self.say(f"FAIL {result.label}: {result.error}")
         for line in result.log_tail:
@@ -427,7 +433,7 @@ class _Rehearser:
         try:
             self._job_steps(job, config, instance, result)
             result.ok = True
-            self.say(f"ok   {job.label}: " + "; ".join(result.steps))
+            self.passed(result)
         except ContractBreak as exc:
             result.error = str(exc)
             result.log_tail = instance.tail(instance.directory / "output.log")
@@ -437,22 +443,37 @@ class _Rehearser:
     def _job_steps(
         self, job: PlannedContainer, config: CloudConfig, instance: Instance, result: ContainerResult
     ) -> None:
-        """Run the job as each deploy does (twice: the second must be a no-op), then check the database."""
+        """Run the job as each deploy does (twice: the second must be a no-op), check the database,
+        then run it as `db.check` and `db.current --env <stack>` do (the same arguments) and read
+        their results back from its output as they are read from its logs."""
         instance.mount_paths([job])
         instance.mount(job, result.inputs)
         for attempt in range(1, JOB_RUNS + 1):
             notes: list[str] = []
-            code, took, last = self._execute(job, instance, f"rehearsal{attempt}", None, notes)
+            run = self._execute(job, instance, f"rehearsal{attempt}", None, notes)
             if attempt == 1:
                 result.inputs.extend(notes)
-            if code != 0:
-                raise ContractBreak(f"run {attempt} exited {code}: {last}")
-            result.steps.append(f"run {attempt} exit 0 in {took:.1f} s: {last}")
+            if run.code != 0:
+                raise ContractBreak(f"run {attempt} exited {run.code}: {run.summary}")
+            _expect_result(run, "migrate", "its command")
+            result.steps.append(f"run {attempt} exit 0 in {run.took:.1f} s: {run.summary}")
         revision = self._revision(config)
         head = head_revision()
         if revision != head:
             raise ContractBreak(f"exited 0 but left the database at {revision}, not {head}")
         result.steps.append(f"the database at head {head}")
+        for action in ACTIONS:
+            if action == "migrate":
+                continue
+            args = job_arguments(action, env=self.stack)
+            run = self._execute(job, instance, action, args, [])
+            shown = f"--args={','.join(args)}"
+            _expect_result(run, action, shown)
+            if run.code != 0:
+                raise ContractBreak(
+                    f"{shown} (db.{action} --env {self.stack}) exited {run.code}: {run.summary}"
+                )
+            result.steps.append(f"{shown} exit 0: {run.summary}")
 
     def _execute(
         self,
@@ -461,9 +482,9 @@ class _Rehearser:
         execution: str,
         args: list[str] | None,
         notes: list[str],
-    ) -> tuple[int, float, str]:
+    ) -> _Run:
         """One execution of the job's task (`args` overriding the container's, as `gcloud run jobs
-        execute --args` does): its exit code, how long it took and its last output line."""
+        execute --args` does)."""
         cloud_run = {
             "CLOUD_RUN_JOB": job.resource,
             "CLOUD_RUN_EXECUTION": f"{job.resource}-{execution}",
@@ -477,8 +498,10 @@ class _Rehearser:
         log = instance.directory / "output.log"
         started = time.monotonic()
         code = self._run_to_end(argv, env, log, job.timeout_s or DEFAULT_TASK_TIMEOUT_S)
-        last = (instance.tail(log) or ["(no output)"])[-1]
-        return code, time.monotonic() - started, last
+        took = time.monotonic() - started
+        lines = log.read_text(errors="replace").splitlines()
+        others = [self.mask(line) for line in lines if JobResult.from_line(line) is None]
+        return _Run(code, took, find_result(lines), others[-1] if others else "(no output)")
 
     def _run_to_end(self, argv: list[str], env: dict[str, str], log: Path, timeout_s: int) -> int:
         with log.open("wb") as out:
@@ -534,7 +557,7 @@ class _Rehearser:
                     else:
                         self._start_sidecar(container, instance, log, result, running)
                     result.ok = True
-                    self.say(f"ok   {container.label}: " + "; ".join(result.steps))
+                    self.passed(result)
                 except ContractBreak as exc:
                     result.error = str(exc)
                     result.log_tail = instance.tail(log)
@@ -625,6 +648,33 @@ class _Rehearser:
         if answer.status != 200:
             raise ContractBreak(f"/readyz answered {answer.status}: {self.mask(answer.body[:300])}")
         result.steps.append(f"/readyz 200 ({json.loads(answer.body).get('revision')})")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One execution of a job's task: exit code, duration, its result line, its last other line."""
+
+    code: int
+    took: float
+    result: JobResult | None
+    last: str
+
+    @property
+    def summary(self) -> str:
+        return self.result.message if self.result is not None else self.last
+
+
+def _expect_result(run: _Run, action: str, asked: str) -> None:
+    """The result line is the contract `db.* --env <cloud stack>` reads: present, and true."""
+    if run.result is None:
+        raise ContractBreak(
+            f"{asked} printed no result line (last line: {run.last}): db.{action} could not read what it did"
+        )
+    if (run.result.action, run.result.exit_code) != (action, run.code):
+        raise ContractBreak(
+            f"{asked}: its result line says {run.result.action} exit {run.result.exit_code}, "
+            f"but it ran {action} and exited {run.code}"
+        )
 
 
 def _instance_ports(container: PlannedContainer) -> list[tuple[int, str]]:

@@ -1,24 +1,32 @@
-"""`python -m ops.migrate`: the Cloud Run migration job's command (and anyone's, with the URLs exported).
+"""`python -m ops.migrate [ACTION]`: the Cloud Run migration job's command (and anyone's, with the URLs
+exported).
 
 Reads the app's settings from the environment once, here: DIRECT_DATABASE_URL (or DATABASE_URL with
-DB_POOL_MODE=direct) and DB_SCHEMA; exit code 0 when the schema is at the target revision. With
-MIGRATE_SEED=true (set by a stack with pgstack:seed: true, never by default) it then loads
-migrations/seed.sql, idempotently.
+DB_POOL_MODE=direct) and DB_SCHEMA. ACTION is what `gcloud run jobs execute --args` asks for:
+`migrate` (the default, what a deploy runs: exit 0 when the schema is at the target revision; with
+MIGRATE_SEED=true, set by a stack with pgstack:seed: true and never by default, it then loads
+migrations/seed.sql, idempotently), `check` (db.check's report; exit 1 when a check fails) or
+`current` (the state and revision). Progress goes to stdout line by line, an error in one line to
+stderr, and the last stdout line is the result as one JSON object (ops/migrate/jobresult.py), which
+`db.* --env <cloud stack>` reads back from the execution's logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from ops.errors import UserError
+from ops.migrate.jobresult import ACTIONS, JobResult
 from ops.migrate.lock import Timeouts
-from ops.migrate.migrator import migrate
+from ops.migrate.migrator import check, current, head_revision, migrate
 from ops.migrate.seed import SEED_VARIABLE, seed, seed_requested
-from ops.migrate.target import target_from_environment
+from ops.migrate.target import DatabaseTarget, target_from_environment
 
 
 def _say(line: str) -> None:
@@ -27,39 +35,94 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
+def _migrate(target: DatabaseTarget, to: str) -> JobResult:
+    with_seed = seed_requested(os.environ.get(SEED_VARIABLE))
+    timeouts = Timeouts.from_environ(os.environ)
+    report = migrate(target, to=to, progress=_say, timeouts=timeouts)
+    if with_seed:
+        seed(target, progress=_say, timeouts=timeouts)
+    payload: dict[str, Any] = {
+        "env": target.env,
+        "schema": target.schema,
+        "state": report.state.value,
+        "from_revision": report.from_revision,
+        "to_revision": report.to_revision,
+        "actions": report.actions,
+        "changed": report.changed,
+    }
+    done = ", ".join(report.actions) if report.changed else "nothing to do"
+    return JobResult("migrate", 0, f"schema {target.schema!r} at {report.to_revision}: {done}", payload)
+
+
+def _check(target: DatabaseTarget) -> JobResult:
+    report = check(target)
+    for line in report.render().splitlines():
+        _say(line)
+    failed = [r.name for r in report.results if not r.ok]
+    message = "all checks passed" if report.ok else f"FAILED: {', '.join(failed)}"
+    return JobResult("check", 0 if report.ok else 1, message, json.loads(report.to_json()))
+
+
+def _current(target: DatabaseTarget) -> JobResult:
+    found = current(target)
+    head = head_revision()
+    payload = {
+        "env": target.env,
+        "schema": target.schema,
+        "state": found.state.value,
+        "revision": found.revision,
+        "head": head,
+        "at_head": found.revision == head,
+    }
+    note = "at head" if found.revision == head else f"head is {head}"
+    message = f"{found.state.value}: {found.revision or '-'} ({note})"
+    _say(message)
+    return JobResult("current", 0, message, payload)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse the arguments, read the environment, migrate; one line on stderr and 1 on failure."""
+    """Parse the arguments, read the environment, act; the result line last, and its exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m ops.migrate",
         description="Migrate the database named by the environment to a revision (default head), "
-        "whatever state it is in: empty, unversioned (verified against the baseline) or versioned.",
+        "whatever state it is in: empty, unversioned (verified against the baseline) or versioned; "
+        "or check it, or show its revision.",
+    )
+    parser.add_argument(
+        "action",
+        nargs="?",
+        default="migrate",
+        choices=ACTIONS,
+        help="migrate (default), check (db.check's report) or current (state and revision)",
     )
     parser.add_argument(
         "--env",
         default=os.environ.get("PGSTACK_ENV", "job"),
         help="the environment's name, shown in messages (default: $PGSTACK_ENV or `job`)",
     )
-    parser.add_argument("--to", default="head", help="target revision (default: head)")
+    parser.add_argument("--to", default="head", help="target revision for migrate (default: head)")
     args = parser.parse_args(argv)
     try:
         target = target_from_environment(args.env, os.environ)
-        with_seed = seed_requested(os.environ.get(SEED_VARIABLE))
-        timeouts = Timeouts.from_environ(os.environ)
-        migrate(target, to=args.to, progress=_say, timeouts=timeouts)
-        if with_seed:
-            seed(target, progress=_say, timeouts=timeouts)
+        if args.action == "check":
+            result = _check(target)
+        elif args.action == "current":
+            result = _current(target)
+        else:
+            result = _migrate(target, args.to)
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return 1
+        result = JobResult(args.action, 1, f"error: {exc}")
     except DBAPIError as exc:  # the database went away (restart, failover): not a bug, no traceback
         from app.dberrors import error_line
 
-        sys.stderr.write(
-            f"error: the database failed: {error_line(exc)}; each revision commits on its own, "
-            "so rerun to carry on\n"
-        )
-        return 1
-    return 0
+        line = f"the database failed: {error_line(exc)}"
+        if args.action == "migrate":
+            line += "; each revision commits on its own, so rerun to carry on"
+        sys.stderr.write(f"error: {line}\n")
+        result = JobResult(args.action, 1, f"error: {line}")
+    _say(result.line())
+    return result.exit_code
 
 
 if __name__ == "__main__":

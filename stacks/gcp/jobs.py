@@ -59,7 +59,7 @@ class MigrationJob(pulumi.ComponentResource):
         network = inputs.network
         self.job = run_v2.Job(
             "job",
-            name=f"pgstack-{config.stack}-migrate",
+            name=config.migration_job,
             project=config.project,
             location=config.region,
             deletion_protection=config.deletion_protection,

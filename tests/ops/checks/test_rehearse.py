@@ -53,6 +53,8 @@ def test_every_container_of_staging_in_every_pooler_mode(stand_in: CloudSqlStand
     assert "env DATABASE_URL <- database-url (a URL of the pgbouncer container's probed port)" in app.inputs
     job = _containers(report)["sidecar job pgstack-staging-migrate"]
     assert any("nothing to do" in step for step in job.steps)  # the second run
+    # The job as db.check and db.current --env staging run it, read back through its result line.
+    assert "--args=check,--env,staging exit 0: all checks passed" in job.steps
     assert "rehearsal of staging passed: 7 containers in sidecar, managed, none" == report.verdict()
     # No password in anything the rehearsal says.
     assert stand_in.password not in "\n".join(LINES) + report.to_json()
@@ -116,3 +118,17 @@ def test_an_image_without_the_migrator_is_caught(stand_in: CloudSqlStandIn, tmp_
     report = _run(stand_in, "staging", "none", dockerfile=dockerfile)
     job = _containers(report)["none job pgstack-staging-migrate"]
     assert job.error is not None and "No module named ops.migrate" in job.error
+
+
+def test_a_job_that_does_not_know_what_the_tasks_ask_is_caught(
+    stand_in: CloudSqlStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tasks asking the job for an action it does not know (as `db.status --env` would before
+    the job learnt `status`): no result line comes back, and the rehearsal says so."""
+    import ops.checks.rehearse
+
+    monkeypatch.setattr(ops.checks.rehearse, "job_arguments", lambda action, env: ["status", "--env", env])
+    report = _run(stand_in, "staging", "none")
+    job = _containers(report)["none job pgstack-staging-migrate"]
+    assert job.error is not None and "--args=status,--env,staging printed no result line" in job.error
+    assert "invalid choice: 'status'" in job.error
