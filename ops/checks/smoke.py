@@ -1,7 +1,8 @@
 """Smoke checks of one environment -> a report (table or JSON) -> an exit code.
 
 Direct connection, pooled connection under repeated statements, migrations at head without drift,
-the app's three endpoints, PgBouncer's pools. Each check fails on its own and says why in one line.
+the app role's privileges, the app's three endpoints, PgBouncer's pools. Each check fails on its own
+and says why in one line.
 """
 
 from __future__ import annotations
@@ -151,6 +152,96 @@ def check_pooled(target: DatabaseTarget) -> str:
     return f"{count} statements from {POOLED_CLIENTS} clients, no errors ({mask_url(target.pooled_url)})"
 
 
+# What the runtime role must hold on each kind of object in DB_SCHEMA, and on the migrator's own tables
+# (ops/migrate/grants.py gives exactly these).
+TABLE_NEEDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+SEQUENCE_NEEDS = ("USAGE", "SELECT")
+BOOKKEEPING_ALLOWS = {"alembic_version": ("SELECT",), "pgstack_migration_history": ()}
+
+_ROLE_QUERY = """
+SELECT current_user, pg_get_userbyid(n.nspowner), has_schema_privilege(n.oid, 'USAGE'),
+       has_schema_privilege(n.oid, 'CREATE'), r.rolsuper, r.rolcreaterole, r.rolcreatedb,
+       pg_has_role(current_user, n.nspowner, 'MEMBER')
+FROM pg_namespace n, pg_roles r WHERE n.nspname = %(schema)s AND r.rolname = current_user
+"""
+_OBJECTS_QUERY = """
+SELECT c.relname, c.relkind = 'S', pg_get_userbyid(c.relowner) = current_user,
+       has_table_privilege(c.oid, 'SELECT'), has_table_privilege(c.oid, 'INSERT'),
+       has_table_privilege(c.oid, 'UPDATE'), has_table_privilege(c.oid, 'DELETE'),
+       c.relkind = 'S' AND has_sequence_privilege(c.oid, 'USAGE')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'S') ORDER BY c.relname
+"""
+
+
+def _role_problems(row: tuple[Any, ...], schema: str) -> list[str]:
+    user, owner, usage, create, superuser, createrole, createdb, member = row
+    problems = []
+    if user == owner or member:
+        problems.append(
+            f"logs in as {user}, {'the owner' if user == owner else 'a member of the owner'} "
+            f"of schema {schema}: it could drop every table; give the app the runtime role"
+        )
+    if not usage:
+        problems.append(f"no USAGE on schema {schema}")
+    if create and user != owner:
+        problems.append(f"may CREATE in schema {schema}")
+    held = {"SUPERUSER": superuser, "CREATEROLE": createrole, "CREATEDB": createdb}
+    powers = [name for name, has in held.items() if has]
+    if powers:
+        problems.append(f"holds {', '.join(powers)}")
+    return problems
+
+
+def _object_problems(rows: list[tuple[Any, ...]], schema: str) -> tuple[list[str], list[str]]:
+    """(tables named in the summary, one detail line per object at fault)."""
+    named, details = [], []
+    for name, is_sequence, owns, select, insert, update, delete, usage in rows:
+        held = {"SELECT": select, "INSERT": insert, "UPDATE": update, "DELETE": delete, "USAGE": usage}
+        qualified = f"{schema}.{name}"
+        if owns:
+            named.append(qualified)
+            details.append(f"{qualified}: owned by the app's role (only the owner may own it)")
+            continue
+        if name in BOOKKEEPING_ALLOWS:
+            allowed = BOOKKEEPING_ALLOWS[name]
+            missing = [p for p in allowed if not held[p]]
+            extra = [p for p in TABLE_NEEDS if held[p] and p not in allowed]
+        else:
+            needs = SEQUENCE_NEEDS if is_sequence else TABLE_NEEDS
+            missing, extra = [p for p in needs if not held[p]], []
+        if missing or extra:
+            named.append(qualified)
+            parts = [f"no {', '.join(missing)}"] if missing else []
+            parts += [f"may {', '.join(extra)} (the migrator's)"] if extra else []
+            details.append(f"{qualified}: {'; '.join(parts)}")
+    return named, details
+
+
+def check_privileges(target: DatabaseTarget) -> str:
+    """The app's role (the pooled URL's) reads and writes every table and sequence of DB_SCHEMA and
+    can neither create, drop nor own anything there; a missing grant names the table."""
+    url = target.app_url
+    params = {"schema": target.schema}
+    with psycopg.connect(libpq_dsn(url), connect_timeout=5, autocommit=True, prepare_threshold=None) as conn:
+        role = conn.execute(_ROLE_QUERY, params).fetchone()
+        if role is None:
+            raise _Failed(f"schema {target.schema!r} does not exist: run `invoke db.migrate`")
+        objects = conn.execute(_OBJECTS_QUERY, params).fetchall()
+    user = role[0]
+    problems = _role_problems(role, target.schema)
+    named, details = _object_problems(objects, target.schema)
+    if named:
+        problems.append(f"grants wrong on {', '.join(named)}")
+    if problems:
+        fix = "run `invoke db.migrate` (it sets the runtime role's privileges)"
+        raise _Failed(f"app role {user}: {'; '.join(problems)}: {fix}", details)
+    return (
+        f"app role {user}: DML on the {len(objects)} tables and sequences of {target.schema} "
+        "(read-only on alembic_version), no CREATE, owns nothing"
+    )
+
+
 def check_migrations(target: DatabaseTarget) -> str:
     """db.check: a single head, models match, database at head, no drift, checksums unchanged."""
     report = migrator.check(target)
@@ -222,6 +313,7 @@ def run_smoke(
     report.checks.append(_run("direct connection", lambda: check_direct(target)))
     report.checks.append(_run("pooled connection", lambda: check_pooled(target)))
     report.checks.append(_run("migrations", lambda: check_migrations(target)))
+    report.checks.append(_run("privileges", lambda: check_privileges(target)))
     try:
         with _app_url(target, url, progress) as base_url:
             for path in APP_ENDPOINTS:

@@ -9,13 +9,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from invoke.context import Context
+from psycopg import sql
 
+from app.urls import libpq_dsn
 from cli import edge
 from cli import up as up_tasks
-from ops.checks.smoke import run_smoke
+from ops.checks.smoke import _run, check_privileges, run_smoke
 from ops.local.native import LocalEnv
 from ops.local.processes import free_port
 from ops.local.throwaway import write_stack_file
@@ -73,9 +77,49 @@ def test_smoke_passes_on_a_migrated_environment(private_env: LocalEnv, migrated:
         "direct connection",
         "pooled connection",
         "migrations",
+        "privileges",
         *APP_CHECKS,
         "pgbouncer pools",
     ] == [check.name for check in report.checks]
+    privileges = next(check for check in report.checks if check.name == "privileges")
+    assert privileges.summary.startswith(f"app role {private_env.config.roles.runtime}: DML on the ")
+
+
+def test_a_missing_grant_is_a_fail_line_naming_the_table(
+    private_env: LocalEnv, migrated: DatabaseTarget, tmp_path: Path
+) -> None:
+    """The app's role without INSERT on users (a grant lost by hand): `invoke smoke` fails the
+    privileges check, its line naming the table, and `db.migrate` puts the grant back."""
+    cfg = private_env.config
+    with psycopg.connect(libpq_dsn(private_env.direct_url()), autocommit=True) as owner:
+        owner.execute(
+            sql.SQL("REVOKE INSERT, UPDATE ON {}.users FROM {}").format(
+                sql.Identifier(cfg.schema), sql.Identifier(cfg.roles.runtime)
+            )
+        )
+    code, report = _smoke_cli(private_env, tmp_path)
+    assert 1 == code
+    assert ["privileges"] == report["failing"]
+    checks: list[dict[str, Any]] = report["checks"]  # type: ignore[assignment]
+    check = next(c for c in checks if c["name"] == "privileges")
+    assert check["summary"].startswith(
+        f"app role {cfg.roles.runtime}: grants wrong on {cfg.schema}.users: run `invoke db.migrate`"
+    )
+    assert [f"{cfg.schema}.users: no INSERT, UPDATE"] == check["details"]
+    migrator.migrate(migrated, progress=_quiet)
+    assert "ok" == _run("privileges", lambda: check_privileges(migrated)).outcome
+
+
+def test_an_app_logging_in_as_the_owner_fails_the_privileges_check(migrated: DatabaseTarget) -> None:
+    """An app given the owner's URL (no pooler, DATABASE_URL = the direct URL) could drop every table."""
+    as_owner = DatabaseTarget.from_urls("test", migrated.direct_url, None, migrated.schema)
+    check = _run("privileges", lambda: check_privileges(as_owner))
+    assert "FAIL" == check.outcome
+    owner = migrated.direct_url.username
+    assert check.summary.startswith(
+        f"app role {owner}: logs in as {owner}, the owner of schema {migrated.schema}: "
+        "it could drop every table"
+    )
 
 
 def test_smoke_fails_when_pgbouncer_is_down(
@@ -85,7 +129,13 @@ def test_smoke_fails_when_pgbouncer_is_down(
     private_env.stop_pgbouncer()
     code, report = _smoke_cli(private_env, tmp_path)
     assert 1 == code
-    assert ["pooled connection", "app /healthz/db", "app /readyz", "pgbouncer pools"] == report["failing"]
+    assert [
+        "pooled connection",
+        "privileges",
+        "app /healthz/db",
+        "app /readyz",
+        "pgbouncer pools",
+    ] == report["failing"]
 
 
 def test_smoke_fails_when_the_database_is_behind_head(
@@ -108,8 +158,8 @@ def test_smoke_fails_when_the_app_is_not_reachable(private_env: LocalEnv, migrat
         migrated, url=f"http://127.0.0.1:{free_port()}", pools=private_env.pools, progress=_quiet
     )
     assert APP_CHECKS == report.failing
-    assert "Connection refused" in report.checks[3].summary
-    assert report.checks[3].summary.startswith("no answer from http://127.0.0.1:")
+    assert "Connection refused" in report.checks[4].summary
+    assert report.checks[4].summary.startswith("no answer from http://127.0.0.1:")
 
 
 def test_up_smoke_checks_the_runtime_it_brought_up(
