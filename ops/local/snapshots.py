@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import select
 import threading
@@ -143,6 +144,7 @@ class SnapshotStore:
         progress: Progress,
         pause_wait_s: float = PAUSE_WAIT_S,
         progress_every_s: float = PROGRESS_EVERY_S,
+        drop_in_background: bool = True,
     ) -> None:
         self.admin_url = admin_url
         self.database = database
@@ -151,6 +153,7 @@ class SnapshotStore:
         self.progress = progress
         self.pause_wait_s = pause_wait_s
         self.progress_every_s = progress_every_s
+        self.drop_in_background = drop_in_background
 
     # --- names ----------------------------------------------------------------------------
     def snapshot_database(self, name: str) -> str:
@@ -300,11 +303,16 @@ class SnapshotStore:
             except BaseException:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(restoring)))
                 raise
-            # After the pool resumed: dropping the old copy takes a moment nobody needs to wait for.
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(replaced)))
-        self.progress(
-            f"restored {self.database!r} from snapshot {name!r} in {time.monotonic() - started:.1f} s"
-        )
+            if not self.drop_in_background:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(replaced)))
+        took = time.monotonic() - started
+        self.progress(f"restored {self.database!r} from snapshot {name!r} in {took:.1f} s")
+        if self.drop_in_background:
+            # Dropping the replaced copy costs about what copying did, and the database is already
+            # back and serving: a process of its own does it (under the same lock, so the next
+            # snapshot or restore waits for it); one that dies is cleaned up by the next restore.
+            self._drop_later(replaced)
+            self.progress(f"  the replaced copy of {self.database!r} is being dropped in the background")
         return snapshot
 
     def delete(self, name: str) -> Snapshot:
@@ -314,6 +322,34 @@ class SnapshotStore:
             conn.execute(sql.SQL("DROP DATABASE {}").format(_ident(snapshot.database)))
         self.progress(f"snapshot {name!r} deleted ({human_size(snapshot.size_bytes)} freed)")
         return snapshot
+
+    def _drop_later(self, database: str) -> None:
+        """Drop `database` in a detached process of its own: forked twice, so it outlives this one,
+        is nobody's zombie, and costs the caller no interpreter start-up."""
+        first = os.fork()
+        if first:
+            os.waitpid(first, 0)  # the middle process exits as soon as it has forked the dropper
+            return
+        try:  # the middle process: new session (Ctrl-C in the terminal does not reach it), fork, go
+            os.setsid()
+            if os.fork() == 0:
+                _drop(self.admin_url, database)
+        finally:
+            os._exit(0)  # never run the parent's cleanup (atexit, pytest's teardown) in a child
+
+    def wait_for_background_drop(self, timeout_s: float = 120) -> float:
+        """Wait until no replaced copy of the database is left; the seconds it took."""
+        started = time.monotonic()
+        with self._admin() as conn:
+            while conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (f"{REPLACED}{self.database}",)
+            ).fetchone():
+                if time.monotonic() - started > timeout_s:
+                    raise UserError(
+                        f"the replaced copy of {self.database!r} is still there after {timeout_s:g} s"
+                    )
+                time.sleep(0.05)
+        return time.monotonic() - started
 
     # --- the pieces -----------------------------------------------------------------------
     def _require_source(self, conn: psycopg.Connection) -> None:
@@ -597,3 +633,17 @@ def store_for(runtime: Runtime, progress: Progress) -> SnapshotStore:
         console=runtime.bouncer_console,
         progress=progress,
     )
+
+
+def _drop(admin_url: str, database: str) -> None:
+    """Drop a restore's leftover copy, under the snapshots' lock; quietly, it runs detached."""
+    if not database.startswith((REPLACED, RESTORING)):  # never anything else
+        return
+    with (
+        contextlib.suppress(psycopg.Error),
+        psycopg.connect(
+            libpq_dsn(admin_url), autocommit=True, application_name="pgstack-snapshot-cleanup"
+        ) as conn,
+    ):
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(database)))

@@ -78,7 +78,8 @@ def test_snapshot_and_restore_undo_changes_and_the_app_carries_on(
     snap_env: LocalEnv, store: SnapshotStore
 ) -> None:
     """A snapshot taken while the app sits idle behind PgBouncer needs no --force; after changes,
-    a restore brings the data back, and the app's same pooled connection keeps working throughout."""
+    a restore brings the data back, and the app's same pooled connection keeps working throughout;
+    the replaced copy is dropped in the background, leaving only the snapshot."""
     app = _pooled(snap_env, autocommit=True)
     with app:
         assert [(3,)] == app.execute("SELECT count(*) FROM app.users").fetchall()
@@ -92,6 +93,8 @@ def test_snapshot_and_restore_undo_changes_and_the_app_carries_on(
         assert [(3,)] == app.execute("SELECT count(*) FROM app.users").fetchall()
         assert [(5,)] == app.execute("SELECT count(*) FROM app.events").fetchall()
     assert ["before-change"] == [s.name for s in store.snapshots()]
+    assert any("being dropped in the background" in line for line in store.lines)  # type: ignore[attr-defined]
+    store.wait_for_background_drop(timeout_s=60)
     with psycopg.connect(libpq_dsn(snap_env.admin_url()), autocommit=True) as admin:
         rows = admin.execute(
             "SELECT datname, datallowconn FROM pg_database WHERE datname LIKE 'pgstack\\_%'"
