@@ -171,7 +171,8 @@ def test_local_reset_migrates_and_seeds_and_keeps_other_databases(
     local_env: LocalEnv, database: TestDatabase
 ) -> None:
     """`invoke db.reset --yes` on the local environment rebuilds its schema at head with the seed
-    data; another database of the cluster (here the test's own) is untouched."""
+    data, which the app's runtime role reads and writes through PgBouncer at once (its default
+    privileges survived the drop); another database of the cluster (here the test's own) is untouched."""
     with psycopg.connect(libpq_dsn(database.direct_url), autocommit=True) as conn:
         conn.execute("CREATE TABLE untouched AS SELECT 1 AS one")
     result = _invoke("db.reset", "--yes")
@@ -180,5 +181,9 @@ def test_local_reset_migrates_and_seeds_and_keeps_other_databases(
     with psycopg.connect(libpq_dsn(local_env.direct_url()), autocommit=True) as conn:
         row = conn.execute(f'SELECT count(*) FROM "{local_env.config.schema}".users').fetchone()  # noqa: S608
     assert row is not None and 3 == row[0]
+    schema = sql.Identifier(local_env.config.schema)
+    with psycopg.connect(libpq_dsn(local_env.pooled_url()), autocommit=True, prepare_threshold=None) as app:
+        assert [(3,)] == app.execute(sql.SQL("SELECT count(*) FROM {}.users").format(schema)).fetchall()
+        app.execute(sql.SQL("INSERT INTO {}.usage_events (route) VALUES ('after reset')").format(schema))
     with psycopg.connect(libpq_dsn(database.direct_url), autocommit=True) as conn:
         assert [(1,)] == conn.execute("SELECT one FROM untouched").fetchall()
