@@ -1,7 +1,7 @@
 """db: migrations and the database's version - migrate, stamp, current, history, check, lint, revision,
 downgrade, shell, reset, seed - and the local database's snapshots (snapshot, restore, snapshots).
 `--env local` (the default), or a cloud env: on its database when DIRECT_DATABASE_URL is exported,
-else (migrate, check, current) as its Cloud Run migration job, through gcloud."""
+else (migrate, check, current, status) as its Cloud Run migration job, through gcloud."""
 
 from __future__ import annotations
 
@@ -264,6 +264,36 @@ def lint(c: Context, json: bool = False, output: str = "") -> None:
             )
 
 
+def _status_in_job(job: JobTarget, env: str, json: bool) -> None:
+    """db.status as the job: its report from the logs (the job prints its table), then the lint of
+    the pending revisions here, where the revision files are (those this checkout has)."""
+    from ops.lint.run import all_revisions
+
+    outcome = _in_job(job, "status", env, json=json)
+    report = outcome.result.report if outcome.result is not None else {}
+    wanted = [str(revision) for revision in report.get("pending") or []]
+    pending = [script for script in all_revisions() if script.revision in wanted]
+    linted: LintReport | None = None
+    lint_error = None
+    if len(pending) < len(wanted):
+        missing = sorted(set(wanted) - {script.revision for script in pending})
+        lint_error = f"{', '.join(missing)} not in this checkout: lint from the deployed commit"
+    elif pending:
+        try:
+            linted = _lint_report(pending, str(report.get("schema") or edge.schema()))
+        except UserError as exc:
+            lint_error = str(exc)
+    if json:
+        lint_part = linted.as_dict() if linted else ({"error": lint_error} if lint_error else None)
+        print(json_module.dumps({**report, "lint": lint_part}, indent=2))
+    elif lint_error:
+        print(f"lint of the pending revisions: not run ({lint_error})")
+    elif linted is not None:
+        print("lint of the pending revisions:")
+        print("\n".join(f"  {line}" for line in linted.render().splitlines()))
+    _job_exit(outcome)
+
+
 @task(help={"env": ENV_HELP, "json": "print the status as JSON (for scripts)"})
 def status(c: Context, env: str = "local", json: bool = False) -> None:
     """Each revision applied (when, by whom) or pending, what db.migrate would do, lint of the pending."""
@@ -272,6 +302,10 @@ def status(c: Context, env: str = "local", json: bool = False) -> None:
         from ops.migrate.lock import direct_connection
         from ops.migrate.status import status as read_status
 
+        job = edge.cloud_job(env)
+        if job is not None:
+            _status_in_job(job, env, json)
+            return
         target = edge.target(env)
         with direct_connection(target) as connection:
             report = read_status(connection, target.env, target.schema)

@@ -24,11 +24,11 @@ RUNTIME_HELP = (
 )
 ENV_HELP = (
     "environment: `local` (default), or a cloud stack such as `staging`: with DIRECT_DATABASE_URL "
-    "(and DATABASE_URL for the pooled checks) exported, on that database; without, migrate, check "
-    "and current run as the stack's Cloud Run migration job (gcloud)"
+    "(and DATABASE_URL for the pooled checks) exported, on that database; without, migrate, check, "
+    "current and status run as the stack's Cloud Run migration job (gcloud)"
 )
 URL_VARIABLES = ("DIRECT_DATABASE_URL", "DATABASE_URL")
-JOB_TASKS = "db.migrate, db.check and db.current"
+JOB_TASKS = "db.migrate, db.check, db.current and db.status"
 
 
 def runtime(requested: str | None = None) -> Runtime:

@@ -5,10 +5,12 @@ Reads the app's settings from the environment once, here: DIRECT_DATABASE_URL (o
 DB_POOL_MODE=direct) and DB_SCHEMA. ACTION is what `gcloud run jobs execute --args` asks for:
 `migrate` (the default, what a deploy runs: exit 0 when the schema is at the target revision; with
 MIGRATE_SEED=true, set by a stack with pgstack:seed: true and never by default, it then loads
-migrations/seed.sql, idempotently), `check` (db.check's report; exit 1 when a check fails) or
-`current` (the state and revision). Progress goes to stdout line by line, an error in one line to
-stderr, and the last stdout line is the result as one JSON object (ops/migrate/jobresult.py), which
-`db.* --env <cloud stack>` reads back from the execution's logs.
+migrations/seed.sql, idempotently), `check` (db.check's report; exit 1 when a check fails),
+`current` (the state and revision) or `status` (db.status's report: each revision applied or
+pending, what migrate would do; its lint is the caller's, which has the revision files). Progress
+goes to stdout line by line, an error in one line to stderr, and the last stdout line is the result
+as one JSON object (ops/migrate/jobresult.py), which `db.* --env <cloud stack>` reads back from the
+execution's logs.
 """
 
 from __future__ import annotations
@@ -80,6 +82,21 @@ def _current(target: DatabaseTarget) -> JobResult:
     return JobResult("current", 0, message, payload)
 
 
+def _status(target: DatabaseTarget) -> JobResult:
+    from ops.migrate.lock import direct_connection
+    from ops.migrate.status import status
+
+    with direct_connection(target) as connection:
+        report = status(connection, target.env, target.schema)
+    for line in report.render().splitlines():
+        _say(line)
+    pending = report.pending
+    message = f"{report.state}, at {report.current or '-'}: {len(pending)} pending"
+    if report.refusal:
+        message += f"; db.migrate would refuse: {report.refusal}"
+    return JobResult("status", 0, message, report.as_dict())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, read the environment, act; the result line last, and its exit code."""
     parser = argparse.ArgumentParser(
@@ -93,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         default="migrate",
         choices=ACTIONS,
-        help="migrate (default), check (db.check's report) or current (state and revision)",
+        help="migrate (default), check (db.check's report), current (state and revision) or status "
+        "(db.status's report)",
     )
     parser.add_argument(
         "--env",
@@ -108,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             result = _check(target)
         elif args.action == "current":
             result = _current(target)
+        elif args.action == "status":
+            result = _status(target)
         else:
             result = _migrate(target, args.to)
     except UserError as exc:

@@ -1,6 +1,6 @@
 """The migration job's contract with whoever runs it: which arguments ask for which operation, and
-the result line the job prints last, so `db.migrate`, `db.check`, `db.current` (and `db.status`)
-for a cloud env read back what happened without a database connection of their own.
+the result line the job prints last, so `db.migrate`, `db.check`, `db.current` and `db.status` for a
+cloud env read back what happened without a database connection of their own.
 
 The job (`python -m ops.migrate [ACTION] ...`) prints its progress as plain lines, then one JSON
 object on a line of its own. Cloud Run sends stdout to Cloud Logging, which stores a line that is a
@@ -24,7 +24,7 @@ MARKER_KEY = "pgstack"
 MARKER = "job-result"
 FORMAT = 1
 # What the job can be asked to do (its first argument; none means migrate, the deploy's run).
-ACTIONS = ("migrate", "check", "current")
+ACTIONS = ("migrate", "check", "current", "status")
 
 
 @dataclass(frozen=True)

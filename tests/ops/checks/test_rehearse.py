@@ -123,12 +123,12 @@ def test_an_image_without_the_migrator_is_caught(stand_in: CloudSqlStandIn, tmp_
 def test_a_job_that_does_not_know_what_the_tasks_ask_is_caught(
     stand_in: CloudSqlStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The tasks asking the job for an action it does not know (as `db.status --env` would before
-    the job learnt `status`): no result line comes back, and the rehearsal says so."""
+    """The tasks asking the job for an action it does not know (as a new `db.*` task would before
+    the job learnt it): no result line comes back, and the rehearsal says so."""
     import ops.checks.rehearse
 
-    monkeypatch.setattr(ops.checks.rehearse, "job_arguments", lambda action, env: ["status", "--env", env])
+    monkeypatch.setattr(ops.checks.rehearse, "job_arguments", lambda action, env: ["verify", "--env", env])
     report = _run(stand_in, "staging", "none")
     job = _containers(report)["none job pgstack-staging-migrate"]
-    assert job.error is not None and "--args=status,--env,staging printed no result line" in job.error
-    assert "invalid choice: 'status'" in job.error
+    assert job.error is not None and "--args=verify,--env,staging printed no result line" in job.error
+    assert "invalid choice: 'verify'" in job.error

@@ -1,5 +1,5 @@
-"""Cloud operations without hand-exported URLs: `db.migrate`, `db.check` and `db.current --env staging`
-execute the stack's migration job through gcloud and read its result back from its logs.
+"""Cloud operations without hand-exported URLs: `db.migrate`, `db.check`, `db.current` and `db.status
+--env staging` execute the stack's migration job through gcloud and read its result back from its logs.
 
 The real gcloud cannot run here. A stand-in on PATH (tests/support/gcloud.py) writes down every
 command line and replays recorded outputs (tests/ops/cloud/gcloud/: shaped after Google's v1
@@ -141,6 +141,27 @@ def test_current_and_a_target_revision(gcloud: GcloudStandIn, database: TestData
     ] == (gcloud.calls()[2])
 
 
+def test_status_reads_the_jobs_report_and_lints_the_pending_here(
+    gcloud: GcloudStandIn, database: TestDatabase
+) -> None:
+    """The job knows what is applied and pending; the revision files to lint are here."""
+    assert 0 == _job(database, "migrate", "--to", "0003_users_last_login").returncode
+    ran = _job(database, *job_arguments("status", env="staging"))
+    assert 0 == ran.returncode, ran.stderr
+    gcloud.reply("run jobs execute", stdout=recorded("execution_succeeded.json"))
+    _replay(gcloud, ran)
+    done = _invoke(gcloud, "db.status", "--env", "staging", "--json")
+    assert 0 == done.returncode, done.stderr
+    report = json.loads(done.stdout)
+    assert ["0004_usage_events_user_ts_index"] == report["pending"]
+    assert "staging" == report["env"]
+    assert report["lint"] is not None and report["lint"].get("ok") is True, report["lint"]
+    assert [*EXECUTE, "--args=status,--env,staging", "--wait", "--format=json"] == gcloud.calls()[0]
+    done = _invoke(gcloud, "db.status", "--env", "staging")
+    assert "  | staging, schema 'app': versioned, at 0003_users_last_login" in done.stdout
+    assert "lint of the pending revisions:" in done.stdout
+
+
 def test_with_a_url_exported_nothing_runs_in_the_cloud(gcloud: GcloudStandIn, database: TestDatabase) -> None:
     env = {**gcloud.environ(), **database.environ()}
     done = subprocess.run(
@@ -157,7 +178,7 @@ def test_with_a_url_exported_nothing_runs_in_the_cloud(gcloud: GcloudStandIn, da
     [
         (
             ["db.history", "--env", "staging"],
-            "db.migrate, db.check and db.current --env staging run as the stack's migration job instead",
+            "db.current and db.status --env staging run as the stack's migration job instead",
         ),
         (
             ["db.migrate", "--env", "staging", "--sql"],
