@@ -111,6 +111,7 @@ class ContainerResult:
     ok: bool = False
     inputs: list[str] = field(default_factory=list)  # each secret it read, and what it was taken for
     steps: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # contract gaps that do not stop it
     error: str | None = None
     log_tail: list[str] = field(default_factory=list)
     not_run: str | None = None  # why it was not started (what it waits for failed first)
@@ -149,6 +150,9 @@ class Rehearsal:
         skipped = [m.pooler for m in self.modes if m.skipped is not None]
         note = f"; not rehearsed: {', '.join(skipped)}" if skipped else ""
         modes = ", ".join(m.pooler for m in rehearsed) or "none"
+        warned = sum(len(c.warnings) for c in containers)
+        if warned:
+            note = f"; {warned} warning{'s' if warned > 1 else ''}{note}"
         if self.ok:
             return f"rehearsal of {self.stack} passed: {len(containers)} containers in {modes}{note}"
         failed = [
@@ -297,6 +301,7 @@ class _Rehearser:
         self.workdir = workdir
         self.progress = progress
         self.expect_dockerfile = True  # the staged image must be the one the plan builds
+        self.config: CloudConfig | None = None
         password = stand_in.password
         self.mask: Callable[[str], str] = lambda text: mask_secrets(text).replace(password, "***")
 
@@ -307,6 +312,8 @@ class _Rehearser:
         self.say(f"ok   {result.label}")
         for step in result.steps:
             self.progress(f"       {step}")
+        for warning in result.warnings:
+            self.progress(f"       WARNING: {warning}")
 
     def fail(self, result: ContainerResult) -> None:
         self.say(f"FAIL {result.label}: {result.error}")
@@ -322,6 +329,7 @@ class _Rehearser:
             result.skipped = f"the stack's config refuses it: {exc}"
             self.say(f"not rehearsed: {result.skipped}")
             return
+        self.config = config
         if result.changed:
             changed = ", ".join(f"{k}={v}" for k, v in result.changed.items())
             self.say(f"with {changed} (what pooler={self.pooler} needs)")
@@ -603,6 +611,20 @@ class _Rehearser:
         took = _wait_tcp(port, probe.deadline_s, lambda: process.poll() is None)
         result.steps.append(f"startup probe {probe.describe()} passed in {took:.1f} s")
 
+    def _app_role(self, env: dict[str, str]) -> list[str]:
+        """Whether the app logs in as the stack's runtime role (issue 12: least privilege)."""
+        from sqlalchemy.engine import make_url
+
+        url = env.get("DATABASE_URL")
+        if not url or self.config is None:
+            return []
+        user, runtime = make_url(url).username, self.config.roles.runtime
+        if user == runtime:
+            return []
+        key = f"{PROJECT}:{Key.DB_RUNTIME_USER}"
+        role = f"the runtime role {runtime!r} ({key})"
+        return [f"the app logs in as {user!r}, not {role}: it can alter and drop its tables"]
+
     def _start_app(
         self,
         container: PlannedContainer,
@@ -621,6 +643,7 @@ class _Rehearser:
             "K_CONFIGURATION": container.resource,
         }
         env = instance.env(container, {**self.image.env(), **cloud_run}, result.inputs)
+        result.warnings.extend(self._app_role(env))
         argv = self._argv(container)
         out = running.enter_context(log.open("wb"))
         try:

@@ -55,7 +55,9 @@ def test_every_container_of_staging_in_every_pooler_mode(stand_in: CloudSqlStand
     assert any("nothing to do" in step for step in job.steps)  # the second run
     # The job as db.check and db.current --env staging run it, read back through its result line.
     assert "--args=check,--env,staging exit 0: all checks passed" in job.steps
-    assert "rehearsal of staging passed: 7 containers in sidecar, managed, none" == report.verdict()
+    assert report.verdict().startswith("rehearsal of staging passed: 7 containers in sidecar, managed, none")
+    # Until the cloud program gives the service the runtime role's URL (issue 12), a warning says so.
+    assert all("not the runtime role 'app_runtime'" in warning for warning in app.warnings)
     # No password in anything the rehearsal says.
     assert stand_in.password not in "\n".join(LINES) + report.to_json()
 
