@@ -11,7 +11,6 @@ from invoke.tasks import task
 from app.urls import mask_url
 from cli import edge
 from cli.errors import reported
-from ops.checks.appserver import uvicorn_command
 from stacks.stackfile import REPO_ROOT
 
 
@@ -27,6 +26,8 @@ def serve(c: Context, port: int = 8000, host: str = "127.0.0.1", reload: bool = 
     with reported():
         target = edge.target(edge.LOCAL)  # a clear error if the local environment was never started
         print(f"serving http://{host}:{port} on {mask_url(target.app_url)}")
+        from ops.checks.appserver import uvicorn_command  # here: its HTTP client slows every `invoke`
+
         extra = ("--reload", "--reload-dir", str(REPO_ROOT / "app")) if reload else ()
         command = uvicorn_command(port, host, extra)
         # Foreground child: Ctrl-C reaches uvicorn too, which shuts down gracefully.

@@ -9,9 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from ops.errors import UserError
 from ops.local.binaries import Binaries
@@ -20,6 +18,9 @@ from ops.local.processes import pid_alive, read_pid, worst_line
 from ops.local.statedir import StateDir, tail
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 from stacks.config import LocalConfig
+
+if TYPE_CHECKING:
+    import psycopg
 
 Progress = Callable[[str], None]
 
@@ -93,6 +94,8 @@ class NativeBouncer:
 
     def accepts(self) -> bool:
         """True when the app's (runtime) role can log in through PgBouncer."""
+        import psycopg  # here, not at the top: see ops/local/postgres.py
+
         try:
             with connect(
                 self.config.pgbouncer_port,
@@ -145,6 +148,8 @@ class NativeBouncer:
 
     def console(self) -> psycopg.Connection:
         """A connection to PgBouncer's admin console (SHOW, PAUSE, RESUME, KILL), as the superuser."""
+        import psycopg
+
         # The admin console speaks the simple query protocol only: ClientCursor uses it.
         return psycopg.connect(
             host="127.0.0.1",

@@ -94,8 +94,8 @@ def test_failed_initdb_is_one_line_with_its_error(state_root: Path, monkeypatch:
     fake_bin = state_root / "fake-bin"
     fake_bin.mkdir(mode=0o755)
     scripts = {
-        "postgres": "echo 'postgres (PostgreSQL) 15.0'",
-        "pg_ctl": "exit 1",
+        "postgres": "exit 1",
+        "pg_ctl": "echo 'pg_ctl (PostgreSQL) 15.0'",  # the version probe asks pg_ctl
         "initdb": "echo 'initdb: error: disk on fire (test double)' >&2\n"
         "echo 'initdb: removing data directory' >&2\nexit 1",
     }
