@@ -138,7 +138,10 @@ def _unavailable(payload: dict[str, Any], retry_after_s: int | None = None) -> J
     return JSONResponse(payload, status_code=503, headers=headers)
 
 
-@router.get("/healthz")
+# No response model on any route: for a return annotation FastAPI would build a pydantic validator
+# when the module is imported (and import pydantic.v1 to rule out v1 models), which every cold start
+# would pay for JSON these handlers already shape.
+@router.get("/healthz", response_model=None)
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers; touches nothing else."""
     return {"status": "ok"}

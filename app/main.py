@@ -1,7 +1,10 @@
-"""The FastAPI app factory: `uvicorn --factory app.main:create_app` (Cloud Run, `invoke app.serve`).
+"""The FastAPI app: the factory `create_app` (`uvicorn --factory app.main:create_app`: Cloud Run,
+`invoke app.serve`) and, for FastAPI's convention, a module-level `app` (`uvicorn app.main:app`,
+`fastapi run`).
 
-Importing this module reads no settings and opens nothing, so a bad environment fails in the factory
-with one line, and the import stays cheap (part of every cold start).
+Importing this module reads no settings and opens nothing: `app` is built from the environment on
+first access (PEP 562's module `__getattr__`), so a bad environment fails there, at start-up, with
+one line, and the import stays cheap (part of every cold start).
 """
 
 from __future__ import annotations
@@ -21,6 +24,23 @@ from app.logs import RequestLogMiddleware, configure_logging
 from app.settings import Settings, SettingsError, get_settings
 
 log = logging.getLogger("app")
+
+# Declared for type checkers and readers; not assigned, so `__getattr__` below builds it when read.
+app: FastAPI
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`app`, built by `create_app()` from the environment on first access and kept."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    built = create_app()  # a bad environment: SystemExit with one line, as from the factory
+    globals()["app"] = built  # later reads find the global and never come back here
+    return built
+
+
+def __dir__() -> list[str]:
+    """The module's names, `app` included before it is built: `fastapi run` looks for it in dir()."""
+    return sorted({*globals(), "app"})
 
 
 def _head_revisions(settings: Settings) -> frozenset[str] | str:
