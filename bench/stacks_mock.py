@@ -23,7 +23,7 @@ STACKS = ("local", "staging", "prod")
 # Runs in the fresh process; prints one JSON object of timings.
 PROBE = f"""
 import json, sys, time
-sys.path.insert(0, {str(REPO_ROOT)!r})  # the mock harness lives with the tests
+sys.path.insert(0, {str(REPO_ROOT)!r})  # the stack tests' runner lives with the tests
 t = time.perf_counter()
 import pulumi, pulumi_docker, pulumi_random
 from pulumi_gcp import artifactregistry, cloudrunv2, compute, projects, secretmanager
@@ -34,7 +34,7 @@ for cls in (artifactregistry.Repository, cloudrunv2.Service, compute.Network, pr
     pass
 times = {{"sdk_import": time.perf_counter() - t}}
 t = time.perf_counter()
-from tests.stacks.engine import run_stack
+from tests.support.stacks import run_stack
 times["program_import"] = time.perf_counter() - t
 resources = {{}}
 for phase in ("first", "warm"):

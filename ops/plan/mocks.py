@@ -1,26 +1,32 @@
-"""Run a Pulumi program in preview mode against a recording mock monitor instead of the engine.
+"""The one Pulumi mock harness: run a program against a recording mock monitor instead of the engine.
 
-The mocks echo each resource's inputs back as its state, so what a real preview leaves unknown
-(ids, computed outputs) stays unknown here too.
+Used by the offline plan (as `pulumi preview`: inputs echoed back as state, so what a real preview
+leaves unknown - ids, computed outputs - stays unknown), by the rehearsal's secret contents and the
+stack tests (as `pulumi up`: every resource gets an id and the outputs a provider would compute,
+so every `apply` runs). Each run gets a fresh context (Pulumi keeps its settings in context
+variables) and a fresh event loop, so runs cannot leak into each other or into their caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextvars
+import functools
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
 from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]  # no stubs installed
 from pulumi.runtime import mocks, settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 
-from ops.errors import UserError
-
 _STACK_TYPE = "pulumi:pulumi:Stack"
+
+# What a provider would compute for a resource, given its type, name and inputs (an address, a
+# generated password, an email): merged over the echoed inputs when a run resolves like `pulumi up`.
+ProviderOutputs = Callable[[str, str, Mapping[str, Any]], Mapping[str, Any]]
 
 
 def _engine_urn(urn: str) -> str:
@@ -44,6 +50,7 @@ class PlannedResource:
     inputs: dict[str, Any]
     protect: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)  # input paths `pulumi up` leaves alone
 
     @property
     def label(self) -> str:
@@ -51,25 +58,27 @@ class PlannedResource:
         return f"{self.type} {self.name}"
 
 
-class _PreviewMocks(mocks.Mocks):
-    """Echo inputs as state with no id: computed outputs stay unknown, as in `pulumi preview`."""
+def outputs_by_type(outputs: Mapping[str, Mapping[str, Any]]) -> ProviderOutputs:
+    """The same outputs for every resource of a type (resource type -> outputs)."""
 
-    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return "", dict(args.inputs)
+    def computed(type_: str, name: str, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+        del name, inputs  # the same for every resource of the type
+        return outputs.get(type_, {})
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        return dict(args.args), []
+    return computed
 
 
-class _ResolvingMocks(mocks.Mocks):
-    """As `pulumi up` would see it: inputs echoed as state, plus the given outputs per resource type
-    (an instance's address, a generated password), so values computed from them are known."""
+class _Mocks(mocks.Mocks):
+    """Without `outputs`, as `pulumi preview`: inputs echoed as state, no id, computed outputs unknown.
+    With them, as `pulumi up`: an id, and the outputs merged over the inputs, so they are known."""
 
-    def __init__(self, outputs: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(self, outputs: ProviderOutputs | None) -> None:
         self.outputs = outputs
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", {**args.inputs, **self.outputs.get(args.typ, {})}
+        if self.outputs is None:
+            return "", dict(args.inputs)
+        return f"{args.name}-id", {**args.inputs, **self.outputs(args.typ, args.name, args.inputs)}
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         return dict(args.args), []
@@ -78,8 +87,8 @@ class _ResolvingMocks(mocks.Mocks):
 class _RecordingMonitor(mocks.MockMonitor):
     """The SDK's mock monitor, also keeping every registration request and the stack's outputs."""
 
-    def __init__(self, resolved: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        super().__init__(_PreviewMocks() if resolved is None else _ResolvingMocks(resolved))
+    def __init__(self, outputs: ProviderOutputs | None) -> None:
+        super().__init__(_Mocks(outputs))
         self.recorded: list[PlannedResource] = []
         self.stack_outputs: dict[str, Any] = {}
 
@@ -102,6 +111,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     inputs=MessageToDict(request.object),
                     protect=bool(getattr(request, "protect", False)),
                     replace_on_changes=sorted(request.replaceOnChanges),
+                    ignore_changes=list(request.ignoreChanges),
                 )
             )
         return response
@@ -113,19 +123,37 @@ class _RecordingMonitor(mocks.MockMonitor):
 
 
 def run_under_mocks(
-    program: Any,
+    program: Callable[[], Any],
     project: str,
     stack: str,
     config: dict[str, str],
     secret_keys: list[str],
     *,
-    resolved: Mapping[str, Mapping[str, Any]] | None = None,
+    outputs: ProviderOutputs | None = None,
 ) -> tuple[list[PlannedResource], dict[str, Any]]:
-    """Run `program` as `pulumi preview -s stack` would, returning its registrations and outputs.
+    """Run `program` as `pulumi preview -s stack` would, returning its registrations (inputs in wire
+    form, secrets still marked) and the stack's outputs.
 
-    With `resolved` (resource type -> outputs), as `pulumi up` would instead: every resource gets
-    an id and those outputs, so what the program computes from them is known.
+    With `outputs`, as `pulumi up` would instead: every resource gets an id and what `outputs`
+    computes for it, so what the program computes from them is known. What the program raises
+    (pulumi.RunError, a ConfigError) comes out as it is: the caller decides how to report it.
     """
+    # A fresh context: nothing of a previous run (root resource, config, settings) leaks in or out.
+    run = functools.partial(
+        _run, program, project=project, stack=stack, config=config, secret_keys=secret_keys, outputs=outputs
+    )
+    return contextvars.Context().run(run)
+
+
+def _run(
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    outputs: ProviderOutputs | None,
+) -> tuple[list[PlannedResource], dict[str, Any]]:
     # A loop of its own per run, closed afterwards, so runs (and other users of asyncio in the
     # same process, such as tests) cannot leak state into each other.
     loop = asyncio.new_event_loop()
@@ -140,19 +168,15 @@ def run_under_mocks(
         thread_loops.append(thread_loop)
 
     loop.set_default_executor(ThreadPoolExecutor(max_workers=4, initializer=give_thread_a_loop))
-    monitor = _RecordingMonitor(resolved)
+    monitor = _RecordingMonitor(outputs)
     try:
         set_all_config(config, secret_keys)
-        mocks.set_mocks(
-            monitor.mocks, project=project, stack=stack, preview=resolved is None, monitor=monitor
-        )
+        mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=outputs is None, monitor=monitor)
         # set_mocks registers and finishes a root stack of its own; run_in_stack makes the one
         # the program's exports belong to, which needs the slot free.
         settings.ROOT.set(None)
         settings.SETTINGS.outputs.clear()
         loop.run_until_complete(run_in_stack(program))
-    except pulumi.RunError as exc:
-        raise UserError(f"the program failed for stack {stack}: {exc}") from None
     finally:
         settings.ROOT.set(None)
         loop.run_until_complete(loop.shutdown_default_executor())

@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pulumi
+
 from ops.errors import UserError
 from ops.plan.imports import load_provider_classes_on_demand
-from ops.plan.mocks import PlannedResource, run_under_mocks
+from ops.plan.mocks import PlannedResource, ProviderOutputs, run_under_mocks
 from ops.plan.values import MASKED, PLACEHOLDER_PREFIX, decode_struct, mask_text, relative_to
 from stacks.config import ConfigError
 from stacks.stackfile import (
@@ -146,15 +148,26 @@ def load_program(spec: str = DEFAULT_PROGRAM) -> Program:
     return program  # type: ignore[no-any-return]  # checked callable above
 
 
+def run_program(
+    program: Program, values: StackValues, outputs: ProviderOutputs | None = None
+) -> tuple[list[PlannedResource], dict[str, Any]]:
+    """`program` under the mocks (ops/plan/mocks.py) with `values` as its config: what it registered
+    and exported. A program that fails (pulumi.RunError) is a UserError naming the stack."""
+    config, secret_keys = engine_config(values)
+    try:
+        return run_under_mocks(program, PROJECT, values.stack, config, secret_keys, outputs=outputs)
+    except pulumi.RunError as exc:
+        raise UserError(f"the program failed for stack {values.stack}: {exc}") from None
+
+
 def record_plan(program: Program, values: StackValues, root: Path = REPO_ROOT) -> Plan:
     """Run `program` under Pulumi mocks with `values` as its config and return what it registered.
 
     Paths inside the checkout at `root` (a Docker build context, say) are written relative to it.
     """
-    config, secret_keys = engine_config(values)
     if _speedups():
         load_provider_classes_on_demand()
-    recorded, outputs = run_under_mocks(program, PROJECT, values.stack, config, secret_keys)
+    recorded, outputs = run_program(program, values)
     resources = [
         replace(r, inputs=relative_to(decode_struct(r.inputs), str(root)))
         for r in sorted(recorded, key=lambda r: r.urn)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ops.errors import UserError
-from ops.plan.mocks import run_under_mocks
-from ops.plan.planner import Program, engine_config, load_program
+from ops.plan.mocks import outputs_by_type
+from ops.plan.planner import Program, load_program, run_program
 from ops.plan.values import reveal_struct
-from stacks.stackfile import PROJECT, StackValues
+from stacks.stackfile import StackValues
 
 SECRET = "gcp:secretmanager/secret:Secret"  # noqa: S105 - a resource type
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"  # noqa: S105 - a resource type
@@ -46,10 +46,7 @@ def secret_contents(
     values: StackValues, outputs: StandInOutputs, program: Program | None = None
 ) -> dict[str, str]:
     """Secret id -> the data of the version the program creates for it."""
-    config, secret_keys = engine_config(values)
-    recorded, _ = run_under_mocks(
-        program or load_program(), PROJECT, values.stack, config, secret_keys, resolved=outputs.by_type()
-    )
+    recorded, _ = run_program(program or load_program(), values, outputs_by_type(outputs.by_type()))
     ids = {r.urn: reveal_struct(r.inputs).get("secretId") for r in recorded if r.type == SECRET}
     contents: dict[str, str] = {}
     for version in (r for r in recorded if r.type == SECRET_VERSION):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stacks.engine import Run, run_stack
+from tests.support.stacks import Run, run_stack
 
 
 @pytest.fixture(name="local_run", scope="module")

@@ -17,7 +17,7 @@ from stacks.config import (
     local_config,
 )
 from stacks.stackfile import read_stack
-from tests.stacks.engine import run_stack, with_overrides
+from tests.support.stacks import run_stack, with_overrides
 
 
 def cloud_error(stack: str = "staging", **overrides: Any) -> str:

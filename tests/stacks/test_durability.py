@@ -12,7 +12,7 @@ import pytest
 from stacks.config import ConfigError, cloud_config, load_cloud_config
 from stacks.gcp.database import PASSWORD_LENGTH, PASSWORD_MIN_LENGTH
 from stacks.stackfile import read_stack
-from tests.stacks.engine import Run, run_stack, with_overrides
+from tests.support.stacks import Run, run_stack, with_overrides
 
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 SQL_DATABASE = "gcp:sql/database:Database"

@@ -14,7 +14,7 @@ from stacks.config import load_cloud_config, load_local_config
 from stacks.gcp.sidecar import sidecar_settings
 from stacks.local import SUPERUSER as DOCKER_SUPERUSER
 from stacks.local import init_script, pgbouncer_settings
-from tests.stacks.engine import (
+from tests.support.stacks import (
     MOCK_PASSWORD,
     MOCK_PRIVATE_IP,
     Registered,
