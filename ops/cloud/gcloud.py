@@ -326,7 +326,14 @@ def run_job(
         f"executing the Cloud Run job {target.job}{asked} in {target.project}/{target.region}; waiting for it"
     )
     started = time.monotonic()
-    name, execution = gcloud.execute(target, args, progress)
+    try:
+        name, execution = gcloud.execute(target, args, progress)
+    except KeyboardInterrupt:
+        # gcloud stops waiting; the execution it created goes on in Cloud Run regardless.
+        progress(
+            f"interrupted: an execution already started goes on in Cloud Run: see {target.console_url()}"
+        )
+        raise
     if not execution:
         execution = gcloud.describe(target, name)
     succeeded = _succeeded(execution)

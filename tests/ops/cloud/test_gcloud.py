@@ -252,3 +252,15 @@ def test_entries_of_both_kinds_and_a_foreign_format() -> None:
     newer = {"jsonPayload": {"pgstack": "job-result", "format": 2}}
     with pytest.raises(UserError, match="a result of format 2, this code reads 1"):
         entry_lines([newer])
+
+
+def test_ctrl_c_says_the_execution_goes_on() -> None:
+    target = JobTarget.from_config(load_cloud_config("staging"))
+
+    def runner(argv: object, timeout_s: float, progress: object) -> Completed:
+        raise KeyboardInterrupt
+
+    said: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_job(target, None, said.append, gcloud=Gcloud("gcloud", runner))
+    assert said[-1].startswith("interrupted: an execution already started goes on in Cloud Run: see https://")
