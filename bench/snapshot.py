@@ -9,8 +9,10 @@ one after the other, each as a process the way a user runs it:
   pg_dump -Fc            the dump of the database (the client tools of the cluster's major)
   invoke db.snapshot     a snapshot of the same database
   invoke db.restore      the live database (some rows deleted meanwhile) replaced by the snapshot;
-                         it returns once the database is back, and its replaced copy is dropped
-                         in the background: the time until that drop is done is shown too
+                         it swaps in the snapshot's spare copy, made in the background after the
+                         snapshot, and returns once the database is back; the replaced copy is
+                         dropped and a new spare made in the background. The time until each
+                         background job is done is shown too, and the ratios counting it
   pg_restore             the live database replaced by the dump, the same job done the dump's way:
                          dropdb, createdb, pg_restore (-j 1, then again with -j 2)
 
@@ -165,14 +167,13 @@ class Runner:
         assert self.expected == got, f"after {after}: {got} rows, expected {self.expected}"
 
     def run(self) -> dict[str, float]:
-        figures = {
-            DUMP: _timed(lambda: self.pg("pg_dump", "-Fc", "-f", str(self.dump), self.database)),
-            SNAPSHOT: _timed(lambda: self.invoke("db.snapshot", "bench")),
-        }
+        store = store_for(self.env, _quiet)
+        figures = {DUMP: _timed(lambda: self.pg("pg_dump", "-Fc", "-f", str(self.dump), self.database))}
+        figures[SNAPSHOT] = _timed(lambda: self.invoke("db.snapshot", "bench"))
+        figures[SPARE_READY] = figures[SNAPSHOT] + store.wait_for_background()
         self.delete_some()
         figures[RESTORE] = _timed(lambda: self.invoke("db.restore", "bench"))
-        store = store_for(self.env, _quiet)
-        figures[BACKGROUND_DROP] = figures[RESTORE] + store.wait_for_background_drop()
+        figures[RESTORE_BACKGROUND] = figures[RESTORE] + store.wait_for_background()
         self.check_rows(RESTORE)
         for name, action in (
             (PG_RESTORE, lambda: self.replace_from_dump(1)),
@@ -185,7 +186,8 @@ class Runner:
 
 
 DUMP, SNAPSHOT, RESTORE = "pg_dump -Fc", "invoke db.snapshot", "invoke db.restore"
-BACKGROUND_DROP = "  and its background drop done after"
+SPARE_READY = "  its spare copy ready after"
+RESTORE_BACKGROUND = "  its background work done after"
 PG_RESTORE = "dropdb, createdb, pg_restore -j 1"
 PG_RESTORE_J2 = "dropdb, createdb, pg_restore -j 2"
 
@@ -234,8 +236,11 @@ def main() -> None:
     print(f"  db.snapshot vs pg_dump -Fc:      {_verdict(figures[DUMP] / figures[SNAPSHOT], 3)}")
     print(f"  db.restore vs pg_restore:        {_verdict(figures[PG_RESTORE] / figures[RESTORE], 5)}")
     print(f"  db.restore vs pg_restore -j 2:   {figures[PG_RESTORE_J2] / figures[RESTORE]:5.1f}x faster")
-    with_drop = figures[PG_RESTORE] / figures[BACKGROUND_DROP]
-    print(f"  db.restore and its background drop vs pg_restore: {with_drop:5.1f}x faster")
+    print(
+        "  counting the background work too: snapshot + spare vs pg_dump "
+        f"{figures[DUMP] / figures[SPARE_READY]:.1f}x, restore + drop + new spare vs pg_restore "
+        f"{figures[PG_RESTORE] / figures[RESTORE_BACKGROUND]:.1f}x"
+    )
     print("rows checked after each restore; the environment and the dump are deleted")
     for task, lines in timeline.items():
         print(

@@ -562,9 +562,10 @@ def snapshot(c: Context, name: str, force: bool = False, delete: bool = False) -
 def restore(c: Context, name: str, force: bool = False) -> None:
     """Replace the local database with snapshot NAME (the snapshot stays for another restore).
 
-    The snapshot is copied beside the live database first; then, with PgBouncer's pool paused, the
-    two swap names in one transaction. Sessions on the database are named and the restore refused,
-    unless --force ends them.
+    With PgBouncer's pool paused, the snapshot's spare copy (made in the background after the
+    snapshot) and the live database swap names in one transaction; without a spare, the snapshot
+    is copied first. The replaced copy is dropped, and a new spare made, in the background.
+    Sessions on the database are named and the restore refused, unless --force ends them.
     """
     with reported():
         _snapshot_store().restore(name, force=force)
@@ -572,7 +573,7 @@ def restore(c: Context, name: str, force: bool = False) -> None:
 
 @task(help={"json": "print the snapshots as JSON (for scripts)"})
 def snapshots(c: Context, json: bool = False) -> None:
-    """List the local database's snapshots: name, when, size, migration revision."""
+    """List the local database's snapshots: name, when, size, migration revision, spare copy."""
     from ops.local.snapshots import human_size
 
     with reported():
@@ -586,4 +587,5 @@ def snapshots(c: Context, json: bool = False) -> None:
         width = max(len(s.name) for s in found)
         for s in found:
             when = (s.created_at or "?").replace("T", " ")
-            print(f"{s.name:<{width}}  {when}  {human_size(s.size_bytes):>9}  {s.revision or '-'}")
+            spare = "spare ready" if s.spare_ready else "no spare yet"
+            print(f"{s.name:<{width}}  {when}  {human_size(s.size_bytes):>9}  {s.revision or '-'}  {spare}")

@@ -39,12 +39,14 @@ Progress = Callable[[str], None]
 Console = Callable[[], psycopg.Connection | None]  # PgBouncer's admin console, None when not running
 
 PREFIX = "pgstack_snapshot__"
+SPARE = "pgstack_spare__"  # a ready copy of a snapshot, which a restore swaps in without copying
 RESTORING = "pgstack_restoring__"  # a restore's copy, before it takes the live name
 REPLACED = "pgstack_replaced__"  # the live database a restore just replaced, until it is dropped
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 PAUSE_WAIT_S = 10.0  # how long PgBouncer may wait for transactions in flight before we say who
-LOCK_WAIT_MS = 60_000  # one snapshot operation at a time per cluster; a minute means something hangs
+LOCK_WAIT_MS = 600_000  # one snapshot operation at a time per cluster (a background copy included)
 PROGRESS_EVERY_S = 1.0
+BACKGROUND_START_S = 5.0  # how long a task waits for its background job to hold the lock
 # The advisory lock key of snapshot operations: "ps" and a constant, beside the migrator's "pg".
 _LOCK = (0x7073, 1)
 # Settings whose value is a list (pg_dump quotes each element on its own for these).
@@ -63,6 +65,7 @@ class Snapshot:
     created_at: str | None
     revision: str | None
     size_bytes: int
+    spare_ready: bool = False  # a copy is ready: the next restore swaps it in without copying
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class Snapshot:
             "created_at": self.created_at,
             "revision": self.revision,
             "size_bytes": self.size_bytes,
+            "spare_ready": self.spare_ready,
             "database": self.database,
         }
 
@@ -144,7 +148,7 @@ class SnapshotStore:
         progress: Progress,
         pause_wait_s: float = PAUSE_WAIT_S,
         progress_every_s: float = PROGRESS_EVERY_S,
-        drop_in_background: bool = True,
+        spares: bool = True,
     ) -> None:
         self.admin_url = admin_url
         self.database = database
@@ -153,7 +157,7 @@ class SnapshotStore:
         self.progress = progress
         self.pause_wait_s = pause_wait_s
         self.progress_every_s = progress_every_s
-        self.drop_in_background = drop_in_background
+        self.spares = spares  # keep a ready copy of each snapshot: a restore then copies nothing
 
     # --- names ----------------------------------------------------------------------------
     def snapshot_database(self, name: str) -> str:
@@ -165,6 +169,10 @@ class SnapshotStore:
                 f"with a letter or digit, at most {longest} characters"
             )
         return f"{PREFIX}{self.database}__{name}"
+
+    def spare_database(self, name: str) -> str:
+        """The ready copy of snapshot `name` (shorter prefix than the snapshot's: always fits)."""
+        return f"{SPARE}{self.database}__{name}"
 
     # --- connections ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -180,16 +188,19 @@ class SnapshotStore:
 
     @contextlib.contextmanager
     def _one_at_a_time(self, conn: psycopg.Connection) -> Iterator[None]:
-        conn.execute(f"SET lock_timeout = {LOCK_WAIT_MS}")
-        try:
-            conn.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK)
-        except psycopg.errors.LockNotAvailable:
-            raise UserError(
-                f"another snapshot or restore has been running for {LOCK_WAIT_MS // 1000} s: "
-                "let it finish, then retry"
-            ) from None
-        finally:
-            conn.execute("SET lock_timeout = 0")
+        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", _LOCK).fetchone()
+        if not (row and row[0]):
+            self.progress("waiting for another snapshot operation (or a copy in the background) to finish")
+            conn.execute(f"SET lock_timeout = {LOCK_WAIT_MS}")
+            try:
+                conn.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK)
+            except psycopg.errors.LockNotAvailable:
+                raise UserError(
+                    f"another snapshot operation has been running for {LOCK_WAIT_MS // 1000} s: "
+                    "let it finish, then retry"
+                ) from None
+            finally:
+                conn.execute("SET lock_timeout = 0")
         try:
             yield
         finally:
@@ -208,6 +219,13 @@ class SnapshotStore:
             "FROM pg_database WHERE starts_with(datname, %s)",
             (f"{PREFIX}{self.database}__",),
         ).fetchall()
+        spares = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                (f"{SPARE}{self.database}__",),
+            )
+        }
         for database, comment, size in rows:
             try:
                 meta = json.loads(comment or "{}")
@@ -222,6 +240,7 @@ class SnapshotStore:
                     created_at=meta.get("created_at"),
                     revision=meta.get("revision"),
                     size_bytes=int(size),
+                    spare_ready=self.spare_database(name) in spares,
                 )
             )
         return sorted(found, key=lambda s: (s.created_at or "", s.name))
@@ -276,11 +295,19 @@ class SnapshotStore:
                 sql.SQL("COMMENT ON DATABASE {} IS {}").format(_ident(target), sql.Literal(json.dumps(meta)))
             )
             taken = self._existing(conn, name)
+            later = [self._make_spare(conn, name)] if self.spares else []
         self.progress(f"snapshot {name!r} taken in {time.monotonic() - started:.1f} s")
+        if later:
+            self._background(later)
+            self.progress("  a spare copy for a fast restore is being made in the background")
         return taken
 
     def restore(self, name: str, force: bool = False) -> Snapshot:
-        """Replace the database with snapshot `name` (the snapshot stays, for another restore)."""
+        """Replace the database with snapshot `name` (the snapshot stays, for another restore).
+
+        With the snapshot's spare copy ready, the spare is swapped in and a new spare made in the
+        background; without one, the snapshot is copied first.
+        """
         with self._admin() as conn, self._one_at_a_time(conn):
             snapshot = self._existing(conn, name)
             self._require_source(conn)
@@ -288,67 +315,87 @@ class SnapshotStore:
             restoring, replaced = f"{RESTORING}{self.database}", f"{REPLACED}{self.database}"
             for leftover in (restoring, replaced):  # an interrupted restore's, never the live one
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(leftover)))
-            self.progress(f"restore {name!r}: copying the snapshot ({human_size(snapshot.size_bytes)})")
             started = time.monotonic()
-            self._copy(
-                conn,
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}{} OWNER {}").format(
-                    _ident(restoring), _ident(snapshot.database), self._file_copy(conn), _ident(old.owner)
-                ),
-                snapshot.size_bytes,
-            )
+            source = self.spare_database(name)
+            if snapshot.spare_ready:
+                self.progress(f"restore {name!r}: its spare copy is ready, swapping it in")
+            else:
+                source = restoring
+                self.progress(f"restore {name!r}: copying the snapshot ({human_size(snapshot.size_bytes)})")
+                self._copy(
+                    conn,
+                    sql.SQL("CREATE DATABASE {} TEMPLATE {}{}").format(
+                        _ident(restoring), _ident(snapshot.database), self._file_copy(conn)
+                    ),
+                    snapshot.size_bytes,
+                )
             try:
                 with self._quiet(conn, self.database, force):
-                    self._swap(conn, restoring, replaced, old, force)
+                    self._swap(conn, source, replaced, old, force)
             except BaseException:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(restoring)))
                 raise
-            if not self.drop_in_background:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(replaced)))
+            # The database is back: dropping the replaced copy (about as slow as copying) and
+            # making the next spare happen in a process of their own.
+            later = [sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(replaced)).as_string(conn)]
+            if self.spares:
+                later.append(self._make_spare(conn, name))
         took = time.monotonic() - started
         self.progress(f"restored {self.database!r} from snapshot {name!r} in {took:.1f} s")
-        if self.drop_in_background:
-            # Dropping the replaced copy costs about what copying did, and the database is already
-            # back and serving: a process of its own does it (under the same lock, so the next
-            # snapshot or restore waits for it); one that dies is cleaned up by the next restore.
-            self._drop_later(replaced)
-            self.progress(f"  the replaced copy of {self.database!r} is being dropped in the background")
+        self._background(later)
+        what = "dropped, and a new spare copy made," if self.spares else "dropped"
+        self.progress(f"  the replaced copy of {self.database!r} is being {what} in the background")
         return snapshot
 
     def delete(self, name: str) -> Snapshot:
         """Drop snapshot `name`."""
         with self._admin() as conn, self._one_at_a_time(conn):
             snapshot = self._existing(conn, name)
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(self.spare_database(name))))
             conn.execute(sql.SQL("DROP DATABASE {}").format(_ident(snapshot.database)))
-        self.progress(f"snapshot {name!r} deleted ({human_size(snapshot.size_bytes)} freed)")
+        self.progress(f"snapshot {name!r} deleted ({human_size(snapshot.size_bytes)} freed, and its spare)")
         return snapshot
 
-    def _drop_later(self, database: str) -> None:
-        """Drop `database` in a detached process of its own: forked twice, so it outlives this one,
-        is nobody's zombie, and costs the caller no interpreter start-up."""
+    def _make_spare(self, conn: psycopg.Connection, name: str) -> str:
+        """The statement that makes snapshot `name`'s spare copy (run in the background)."""
+        return (
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}{} ALLOW_CONNECTIONS false")
+            .format(
+                _ident(self.spare_database(name)), _ident(self.snapshot_database(name)), self._file_copy(conn)
+            )
+            .as_string(conn)
+        )
+
+    def _background(self, statements: list[str]) -> None:
+        """Run `statements` in a detached process of their own, under the snapshots' lock.
+
+        Forked twice, so the process outlives this one, is nobody's zombie and costs no interpreter
+        start-up; this returns once it holds the lock (or after a few seconds), so whatever snapshot
+        operation comes next waits for it.
+        """
+        ready_read, ready_write = os.pipe()
         first = os.fork()
         if first:
-            os.waitpid(first, 0)  # the middle process exits as soon as it has forked the dropper
+            os.close(ready_write)
+            os.waitpid(first, 0)  # the middle process exits as soon as it has forked the worker
+            select.select([ready_read], [], [], BACKGROUND_START_S)
+            os.close(ready_read)
             return
-        try:  # the middle process: new session (Ctrl-C in the terminal does not reach it), fork, go
+        try:  # the middle process: a session of its own (Ctrl-C in the terminal does not reach it)
             os.setsid()
             if os.fork() == 0:
-                _drop(self.admin_url, database)
+                _detach(keep=ready_write)
+                _run_locked(self.admin_url, statements, ready_write)
         finally:
             os._exit(0)  # never run the parent's cleanup (atexit, pytest's teardown) in a child
 
-    def wait_for_background_drop(self, timeout_s: float = 120) -> float:
-        """Wait until no replaced copy of the database is left; the seconds it took."""
+    def wait_for_background(self, timeout_s: float = 600) -> float:
+        """Wait until no background copy or drop is running; the seconds it took."""
         started = time.monotonic()
         with self._admin() as conn:
-            while conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (f"{REPLACED}{self.database}",)
-            ).fetchone():
-                if time.monotonic() - started > timeout_s:
-                    raise UserError(
-                        f"the replaced copy of {self.database!r} is still there after {timeout_s:g} s"
-                    )
-                time.sleep(0.05)
+            conn.execute(f"SET lock_timeout = {int(timeout_s * 1000)}")
+            conn.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK)
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", _LOCK)
         return time.monotonic() - started
 
     # --- the pieces -----------------------------------------------------------------------
@@ -573,18 +620,22 @@ class SnapshotStore:
     def _swap(
         self,
         conn: psycopg.Connection,
-        restoring: str,
+        source: str,
         replaced: str,
         old: _DatabaseSettings,
         force: bool,
     ) -> None:
-        """Give the live name to the restored copy, in one transaction (renames need no sessions)."""
+        """Give the live name to `source` (the spare, or the restored copy) in one transaction;
+        renames need no session on either database."""
         live = _ident(self.database)
         for attempt in range(5):
             try:
                 with conn.transaction():
                     conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(live, _ident(replaced)))
-                    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(_ident(restoring), live))
+                    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(_ident(source), live))
+                    # A spare was made by the superuser and takes no connections: the live one does.
+                    conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(live, _ident(old.owner)))
+                    conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(live))
                     for statement in old.statements:
                         conn.execute(statement.on(live))
                     conn.execute(
@@ -635,15 +686,26 @@ def store_for(runtime: Runtime, progress: Progress) -> SnapshotStore:
     )
 
 
-def _drop(admin_url: str, database: str) -> None:
-    """Drop a restore's leftover copy, under the snapshots' lock; quietly, it runs detached."""
-    if not database.startswith((REPLACED, RESTORING)):  # never anything else
-        return
+def _detach(keep: int) -> None:
+    """A background worker lets go of the terminal and every inherited descriptor but `keep`:
+    a pipe it held open would keep `invoke db.restore | tee ...` waiting for it."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
+
+
+def _run_locked(admin_url: str, statements: list[str], ready: int) -> None:
+    """Run a background job's statements under the snapshots' lock; quietly, nobody is watching."""
     with (
-        contextlib.suppress(psycopg.Error),
+        contextlib.suppress(psycopg.Error, OSError),
         psycopg.connect(
-            libpq_dsn(admin_url), autocommit=True, application_name="pgstack-snapshot-cleanup"
+            libpq_dsn(admin_url), autocommit=True, application_name="pgstack-snapshot-background"
         ) as conn,
     ):
         conn.execute("SELECT pg_advisory_lock(%s, %s)", _LOCK)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(_ident(database)))
+        os.write(ready, b"1")
+        os.close(ready)
+        for statement in statements:
+            conn.execute(statement.encode())

@@ -17,7 +17,7 @@ import pytest
 from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.local.native import LocalEnv
-from ops.local.snapshots import PREFIX, BlockedError, SnapshotStore, _run_bounded, store_for
+from ops.local.snapshots import BlockedError, SnapshotStore, _run_bounded, store_for
 from ops.local.throwaway import throwaway_env, write_stack_file
 from ops.migrate.migrator import head_revision, migrate
 from ops.migrate.seed import seed
@@ -92,14 +92,42 @@ def test_snapshot_and_restore_undo_changes_and_the_app_carries_on(
         store.restore("before-change")
         assert [(3,)] == app.execute("SELECT count(*) FROM app.users").fetchall()
         assert [(5,)] == app.execute("SELECT count(*) FROM app.events").fetchall()
-    assert ["before-change"] == [s.name for s in store.snapshots()]
-    assert any("being dropped in the background" in line for line in store.lines)  # type: ignore[attr-defined]
-    store.wait_for_background_drop(timeout_s=60)
+    lines: list[str] = store.lines  # type: ignore[attr-defined]
+    assert any("being dropped, and a new spare copy made, in the background" in line for line in lines)
+    store.wait_for_background()
+    (kept,) = store.snapshots()
+    assert ("before-change", True) == (kept.name, kept.spare_ready)
     with psycopg.connect(libpq_dsn(snap_env.admin_url()), autocommit=True) as admin:
         rows = admin.execute(
-            "SELECT datname, datallowconn FROM pg_database WHERE datname LIKE 'pgstack\\_%'"
+            "SELECT datname, datallowconn FROM pg_database WHERE datname LIKE 'pgstack\\_%' ORDER BY 1"
         ).fetchall()
-    assert [(f"{PREFIX}app__before-change", False)] == rows  # no leftovers; the snapshot takes no sessions
+    # No leftovers; neither the snapshot nor its spare takes sessions.
+    assert [
+        ("pgstack_snapshot__app__before-change", False),
+        ("pgstack_spare__app__before-change", False),
+    ] == rows
+
+
+def test_restore_swaps_in_the_spare_or_copies_without_one(snap_env: LocalEnv, store: SnapshotStore) -> None:
+    """With its spare ready, a restore copies nothing and swaps it in; with the spare gone (or
+    never made), it copies the snapshot; both give the snapshot's data back, and a restore right
+    after a snapshot waits for that snapshot's spare instead of racing it."""
+    store.take("base")
+    with _direct(snap_env, autocommit=True) as conn:
+        conn.execute("DELETE FROM app.events")
+    store.restore("base")  # straight after the snapshot: waits for the spare, then uses it
+    lines: list[str] = store.lines  # type: ignore[attr-defined]
+    assert any("its spare copy is ready, swapping it in" in line for line in lines), lines
+    assert 5 == _count(snap_env, "events")
+    store.wait_for_background()
+    with psycopg.connect(libpq_dsn(snap_env.admin_url()), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{store.spare_database("base")}"')
+    with _direct(snap_env, autocommit=True) as conn:
+        conn.execute("DELETE FROM app.events")
+    lines.clear()
+    store.restore("base")
+    assert any("copying the snapshot" in line for line in lines), lines
+    assert 5 == _count(snap_env, "events")
 
 
 def test_restore_keeps_the_database_owner_grants_and_settings(
