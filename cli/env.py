@@ -104,7 +104,8 @@ def reset(c: Context, yes: bool = False, runtime: str = "") -> None:
     """Stop everything and DELETE the local data (.local/); refuses without --yes.
 
     Native: deletes the state directory (.local/ or PGSTACK_STATE_DIR): every database in the
-    cluster and the generated password; the next `env.up` starts from an empty cluster. A directory
+    cluster (the `db.snapshot` snapshots too) and the generated password; the next `env.up` starts
+    from an empty cluster (`db.reset --yes` rebuilds just the app's schema instead). A directory
     pgstack did not create is refused and left as it is. Docker: destroys the local stack and
     removes its data volume.
     """
