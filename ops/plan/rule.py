@@ -12,7 +12,7 @@ from typing import Any
 
 from ops.plan.mocks import PlannedResource
 from ops.plan.planner import Plan, config_values
-from stacks.config import CloudConfig, ConfigError, cloud_config
+from stacks.config import PRODUCTION_STACKS, CloudConfig, ConfigError, cloud_config
 
 SQL_INSTANCE = "gcp:sql/databaseInstance:DatabaseInstance"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
@@ -27,7 +27,6 @@ RUN_INVOKER_IAM = (
     "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
     "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding",
 )
-PRODUCTION_STACKS = ("prod", "production")
 
 
 @dataclass(frozen=True)
