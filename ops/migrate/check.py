@@ -14,8 +14,9 @@ from sqlalchemy import Connection
 
 import app.models
 from ops.errors import UserError
+from ops.migrate.compare import Options, compare, digest, lines
 from ops.migrate.concurrent import invalid_indexes
-from ops.migrate.fingerprint import Fingerprint, diff, fingerprint, is_application_object
+from ops.migrate.fingerprint import Fingerprint, fingerprint, is_application_object
 from ops.migrate.lock import direct_connection
 from ops.migrate.revisions import (
     audit_checksums,
@@ -114,7 +115,11 @@ def _at_head(state: State, revision: str | None, head: str) -> CheckResult:
 
 
 def _live_matches(
-    connection: Connection, schema: str, revision: str | None, expected: Fingerprint | None
+    connection: Connection,
+    target: DatabaseTarget,
+    revision: str | None,
+    expected: Fingerprint | None,
+    options: Options,
 ) -> CheckResult:
     """`expected`: the schema at `revision` when already built, else it is built here."""
     name = "live schema matches migrations"
@@ -122,18 +127,19 @@ def _live_matches(
         return CheckResult(name, False, "the schema is not versioned: run `invoke db.migrate`")
     if expected is None:
         expected = fingerprint_at(connection, revision)
-    live = fingerprint(connection, schema)
+    live = fingerprint(connection, target.schema)
     connection.rollback()
-    lines = diff(expected, live)
-    if lines:
+    found = lines(compare(expected, live, options))
+    if found:
         return CheckResult(
             name,
             False,
-            f"{len(lines)} differences from revision {revision}: someone changed the schema by "
-            "hand; put the change in a revision or revert it",
-            lines,
+            f"{len(found)} differences from revision {revision}: someone changed the schema by "
+            "hand; put the change in a revision or revert it (`invoke db.diff "
+            f"{revision} {target.env}` shows them by object)",
+            found,
         )
-    return CheckResult(name, True, f"fingerprint {live.digest[:12]} equals revision {revision}")
+    return CheckResult(name, True, f"fingerprint {digest(live, options)[:12]} equals revision {revision}")
 
 
 def _indexes_valid(connection: Connection, schema: str) -> CheckResult:
@@ -166,8 +172,9 @@ def _checksums(connection: Connection, schema: str, revision: str | None) -> Che
     return CheckResult("revision checksums", True, f"applied revisions unchanged{note}")
 
 
-def check(target: DatabaseTarget) -> CheckReport:
-    """Run every check against `target`; changes nothing (scratch schemas are rolled back)."""
+def check(target: DatabaseTarget, options: Options | None = None) -> CheckReport:
+    """Run every check against `target`; changes nothing (scratch schemas are rolled back).
+    `options`: what the live-schema check compares beyond the default (see ops.migrate.compare)."""
     results = [_single_head()]
     if not results[0].ok:
         return CheckReport(target.env, target.schema, results)
@@ -183,7 +190,7 @@ def check(target: DatabaseTarget) -> CheckReport:
         connection.rollback()
         results.append(_at_head(found.state, found.revision, head))
         expected = at_head if found.revision == head else None
-        results.append(_live_matches(connection, target.schema, found.revision, expected))
+        results.append(_live_matches(connection, target, found.revision, expected, options or Options()))
         results.append(_indexes_valid(connection, target.schema))
         results.append(_checksums(connection, target.schema, found.revision))
     return CheckReport(target.env, target.schema, results)

@@ -20,8 +20,9 @@ from sqlalchemy.exc import DBAPIError
 from app.dberrors import error_line, sqlstate
 from ops.errors import UserError
 from ops.migrate import history
+from ops.migrate.compare import Options, compare, digest, lines
 from ops.migrate.concurrent import invalid_indexes, raised_in_block
-from ops.migrate.fingerprint import Fingerprint, diff, fingerprint
+from ops.migrate.fingerprint import Fingerprint, fingerprint
 from ops.migrate.grants import ensure_runtime_privileges, schema_exists
 from ops.migrate.history import BASELINE_REVISION, StepRecorder
 from ops.migrate.lock import Timeouts, direct_connection, migration_connection, refuse_pooled
@@ -68,28 +69,30 @@ class SchemaMismatchError(UserError):
         self.diff = lines
 
 
-def check(target: DatabaseTarget) -> CheckReport:
+def check(target: DatabaseTarget, options: Options | None = None) -> CheckReport:
     """`db.check`: models vs migrations, database at head, live schema vs migrations, checksums."""
     # Imported here: the models and autogenerate cost ~0.2 s that a no-op migrate never needs.
     from ops.migrate.check import check as run_checks
 
-    return run_checks(target)
+    return run_checks(target, options)
 
 
-def verify(connection: Connection, schema: str, revision: str, progress: Progress) -> Fingerprint:
+def verify(
+    connection: Connection, schema: str, revision: str, progress: Progress, options: Options | None = None
+) -> Fingerprint:
     """Compare the live schema with what migrations produce at `revision`; on a difference, show
     it line by line and refuse."""
     expected = fingerprint_at(connection, revision)
     live = fingerprint(connection, schema)
     connection.rollback()
-    if expected != live:
-        lines = diff(expected, live)
-        for line in lines:
+    found = lines(compare(expected, live, options))
+    if found:
+        for line in found:
             progress(f"  {line}")
         raise SchemaMismatchError(
-            f"schema {schema!r} does not match revision {revision} ({len(lines)} differences, "
+            f"schema {schema!r} does not match revision {revision} ({len(found)} differences, "
             "listed above): nothing was changed; fix the schema by hand or restore it, then retry",
-            lines,
+            found,
         )
     return live
 
@@ -264,7 +267,7 @@ def migrate(
                 connection,
                 schema,
                 BASELINE_REVISION,
-                f"verified stamp, fingerprint {live.digest[:12]}",
+                f"verified stamp, fingerprint {digest(live)[:12]}",
                 timeouts,
             )
             report.actions.append(f"stamp {BASELINE_REVISION} (verified)")
@@ -315,7 +318,7 @@ def stamp(
         note = "UNVERIFIED stamp (--no-verify)"
         if verified:
             live = verify(connection, target.schema, goal, progress)
-            note = f"verified stamp, fingerprint {live.digest[:12]}"
+            note = f"verified stamp, fingerprint {digest(live)[:12]}"
         _stamp(connection, target.schema, goal, note, timeouts)
         progress(f"stamped {target.schema!r} at {goal} ({note})")
 

@@ -114,7 +114,7 @@ def test_mismatched_unversioned_schema_is_refused_and_left_untouched(
     assert before == _catalog_snapshot(sql_conn, target.schema)
     assert [] == version(sql_conn, target.schema)
     shown = "\n".join(lines)
-    assert "differs    column users.name: expected text NULL, found text NOT NULL" in shown
+    assert "differs    column users.name: not null expected no, found yes" in shown
     assert "missing    index ix_usage_events_ts on usage_events" in shown
     assert 2 == len(caught.value.diff)
 
