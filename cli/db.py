@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ops.cloud.gcloud import JobOutcome, JobTarget
     from ops.lint.findings import LintReport
     from ops.local.snapshots import SnapshotStore
+    from ops.migrate.compare import Options
     from ops.migrate.target import DatabaseTarget
 
 # Alembic, SQLAlchemy and the migrator are imported inside the tasks that use them: they cost
@@ -205,12 +206,54 @@ def history(c: Context, env: str = "local", json: bool = False) -> None:
             )
 
 
-@task(help={"env": ENV_HELP, "json": "print the report as JSON (for CI)"})
-def check(c: Context, env: str = "local", json: bool = False) -> None:
+# What the schema comparison leaves out unless asked (see the README's table), for db.check and
+# db.diff alike.
+COMPARE_HELP = {
+    "privileges": "also compare owners and grants (role names differ between environments)",
+    "comments": "also compare comments",
+    "storage": "also compare storage parameters, tablespaces, column storage and statistics, CLUSTER "
+    "marks and extended statistics",
+    "column_order": "also compare the order of table columns",
+    "extension_versions": "also compare the versions of the extensions the schema uses",
+}
+
+
+def _options(
+    *, privileges: bool, comments: bool, storage: bool, column_order: bool, extension_versions: bool
+) -> Options:
+    from ops.migrate.compare import Options
+
+    return Options(privileges, comments, storage, column_order, extension_versions)
+
+
+@task(help={"env": ENV_HELP, "json": "print the report as JSON (for CI)", **COMPARE_HELP})
+def check(
+    c: Context,
+    *,
+    env: str = "local",
+    json: bool = False,
+    privileges: bool = False,
+    comments: bool = False,
+    storage: bool = False,
+    column_order: bool = False,
+    extension_versions: bool = False,
+) -> None:
     """Check models vs migrations, database at head, live schema vs migrations, INVALID indexes, checksums."""
     with reported():
+        options = _options(
+            privileges=privileges,
+            comments=comments,
+            storage=storage,
+            column_order=column_order,
+            extension_versions=extension_versions,
+        )
         job = edge.cloud_job(env)
         if job is not None:
+            if options.describe():
+                raise UserError(
+                    f"{options.describe()} compare here, not in the migration job: export "
+                    f"DIRECT_DATABASE_URL for --env {env} (through the Cloud SQL Auth Proxy) and retry"
+                )
             outcome = _in_job(job, "check", env, json=json)
             if json and outcome.result is not None:
                 print(json_module.dumps(outcome.result.report, indent=2))
@@ -218,7 +261,7 @@ def check(c: Context, env: str = "local", json: bool = False) -> None:
             return
         from ops.migrate import migrator
 
-        report = migrator.check(edge.target(env))
+        report = migrator.check(edge.target(env), options)
         print(report.to_json() if json else report.render())
         if not report.ok:
             raise Exit(code=1)
