@@ -7,22 +7,25 @@ import importlib.util
 import os
 import re
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.operations.ops import MigrationScript
-from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
+from app.dberrors import error_line
 from ops.errors import UserError
 from ops.migrate import history
+from ops.migrate.concurrent import autocommit_blocks
 from ops.migrate.fingerprint import Fingerprint, fingerprint
 from ops.migrate.history import file_checksum
 
@@ -145,11 +148,19 @@ def pending(current: str | None, target: str) -> list[Script]:
     return list(reversed(list(script_directory().iterate_revisions(target, lower))))
 
 
-def _ignore_step(
-    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
-) -> None:
-    """History recorder for scratch runs: nothing to record, the schema is rolled back."""
-    del ctx, step, heads, run_args
+def _build(connection: Connection, scratch: str, revision: str) -> None:
+    """Run every revision up to `revision` in `scratch`, as Alembic would, without Alembic's
+    environment: no version table, no history, and no nested `env.py` run (the plain `alembic
+    stamp` verifies from inside `env.py`, where a second run would unseat the first one's
+    `context`)."""
+    connection.execute(text(f'CREATE SCHEMA "{scratch}"'))
+    connection.execute(text(f'SET LOCAL search_path TO "{scratch}"'))
+    context = MigrationContext.configure(connection)
+    # Autocommit blocks (CREATE INDEX CONCURRENTLY) run in place, CONCURRENTLY dropped: on the
+    # scratch schema's empty tables the plain statement builds the same index.
+    with Operations.context(context), autocommit_blocks(context, connection, None, in_outer_transaction=True):
+        for script in applied_chain(revision):
+            script.module.upgrade()
 
 
 def in_scratch_schema(
@@ -163,9 +174,17 @@ def in_scratch_schema(
     with connection.begin() as transaction:
         try:
             if revision is not None:
-                config = alembic_config(connection=connection, schema=scratch, on_version_apply=_ignore_step)
-                command.upgrade(config, revision)
+                _build(connection, scratch, revision)
             return inspect(connection, scratch)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "53200":
+                raise
+            raise UserError(
+                f"building revision {revision} in a throwaway schema ran out of lock slots ("
+                f"{error_line(exc)}): it locks every table, index and sequence it creates, about 8 "
+                "a table, in one transaction; raise max_locks_per_transaction (default 64 per "
+                "connection slot) and restart Postgres"
+            ) from None
         finally:
             transaction.rollback()
 
