@@ -1,5 +1,5 @@
-"""db: migrations and the database's version - migrate, stamp, current, history, check, lint, revision,
-downgrade, shell, reset, seed - and the local database's snapshots (snapshot, restore, snapshots).
+"""db: migrations and the database's version - migrate, stamp, current, history, check, diff, lint,
+revision, downgrade, shell, reset, seed - and the local database's snapshots (snapshot, restore, snapshots).
 `--env local` (the default), or a cloud env: on its database when DIRECT_DATABASE_URL is exported,
 else (migrate, check, current, status) as its Cloud Run migration job, through gcloud."""
 
@@ -30,11 +30,13 @@ if TYPE_CHECKING:
     from ops.lint.findings import LintReport
     from ops.local.snapshots import SnapshotStore
     from ops.migrate.compare import Options
+    from ops.migrate.diff import Source
     from ops.migrate.target import DatabaseTarget
 
 # Alembic, SQLAlchemy and the migrator are imported inside the tasks that use them: they cost
 # about half a second, which every other `invoke` command would otherwise pay at start-up.
 BASELINE_REVISION = "0001_baseline"  # ops.migrate.history.BASELINE_REVISION, without importing it
+DEFAULT_SCHEMA = "app"  # app.settings.Settings.db_schema's default, without importing it
 
 
 def _say(line: str) -> None:
@@ -264,6 +266,96 @@ def check(
         report = migrator.check(edge.target(env), options)
         print(report.to_json() if json else report.render())
         if not report.ok:
+            raise Exit(code=1)
+
+
+OPERAND_HELP = (
+    "`local`, an environment (`staging`, with DIRECT_DATABASE_URL exported), a PostgreSQL URL, `head`, "
+    "`base` or a revision id (built in a throwaway schema)"
+)
+
+
+def _source(operand: str, which: str, schema: str) -> Source:
+    """What one operand of db.diff names: a database (read here, at the edge) or a revision."""
+    from ops.migrate.diff import Database, Revision, database_label
+    from ops.migrate.revisions import known_revision, resolve
+    from ops.migrate.target import DatabaseTarget
+
+    if operand == edge.LOCAL:
+        target = edge.target(operand)
+        return Database(database_label(target, operand), target)
+    if "://" in operand:
+        chosen = schema or os.environ.get("DB_SCHEMA") or DEFAULT_SCHEMA
+        try:
+            target = DatabaseTarget.from_urls(which, operand, None, chosen)
+        except UserError as exc:  # never echo the URL: it may hold a password
+            reason = str(exc).rsplit(": ", 1)[-1]
+            raise UserError(
+                f"{which} is not a usable PostgreSQL URL ({reason}): write it as "
+                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+            ) from None
+        return Database(database_label(target, operand), target)
+    if operand == "base":
+        return Revision("base (no revision applied)", None)
+    if operand in ("head", "heads") or known_revision(operand) is not None:
+        revision = resolve(operand)
+        return Revision(
+            f"{operand} (built in a throwaway schema)"
+            if operand == revision
+            else f"{operand} = {revision} (built in a throwaway schema)",
+            revision,
+        )
+    try:
+        target = edge.target(operand)
+    except UserError as exc:
+        raise UserError(
+            f"{which} {operand!r} is not `local`, a URL, `head`, `base` or a revision of this code (see "
+            f"`invoke db.history`), so it was taken for an environment: {exc}"
+        ) from None
+    return Database(database_label(target, operand), target)
+
+
+@task(
+    help={
+        "a": "what is expected: " + OPERAND_HELP,
+        "b": "what is found: the same kinds",
+        "json": "print the comparison as JSON (every difference with full values, the extensions' versions)",
+        "schema": "the schema of a URL operand (default: $DB_SCHEMA, else app)",
+        **COMPARE_HELP,
+    }
+)
+def diff(
+    c: Context,
+    a: str,
+    b: str,
+    *,
+    json: bool = False,
+    schema: str = "",
+    privileges: bool = False,
+    comments: bool = False,
+    storage: bool = False,
+    column_order: bool = False,
+    extension_versions: bool = False,
+) -> None:
+    """Compare two schemas (local, an env, a URL, head, a revision) by object; exit 1 if they differ."""
+    with reported():
+        from ops.migrate.diff import Revision
+        from ops.migrate.diff import diff as compare_sources
+
+        first, second = _source(a, "A", schema), _source(b, "B", schema)
+        # Two revisions are built on the local database; otherwise on the other side's.
+        both_revisions = isinstance(first, Revision) and isinstance(second, Revision)
+        builder = edge.target(edge.LOCAL) if both_revisions else None
+        options = _options(
+            privileges=privileges,
+            comments=comments,
+            storage=storage,
+            column_order=column_order,
+            extension_versions=extension_versions,
+        )
+        report = compare_sources(first, second, options, builder)
+        print(report.to_json() if json else report.render())
+        if not report.equal:
             raise Exit(code=1)
 
 

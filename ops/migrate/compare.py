@@ -277,6 +277,7 @@ def render(differences: list[Difference]) -> str:
         if difference.object != current:
             current = difference.object
             out.append(current)
-        what = difference.member or difference.object
-        out.append(f"  {difference.change:<10} {what}: {difference.detail()}")
+        # A change to the object itself needs no name under its own heading.
+        what = f"{difference.member}: " if difference.member else ""
+        out.append(f"  {difference.change:<10} {what}{difference.detail()}")
     return "\n".join(out)
