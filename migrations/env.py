@@ -1,24 +1,41 @@
 """Alembic environment: the DIRECT connection only (never PgBouncer), tables and version table in
-DB_SCHEMA, and a connection passed in through `config.attributes["connection"]` when given."""
+DB_SCHEMA, and a Connection or an Engine passed in through `config.attributes["connection"]` (the
+Alembic cookbook's shape, and what pytest-alembic hands over) when given.
+
+Run by anyone but the migrator (the plain `alembic` CLI, pytest-alembic, scripts), it keeps the
+migrator's promise: a stamp verifies the live schema against the revision first (opt out with
+`-x unverified=yes`, recorded in the history), and an upgrade of a schema that has tables but no
+version is refused in favour of `db.migrate`, which verifies and stamps it.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
+import sys
+from collections.abc import Iterable
 
 from alembic import context
 from alembic.util import CommandError
-from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy import Connection, Engine, create_engine, pool, text
 
 import app.models
 from app.settings import Settings, SettingsError, get_settings
+from ops.errors import UserError
+from ops.migrate.compare import compare, digest, lines
 from ops.migrate.concurrent import autocommit_blocks
-from ops.migrate.fingerprint import is_application_object
-from ops.migrate.history import StepRecorder, ensure_table
-from ops.migrate.revisions import number_new_revisions
+from ops.migrate.fingerprint import fingerprint, is_application_object
+from ops.migrate.history import BASELINE_REVISION, StepRecorder, ensure_table
+from ops.migrate.revisions import fingerprint_at, number_new_revisions, resolve
+from ops.migrate.state import State, detect
 
 config = context.config
 log = logging.getLogger("alembic.env")
+
+# The commands the guard watches, by the name of the migration function Alembic's command (or
+# pytest-alembic's runner) hands to env.py: stable since Alembic's first releases.
+_GUARDED = {"do_stamp": "stamp", "upgrade": "upgrade"}
+_YES = ("yes", "true", "1")
 
 
 def _settings() -> Settings:
@@ -46,9 +63,10 @@ def _direct_url() -> str:
         raise CommandError(str(exc)) from None
 
 
-def _configure(connection: Connection | None, schema: str, **extra: object) -> None:
+def _configure(
+    connection: Connection | None, schema: str, recorder: StepRecorder | None, **extra: object
+) -> None:
     # History rows need a live connection; `--sql` output records nothing.
-    recorder = config.attributes.get("on_version_apply") or StepRecorder()
     context.configure(
         connection=connection,
         target_metadata=app.models.metadata,
@@ -71,11 +89,69 @@ def run_migrations_offline() -> None:
     # The lint needs no database at all: the dialect alone renders the SQL.
     dialect = config.attributes.get("dialect_name")
     target = {"dialect_name": dialect} if dialect else {"url": _direct_url()}
-    _configure(None, schema, literal_binds=True, **target)
+    _configure(None, schema, None, literal_binds=True, **target)
     with context.begin_transaction():
         context.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         context.execute(f'SET search_path TO "{schema}"')
         context.run_migrations()
+
+
+def _say(lines_: Iterable[str]) -> None:
+    for line in lines_:
+        sys.stderr.write(f"  {line}\n")
+
+
+def _guard(connection: Connection, schema: str, recorder: StepRecorder) -> None:
+    """Before a stamp or an upgrade that the migrator did not start: verify, or refuse."""
+    if config.attributes.get("migrator"):
+        return  # the migrator verified (or was told, with --yes, not to) before it called Alembic
+    migration_fn = context.get_context().opts.get("fn")
+    command = _GUARDED.get(getattr(migration_fn, "__name__", ""))
+    if command is None:
+        return
+    outer = connection.in_transaction()
+    try:
+        found = detect(connection, schema)
+    except UserError as exc:  # a revision this code does not know, several heads: the migrator's words
+        raise CommandError(str(exc)) from None
+    finally:
+        if not outer:
+            connection.rollback()
+    if command == "upgrade":
+        if found.state is State.UNVERSIONED:
+            raise CommandError(
+                f"schema {schema!r} has tables but no version: `alembic upgrade` would replay "
+                f"{BASELINE_REVISION} over them. Run `invoke db.migrate` (the job: `python -m ops.migrate`) "
+                f"instead: it verifies the schema against {BASELINE_REVISION}, stamps it, then upgrades"
+            )
+        return
+    destination = context.get_revision_argument()
+    if isinstance(destination, tuple):
+        destination = destination[0] if len(destination) == 1 else None
+    if not isinstance(destination, str):
+        return  # `stamp base` claims nothing about the schema; several heads are Alembic's to refuse
+    try:
+        destination = resolve(destination)  # `head`, a prefix: the revision they name
+    except UserError as exc:
+        raise CommandError(str(exc)) from None
+    if context.get_x_argument(as_dictionary=True).get("unverified", "").lower() in _YES:
+        recorder.note = "UNVERIFIED stamp (alembic -x unverified=yes)"
+        log.warning("stamping %s WITHOUT verifying the schema (-x unverified=yes)", destination)
+        return
+    expected = fingerprint_at(connection, destination)
+    live = fingerprint(connection, schema)
+    if not outer:
+        connection.rollback()
+    differences = lines(compare(expected, live))
+    if differences:
+        _say(differences)
+        raise CommandError(
+            f"schema {schema!r} does not match revision {destination} ({len(differences)} differences, "
+            "listed above): nothing was stamped. Fix the schema, or `invoke db.diff "
+            f"{destination} ...` to see them by object; to record it anyway, rerun with "
+            "`-x unverified=yes` (the history says so)"
+        )
+    recorder.note = f"verified stamp, fingerprint {digest(live)[:12]}"
 
 
 def _run_on(connection: Connection, schema: str) -> None:
@@ -96,8 +172,10 @@ def _run_on(connection: Connection, schema: str) -> None:
     dialect = connection.dialect
     saved = dialect.default_schema_name
     dialect.default_schema_name = schema
+    recorder = config.attributes.get("on_version_apply") or StepRecorder()
     try:
-        _configure(connection, schema)
+        _configure(connection, schema, recorder)
+        _guard(connection, schema, recorder)
         # The migrator passes its timeouts: autocommit blocks (CREATE INDEX CONCURRENTLY) get the
         # longer concurrent statement timeout; inside a caller's transaction they run in place.
         blocks = autocommit_blocks(
@@ -127,18 +205,22 @@ def write_revision_file() -> None:
 
 
 def run_migrations_online() -> None:
-    """Migrate on the caller's connection, or on a new direct one for the plain `alembic` CLI."""
+    """Migrate on the caller's Connection or Engine, or on a new direct one for the plain CLI."""
     if _plain_revision():
         write_revision_file()
         return
     schema = _schema()
     passed = config.attributes.get("connection")
-    if passed is not None:
+    if isinstance(passed, Connection):
         _run_on(passed, schema)
         return
-    engine = create_engine(_direct_url(), poolclass=pool.NullPool)
-    with engine.connect() as connection:
-        _run_on(connection, schema)
+    engine = passed if isinstance(passed, Engine) else create_engine(_direct_url(), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            _run_on(connection, schema)
+    finally:
+        if engine is not passed:
+            engine.dispose()
 
 
 if context.is_offline_mode():

@@ -156,7 +156,9 @@ class StepRecorder:
 
     def __init__(self, note: str = "") -> None:
         self._since = time.monotonic()
-        self._note = note  # e.g. "verified stamp, fingerprint ...", appended to the description
+        # e.g. "verified stamp, fingerprint ...", appended to the description; env.py sets it once the
+        # plain `alembic stamp` has verified the schema.
+        self.note = note
         self.last: str | None = None  # the last revision recorded: where a run got to
 
     def __call__(
@@ -184,7 +186,7 @@ class StepRecorder:
             ctx.connection,
             action=action,
             revision=script.revision,
-            description=" - ".join(part for part in (script.doc or "", self._note) if part),
+            description=" - ".join(part for part in (script.doc or "", self.note) if part),
             checksum=file_checksum(script.path) if script.path else None,
             duration_s=now - self._since,
         )

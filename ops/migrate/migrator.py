@@ -179,7 +179,7 @@ def _run_alembic(
     connection.commit()
     recorder = StepRecorder()
     config = alembic_config(
-        connection=connection, schema=schema, on_version_apply=recorder, timeouts=timeouts
+        connection=connection, schema=schema, on_version_apply=recorder, timeouts=timeouts, migrator=True
     )
     started = time.monotonic()
     try:
@@ -225,7 +225,9 @@ def _upgrade(
 
 def _stamp(connection: Connection, schema: str, revision: str, note: str, timeouts: Timeouts) -> None:
     connection.commit()
-    config = alembic_config(connection=connection, schema=schema, on_version_apply=StepRecorder(note=note))
+    # migrator=True: env.py leaves the verification to us (done, or declined with --yes).
+    recorder = StepRecorder(note=note)
+    config = alembic_config(connection=connection, schema=schema, on_version_apply=recorder, migrator=True)
     try:
         # purge: a stamp replaces whatever version was recorded, leaving exactly one row.
         command.stamp(config, revision, purge=True)

@@ -49,7 +49,8 @@ POST_WRITE_HOOKS = {
 
 def alembic_config(**attributes: Any) -> Config:
     """The same configuration as `[tool.alembic]`, built in code (the image has no pyproject.toml);
-    `attributes` reach migrations/env.py (connection, schema, url, on_version_apply, timeouts)."""
+    `attributes` reach migrations/env.py (connection, schema, url, on_version_apply, timeouts, and
+    migrator=True from the migrator, which verifies stamps itself)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # `revision` runs env.py too, so its process_revision_directives hook numbers the new file
@@ -168,10 +169,11 @@ def in_scratch_schema(
 ) -> T:
     """Build the schema that migrations produce at `revision` in a throwaway schema, run
     `inspect(connection, scratch_schema)` on it, then roll everything back."""
-    if connection.in_transaction():
-        connection.rollback()
     scratch = f"pgstack_scratch_{uuid.uuid4().hex[:16]}"
-    with connection.begin() as transaction:
+    # Inside a transaction the caller holds (the plain `alembic stamp`, given a connection in one),
+    # a savepoint: the caller's work stays, the scratch schema goes.
+    begin = connection.begin_nested if connection.in_transaction() else connection.begin
+    with begin() as transaction:
         try:
             if revision is not None:
                 _build(connection, scratch, revision)
