@@ -165,11 +165,11 @@ def compare(expected: Fingerprint, found: Fingerprint, options: Options | None =
     # Equal entries are equal whatever the options: only the others are projected and sorted.
     keys = [key for key in want_all.keys() | have_all.keys() if want_all.get(key) != have_all.get(key)]
     # An object absent on one side is one line: its members follow from it.
-    whole = {key[:2] for key in keys if not key[2] and (key not in want_all or key not in have_all)}
+    whole = {key for key in keys if not key[2] and (key not in want_all or key not in have_all)}
     for key in sorted(keys, key=_sort_key):
         if key[0] in CONTEXT_NAMESPACES and not (key in expected.entries and key in found.entries):
             continue  # a revision's `base` has no database or schema to compare with
-        if key[2] and key[:2] in whole:
+        if (key[2] and (*key[:2], "", "") in whole) or _owner_is_whole(key, want_all, have_all, whole):
             continue
         want = _projected(expected, key, chosen)
         have = _projected(found, key, chosen)
@@ -186,6 +186,15 @@ def compare(expected: Fingerprint, found: Fingerprint, options: Options | None =
             changed = tuple(name for name in {**want, **have} if want.get(name) != have.get(name))
             differences.append(Difference("differs", obj, member, subject, want, have, changed))
     return differences
+
+
+def _owner_is_whole(key: Key, want: Mapping[Key, Props], have: Mapping[Key, Props], whole: set[Key]) -> bool:
+    """True for the identity or serial sequence of a table that is itself missing or unexpected."""
+    if key[0] != "relation" or key[2]:
+        return False
+    props = want.get(key) or have.get(key) or {}
+    owner = props.get("identity of") or props.get("owned by")
+    return owner is not None and ("relation", owner.split(".")[0], "", "") in whole
 
 
 def _projected(side: Fingerprint, key: Key, options: Options) -> Props | None:
