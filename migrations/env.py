@@ -107,8 +107,13 @@ def _guard(connection: Connection, schema: str, recorder: StepRecorder) -> None:
         return  # the migrator verified (or was told, with --yes, not to) before it called Alembic
     migration_fn = context.get_context().opts.get("fn")
     command = _GUARDED.get(getattr(migration_fn, "__name__", ""))
-    if command is None:
-        return
+    if command == "upgrade":
+        _refuse_unversioned(connection, schema)
+    elif command == "stamp":
+        _verify_stamp(connection, schema, recorder)
+
+
+def _refuse_unversioned(connection: Connection, schema: str) -> None:
     outer = connection.in_transaction()
     try:
         found = detect(connection, schema)
@@ -117,14 +122,15 @@ def _guard(connection: Connection, schema: str, recorder: StepRecorder) -> None:
     finally:
         if not outer:
             connection.rollback()
-    if command == "upgrade":
-        if found.state is State.UNVERSIONED:
-            raise CommandError(
-                f"schema {schema!r} has tables but no version: `alembic upgrade` would replay "
-                f"{BASELINE_REVISION} over them. Run `invoke db.migrate` (the job: `python -m ops.migrate`) "
-                f"instead: it verifies the schema against {BASELINE_REVISION}, stamps it, then upgrades"
-            )
-        return
+    if found.state is State.UNVERSIONED:
+        raise CommandError(
+            f"schema {schema!r} has tables but no version: `alembic upgrade` would replay "
+            f"{BASELINE_REVISION} over them. Run `invoke db.migrate` (the job: `python -m ops.migrate`) "
+            f"instead: it verifies the schema against {BASELINE_REVISION}, stamps it, then upgrades"
+        )
+
+
+def _verify_stamp(connection: Connection, schema: str, recorder: StepRecorder) -> None:
     destination = context.get_revision_argument()
     if isinstance(destination, tuple):
         destination = destination[0] if len(destination) == 1 else None
@@ -138,6 +144,7 @@ def _guard(connection: Connection, schema: str, recorder: StepRecorder) -> None:
         recorder.note = "UNVERIFIED stamp (alembic -x unverified=yes)"
         log.warning("stamping %s WITHOUT verifying the schema (-x unverified=yes)", destination)
         return
+    outer = connection.in_transaction()
     expected = fingerprint_at(connection, destination)
     live = fingerprint(connection, schema)
     if not outer:

@@ -19,11 +19,11 @@ from cli import db as db_tasks
 from ops.migrate.compare import Options
 from ops.migrate.diff import Database, Revision, diff
 from ops.migrate.migrator import migrate
+from ops.migrate.revisions import head_revision
 from ops.migrate.target import DatabaseTarget
-from tests.conftest import TestDatabase
-from tests.ops.migrate.conftest import REPO_ROOT, migrator_env
-
-HEAD = "0003_users_last_login"
+from stacks.stackfile import REPO_ROOT
+from tests.support import TestDatabase
+from tests.support.migrate import migrator_env
 
 
 def _quiet(_: str) -> None:
@@ -42,7 +42,7 @@ def test_a_migrated_database_equals_head_and_exits_0(database: TestDatabase, tar
     migrate(target, progress=_quiet)
     done = _invoke(database, "head", "test")
     assert 0 == done.returncode, done.stdout + done.stderr
-    assert done.stdout.startswith(f"A: head = {HEAD} (built in a throwaway schema)\nB: test (")
+    assert done.stdout.startswith(f"A: head = {head_revision()} (built in a throwaway schema)\nB: test (")
     assert "no differences (fingerprint " in done.stdout
 
 
@@ -111,7 +111,7 @@ def test_two_databases_and_the_opt_ins(
     assert ["differs    table users: comment expected none, found people"] == [
         difference.line() for difference in report.differences
     ]
-    assert diff(Revision("head", HEAD), b).equal
+    assert diff(Revision("head", head_revision()), b).equal
 
 
 @pytest.mark.parametrize(

@@ -657,7 +657,7 @@ def test_same_ddl_in_two_schemas_gives_equal_fingerprints(
     engine = create_engine(database.direct_url, poolclass=pool.NullPool)
     mine, other = _fingerprints(engine, database.schema, "other")
     engine.dispose()
-    assert mine == other
+    assert [] == compare(mine, other)  # the configured schema's runtime-role grants aside
     assert digest(mine) == digest(other)
     assert 5 == sum(1 for key in mine.entries if key[0] == "relation" and not key[2] and "seq" not in key[1])
     assert not mine.is_empty

@@ -21,8 +21,8 @@ from ops.migrate import revisions
 from ops.migrate.migrator import SchemaMismatchError, migrate, stamp
 from ops.migrate.revisions import MIGRATIONS_DIR, head_revision, script_directory
 from ops.migrate.target import DatabaseTarget
-from tests.conftest import TestDatabase
-from tests.ops.migrate.conftest import apply_legacy, version
+from tests.support import TestDatabase
+from tests.support.migrate import apply_legacy, version
 
 BASELINE = "0001_baseline"
 
