@@ -635,6 +635,26 @@ def test_the_opt_ins_compare_what_is_ignored_by_default(
     assert line in _diff(engine, expected, found, options)
 
 
+def test_owners_are_compared_only_with_privileges(
+    catalog_db: TestDatabase, engine: Engine, conn: psycopg.Connection
+) -> None:
+    """A table owned by another role (as environments' roles differ): equal unless --privileges."""
+    expected, found = _build(conn), _build(conn)
+    with psycopg.connect(libpq_dsn(catalog_db.admin_url), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER TABLE {} OWNER TO {}").format(
+                sql.Identifier(found, "notes"), sql.Identifier(catalog_db.runtime_role)
+            )
+        )
+    assert [] == _diff(engine, expected, found)
+    owner_lines = [
+        line for line in _diff(engine, expected, found, Options(privileges=True)) if "owner" in line
+    ]
+    assert [f"differs    table notes: owner expected app, found {catalog_db.runtime_role}"] == [
+        line.split(";")[0] for line in owner_lines
+    ]
+
+
 def test_extension_versions_are_reported_and_compared_only_when_asked() -> None:
     """Two fingerprints whose extension differs only in version: equal unless asked."""
     key = ("extension", "citext", "", "")
