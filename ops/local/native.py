@@ -248,17 +248,26 @@ class LocalEnv:
             progress("postgres: settings changed, restarting")
             postgres.stop(binaries)
             pg_running = False
-        if not pg_running:
-            postgres.start(binaries, progress)
-        postgres.ensure_database(progress)
-        self._grant_runtime(progress)
-        bouncer_changed = bouncer.write_files()
-        if bouncer_running and bouncer_changed:
-            progress("pgbouncer: settings changed, restarting")
-            bouncer.stop()
-            bouncer_running = False
-        if not bouncer_running:
-            bouncer.start(binaries, progress)
+        # A new cluster (or one whose first `up` stopped early) is written to disk meanwhile.
+        syncing = None if self.state.synced() else postgres.sync(binaries)
+        try:
+            if not pg_running:
+                postgres.start(binaries, progress)
+            postgres.ensure_database(progress)
+            self._grant_runtime(progress)
+            bouncer_changed = bouncer.write_files()
+            if bouncer_running and bouncer_changed:
+                progress("pgbouncer: settings changed, restarting")
+                bouncer.stop()
+                bouncer_running = False
+            if not bouncer_running:
+                bouncer.start(binaries, progress)
+        except BaseException:
+            if syncing is not None:
+                syncing.communicate()  # no stray process; the marker still says unsynced: `up` retries
+            raise
+        if syncing is not None:
+            postgres.synced(syncing, progress)
 
     def _grant_runtime(self, progress: Progress) -> None:
         """The runtime role's privileges on the schema, as its owner (ops/migrate/grants.py)."""

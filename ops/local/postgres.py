@@ -89,7 +89,12 @@ class NativePostgres:
 
     # --- initdb ---------------------------------------------------------------------------
     def initialise(self, binaries: Binaries, state: str, progress: Progress) -> None:
-        """initdb a new cluster (scram-sha-256, UTF8, C locale) whose settings include ours."""
+        """initdb a new cluster (scram-sha-256, UTF8, C locale) whose settings include ours.
+
+        With --no-sync: initdb's last step, writing every file of the cluster to disk, is left to
+        `sync`, which `up` runs beside starting the server, making the roles and the database,
+        instead of before them (the marker says `synced: false` until it has run).
+        """
         pgdata = self.state.pgdata
         if state == "initialising" and pgdata.exists():
             # Our own initdb was interrupted: its half-written cluster holds no data yet.
@@ -121,6 +126,7 @@ class NativePostgres:
                 "UTF8",
                 "--locale",
                 "C",
+                "--no-sync",
                 timeout=120,
             )
         finally:
@@ -133,8 +139,35 @@ class NativePostgres:
             conf.write(f"\n# pgstack: the settings from the stack file\ninclude '{CONF_NAME}'\n")
         # Complete from here on: a later failure (PgBouncer not starting) must not make the next
         # `up` take this cluster for an interrupted initdb, nor its running Postgres for a stranger.
-        self.state.write_marker("ready")
+        self.state.write_marker("ready", synced=False)
         progress(f"postgres: initialised in {time.monotonic() - started:.1f} s")
+
+    def sync(self, binaries: Binaries) -> subprocess.Popen[str]:
+        """Start `initdb --sync-only`: every file of the cluster written to disk, as initdb itself
+        would have done. Safe beside a running server (it only fsyncs); `synced()` waits for it."""
+        return subprocess.Popen(
+            self.state.cmd(binaries.pg("initdb"), "--sync-only", "--pgdata", str(self.state.pgdata)),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def synced(self, syncing: subprocess.Popen[str], progress: Progress) -> None:
+        """Wait for `sync`; then the marker says so. UserError if it failed (the next `up` retries)."""
+        try:
+            _, stderr = syncing.communicate(timeout=START_TIMEOUT_S * 4)
+        except subprocess.TimeoutExpired:
+            syncing.kill()
+            syncing.communicate()
+            stderr = f"not done after {START_TIMEOUT_S * 4:.0f} s"
+        if syncing.returncode != 0:
+            raise UserError(
+                f"writing the new cluster to disk failed: {worst_line(stderr)}; "
+                "run `invoke env.up` again to retry (it is safe)"
+            )
+        self.state.write_marker("ready")
+        progress("postgres: cluster files written to disk")
 
     def write_conf(self) -> bool:
         """Write our settings file from the stack file; True when it changed (a restart is due)."""

@@ -160,10 +160,19 @@ class StateDir:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def write_marker(self, state: str) -> None:
-        """Record that pgstack made this directory, and how far initialisation got."""
-        marker = {"kind": MARKER_KIND, "postgres_version": self.postgres_version, "state": state}
+    def write_marker(self, state: str, synced: bool = True) -> None:
+        """Record that pgstack made this directory, how far initialisation got, and whether the
+        cluster's files have reached the disk since (`synced`)."""
+        marker: dict[str, Any] = {"kind": MARKER_KIND, "postgres_version": self.postgres_version}
+        marker["state"] = state
+        if not synced:
+            marker["synced"] = False  # absent (an older marker too) means synced
         self.marker_file.write_text(json.dumps(marker, indent=2) + "\n")
+
+    def synced(self) -> bool:
+        """False while a new cluster's files may still be only in the page cache (see NativePostgres.sync)."""
+        marker = self.marker()
+        return not marker or marker.get("synced", True) is not False
 
     def is_ours(self) -> bool:
         """True when pgstack's marker is there."""
