@@ -267,7 +267,7 @@ class LocalEnv:
                 syncing.communicate()  # no stray process; the marker still says unsynced: `up` retries
             raise
         if syncing is not None:
-            postgres.synced(syncing, progress)
+            postgres.wait_synced(syncing, progress)
 
     def _grant_runtime(self, progress: Progress) -> None:
         """The runtime role's privileges on the schema, as its owner (ops/migrate/grants.py)."""

@@ -144,7 +144,7 @@ class NativePostgres:
 
     def sync(self, binaries: Binaries) -> subprocess.Popen[str]:
         """Start `initdb --sync-only`: every file of the cluster written to disk, as initdb itself
-        would have done. Safe beside a running server (it only fsyncs); `synced()` waits for it."""
+        would have done. Safe beside a running server (it only fsyncs); `wait_synced()` waits for it."""
         return subprocess.Popen(
             self.state.cmd(binaries.pg("initdb"), "--sync-only", "--pgdata", str(self.state.pgdata)),
             stdin=subprocess.DEVNULL,
@@ -153,7 +153,7 @@ class NativePostgres:
             text=True,
         )
 
-    def synced(self, syncing: subprocess.Popen[str], progress: Progress) -> None:
+    def wait_synced(self, syncing: subprocess.Popen[str], progress: Progress) -> None:
         """Wait for `sync`; then the marker says so. UserError if it failed (the next `up` retries)."""
         try:
             _, stderr = syncing.communicate(timeout=START_TIMEOUT_S * 4)
