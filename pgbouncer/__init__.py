@@ -28,6 +28,8 @@ class PgBouncerSettings:
     pidfile: str | None = None  # None: run in the foreground (containers)
     logfile: str | None = None  # None: log to stderr (containers)
     server_tls_sslmode: str = "prefer"
+    # The CA the server's certificate must chain to (verify-ca, verify-full); None: not checked.
+    server_tls_ca_file: str | None = None
 
 
 def render_ini(settings: PgBouncerSettings) -> str:
@@ -37,9 +39,13 @@ def render_ini(settings: PgBouncerSettings) -> str:
         process.append(f"pidfile = {settings.pidfile}")
     if settings.logfile:
         process.append(f"logfile = {settings.logfile}")
+    server_tls = [f"server_tls_sslmode = {settings.server_tls_sslmode}"]
+    if settings.server_tls_ca_file:
+        server_tls.append(f"server_tls_ca_file = {settings.server_tls_ca_file}")
     values = {
         **{key: str(value) for key, value in vars(settings).items() if value is not None},
         "process_settings": "\n".join(process),
+        "server_tls_settings": "\n".join(server_tls),
     }
     return Template(TEMPLATE.read_text()).substitute(values)
 

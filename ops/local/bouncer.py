@@ -16,6 +16,7 @@ from ops.local.binaries import Binaries
 from ops.local.postgres import START_TIMEOUT_S, SUPERUSER, connect
 from ops.local.processes import pid_alive, read_pid, worst_line
 from ops.local.statedir import StateDir, tail
+from ops.local.tls import SSL_MODE as TLS_MODE
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 from stacks.config import LocalConfig
 
@@ -78,7 +79,10 @@ class NativeBouncer:
             reserve_pool_size=cfg.pooler.reserve_pool_size,
             pidfile=str(self.pidfile),
             logfile=str(self.log),
-            server_tls_sslmode="disable",  # loopback to our own Postgres
+            # As the cloud sidecar does with Cloud SQL: TLS to Postgres, its certificate checked
+            # against the environment's CA, and here its name too (127.0.0.1 is in it).
+            server_tls_sslmode=TLS_MODE,
+            server_tls_ca_file=str(self.state.tls.ca_cert),
         )
 
     def write_files(self) -> bool:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from ops.errors import UserError
 from ops.local.binaries import Binaries, find_binaries
@@ -42,7 +43,7 @@ def _quiet(_: str) -> None:
 
 # What `up` goes on to need once the cluster exists: psycopg (the roles, the database; ~0.13 s to
 # import) and the runtime role's grants with SQLAlchemy under them (~0.3 s).
-AFTER_INITDB = ("psycopg", "ops.local.roles", "ops.migrate.grants")
+AFTER_INITDB = ("psycopg", "ops.local.roles", "ops.migrate.grants", "cryptography.x509")
 
 
 def _import_in_background(modules: tuple[str, ...]) -> threading.Thread:
@@ -135,10 +136,15 @@ class LocalEnv:
         return self.state.password()
 
     def _url(self, user: str, password: str, port: int, database: str | None) -> str:
-        return f"postgresql+psycopg://{user}:{password}@127.0.0.1:{port}/{database or self.config.database}"
+        url = f"postgresql+psycopg://{user}:{password}@127.0.0.1:{port}/{database or self.config.database}"
+        if port == self.config.postgres_port:
+            # Postgres itself: TLS, its certificate checked against this environment's CA.
+            # Encoded as SQLAlchemy renders it, so the URL reads the same wherever it is printed.
+            url += "?" + urlencode(self.state.tls.client_params())
+        return url
 
     def direct_url(self, database: str | None = None) -> str:
-        """The owner, straight to Postgres (migrations, admin work). Contains the password."""
+        """The owner, straight to Postgres (migrations, admin work), verify-full. Contains the password."""
         return self._url(self.config.roles.owner, self.password(), self.config.postgres_port, database)
 
     def pooled_url(self, database: str | None = None) -> str:
@@ -243,7 +249,8 @@ class LocalEnv:
                 postgres.initialise(binaries, state, progress)
             finally:
                 loading.join()
-        pg_changed = postgres.write_conf()
+        tls_changed = self.state.tls.ensure(self.state.own, progress)
+        pg_changed = postgres.write_conf() or tls_changed
         if pg_running and pg_changed:
             progress("postgres: settings changed, restarting")
             postgres.stop(binaries)

@@ -21,6 +21,7 @@ from ops.errors import UserError
 from ops.local.binaries import Binaries
 from ops.local.processes import pid_alive, read_pid, shm_attached, worst_line
 from ops.local.statedir import StateDir, tail
+from ops.local.tls import LocalTls
 from stacks.config import LocalConfig
 
 if TYPE_CHECKING:
@@ -31,21 +32,33 @@ Progress = Callable[[str], None]
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 30.0
 CONF_NAME = "pgstack.conf"
+# Over TCP only with TLS (a client asking for none is refused), SCRAM everywhere; the socket in
+# run/ is the service user's alone.
+HBA = """# Written by pgstack on every `env.up`.
+# TYPE   DATABASE USER ADDRESS       METHOD
+local    all      all                scram-sha-256
+hostssl  all      all  127.0.0.1/32  scram-sha-256
+hostssl  all      all  ::1/128       scram-sha-256
+"""
 
 
-def connect(port: int, user: str, password: str, dbname: str, timeout: float = 5) -> psycopg.Connection:
-    """An autocommit connection to 127.0.0.1:`port` (Postgres or PgBouncer)."""
+def connect(
+    port: int, user: str, password: str, dbname: str, timeout: float = 5, *, tls: LocalTls | None = None
+) -> psycopg.Connection:
+    """An autocommit connection to 127.0.0.1:`port`: Postgres, verifying its certificate against
+    the environment's CA (`tls`), or PgBouncer (no `tls`: it listens on the loopback only)."""
     import psycopg
 
-    return psycopg.connect(
+    conninfo = psycopg.conninfo.make_conninfo(
         host="127.0.0.1",
         port=port,
         user=user,
         password=password,
         dbname=dbname,
         connect_timeout=max(1, int(timeout)),
-        autocommit=True,
+        **(tls.client_params() if tls else {}),
     )
+    return psycopg.connect(conninfo, autocommit=True)
 
 
 class NativePostgres:
@@ -81,7 +94,9 @@ class NativePostgres:
         import psycopg
 
         try:
-            with connect(self.config.postgres_port, SUPERUSER, self.state.password(), "postgres", 2) as conn:
+            with connect(
+                self.config.postgres_port, SUPERUSER, self.state.password(), "postgres", 2, tls=self.state.tls
+            ) as conn:
                 row = conn.execute("SHOW server_version").fetchone()
                 return str(row[0]) if row else None
         except psycopg.Error:
@@ -170,8 +185,9 @@ class NativePostgres:
         progress("postgres: cluster files written to disk")
 
     def write_conf(self) -> bool:
-        """Write our settings file from the stack file; True when it changed (a restart is due)."""
-        cfg = self.config
+        """Write our settings file from the stack file, and who may connect how (TLS over TCP, always);
+        True when either changed (a restart is due)."""
+        cfg, tls = self.config, self.state.tls
         text = (
             "# Written by pgstack from the stack file on every `env.up`; edit the stack file instead.\n"
             "listen_addresses = '127.0.0.1'\n"
@@ -181,8 +197,15 @@ class NativePostgres:
             "password_encryption = 'scram-sha-256'\n"
             "log_min_messages = warning\n"
             "log_line_prefix = '%m [%p] %q%u@%d '\n"
+            # The environment's own CA signed this certificate (ops/local/tls.py): clients verify it.
+            "ssl = on\n"
+            f"ssl_cert_file = '{tls.server_cert}'\n"
+            f"ssl_key_file = '{tls.server_key}'\n"
+            "ssl_min_protocol_version = 'TLSv1.2'\n"
         )
-        return self.state.write_if_changed(self.state.pgdata / CONF_NAME, text)
+        conf_changed = self.state.write_if_changed(self.state.pgdata / CONF_NAME, text)
+        hba_changed = self.state.write_if_changed(self.state.pgdata / "pg_hba.conf", HBA)
+        return conf_changed or hba_changed
 
     # --- start and stop -------------------------------------------------------------------
     def clear_stale_lockfile(self, progress: Progress) -> None:
@@ -306,7 +329,7 @@ class NativePostgres:
         password = self.state.password()
         if self.state.create_runtime_password():
             progress(f"postgres: generated the runtime role's password ({self.state.runtime_password_file})")
-        with connect(cfg.postgres_port, SUPERUSER, password, "postgres") as admin:
+        with connect(cfg.postgres_port, SUPERUSER, password, "postgres", tls=self.state.tls) as admin:
             ensure_roles(admin, cfg, password, self.state.runtime_password(), progress)
-        with connect(cfg.postgres_port, cfg.roles.owner, password, cfg.database) as owner:
+        with connect(cfg.postgres_port, cfg.roles.owner, password, cfg.database, tls=self.state.tls) as owner:
             ensure_schema(owner, cfg)

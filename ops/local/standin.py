@@ -1,7 +1,9 @@
 """A local stand-in for what the cloud containers talk to, for the rehearsal (`infra.rehearse`):
 Cloud SQL as a throwaway Postgres of the local binaries (free ports, a temp dir, always stopped)
-with TLS on, its database and user made as Cloud SQL makes them; and PgBouncer run in the
-foreground on a given config, as the Cloud Run sidecar (or a managed pooler's stand-in) runs.
+with TLS on (the native runtime's own CA and server certificate, ops/local/tls.py: the CA stands in
+for the instance's server CA, which the containers verify against), its database and users made
+as Cloud SQL makes them; and PgBouncer run in the foreground on a given config, as the Cloud Run
+sidecar (or a managed pooler's stand-in) runs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import psycopg
 from psycopg import sql
 
 from app.urls import libpq_dsn
-from ops.errors import UserError
 from ops.local.native import LocalEnv
 from ops.local.statedir import SERVICE_USER
 from ops.local.throwaway import make_state_root, throwaway_config
@@ -41,8 +42,20 @@ class CloudSqlStandIn:
     """The throwaway server standing in for Cloud SQL, and where its TLS key pair is."""
 
     env: LocalEnv
-    cert_file: Path  # readable by the service user, for a pooler's client-side TLS
-    key_file: Path
+
+    @property
+    def cert_file(self) -> Path:
+        """The server certificate (the service user's), for a pooler's client-side TLS too."""
+        return self.env.state.tls.server_cert
+
+    @property
+    def key_file(self) -> Path:
+        return self.env.state.tls.server_key
+
+    @property
+    def ca_file(self) -> Path:
+        """What stands in for the instance's server CA: every certificate above chains to it."""
+        return self.env.state.tls.ca_cert
 
     @property
     def host(self) -> str:
@@ -105,44 +118,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate and key, for 127.0.0.1: Cloud SQL's server certificate
-    and its CA at once (a client verifying the server with it as root passes verify-full here)."""
-    cert, key = directory / "server.crt", directory / "server.key"
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise UserError("openssl is not installed: install it (apt-get install openssl) to rehearse TLS")
-    result = subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise UserError(f"openssl could not make a certificate: {result.stderr.strip().splitlines()[-1:]}")
-    return cert, key
-
-
-def _enable_tls(env: LocalEnv, cert: Path, key: Path) -> None:
-    """TLS on the running server: its certificate and key in the data directory, ssl = on, reload."""
-    for source, name in ((cert, "server.crt"), (key, "server.key")):
-        target = env.pgdata / name
-        shutil.copyfile(source, target)
-        target.chmod(0o600)
-        env.state.own(target)
-    with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM SET ssl = on")
-        conn.execute("SELECT pg_reload_conf()")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with psycopg.connect(libpq_dsn(env.admin_url()), sslmode="require", connect_timeout=2):
-                return
-        except psycopg.OperationalError as exc:
-            if time.monotonic() > deadline:
-                raise UserError(f"the stand-in Postgres did not take TLS: {exc}") from None
-            time.sleep(0.1)
-
-
 @contextlib.contextmanager
 def cloud_sql_stand_in(progress: Progress = _quiet) -> Iterator[CloudSqlStandIn]:
     """A started stand-in in a temp dir of its own, stopped and deleted afterwards whatever happens."""
@@ -150,20 +125,12 @@ def cloud_sql_stand_in(progress: Progress = _quiet) -> Iterator[CloudSqlStandIn]
     env = LocalEnv(throwaway_config(), root / "state")
     try:
         started = time.monotonic()
-        env.up()  # inside the try: an up that fails half-way may have started Postgres
-        tls = root / "tls"
-        tls.mkdir()
-        cert, key = _self_signed(tls)
-        _enable_tls(env, cert, key)
-        # The poolers run as the service user and read the pair from here.
-        tls.chmod(0o755)
-        cert.chmod(0o644)
-        env.state.own(key)
+        env.up()  # inside the try: an up that fails half-way may have started Postgres (TLS on)
         progress(
             f"cloud sql stand-in: postgres {env.binaries.pg_major} with TLS on 127.0.0.1:"
             f"{env.config.postgres_port} (up in {time.monotonic() - started:.1f} s)"
         )
-        yield CloudSqlStandIn(env, cert, key)
+        yield CloudSqlStandIn(env)
     finally:
         env.down()
         shutil.rmtree(root, ignore_errors=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import UserError
+from ops.local.tls import LocalTls
 
 Progress = Callable[[str], None]
 
@@ -72,6 +73,11 @@ class StateDir:
     @property
     def password_file(self) -> Path:
         return self.root / "password"
+
+    @property
+    def tls(self) -> LocalTls:
+        """The environment's CA and server certificate (ops/local/tls.py)."""
+        return LocalTls(self.root / "tls")
 
     @property
     def runtime_password_file(self) -> Path:

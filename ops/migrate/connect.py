@@ -1,7 +1,7 @@
 """The migrator's first connection on a cold network: Cloud Run jobs on Direct VPC egress may wait a
 minute or more for their network, so a refused or timed-out connection is retried with backoff up to
 a bound (MIGRATE_CONNECT_TIMEOUT_S), one progress line per attempt. A wrong password, an unknown
-role or database is not the network: it fails at once."""
+role or database, a server certificate the client does not trust: not the network, so it fails at once."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ _REJECTED = re.compile(
     r"authentication failed|no pg_hba\.conf entry|pg_hba\.conf rejects|role \".*\" does not exist"
     r"|database \".*\" does not exist|not permitted to log in|permission denied for database"
     r"|no password supplied",
+)
+# Nor does a server certificate the client does not trust: the wrong CA, or another host's name.
+_UNTRUSTED = re.compile(
+    r"certificate verify failed|root certificate file .* does not exist|server certificate for .* does not "
+    r"match host name|could not read root certificate"
 )
 _FIRST_DELAY_S = 0.5
 _MAX_DELAY_S = 10.0
@@ -63,6 +68,12 @@ def open_connection(
         except OperationalError as exc:
             engine.dispose()
             line = error_line(exc)
+            if _UNTRUSTED.search(str(exc.orig or exc)):
+                raise UserError(
+                    f"cannot connect to {mask_url(url)}: the server's certificate is not trusted ({line}); "
+                    "check the CA the client verifies with (PGSSLROOTCERT, sslrootcert) and the host "
+                    "name (no retry: waiting would not help)"
+                ) from None
             if rejected(exc):
                 raise UserError(
                     f"cannot connect to {mask_url(url)}: the server refused the login ({line}); check "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -55,15 +56,24 @@ def _drop_runtime_role(env: LocalEnv) -> None:
 
 
 def _make_it_old(env: LocalEnv) -> None:
-    """Turn an environment into a stopped one from before the runtime role: no such role, no
-    grants, no password file, and PgBouncer's userlist knowing the owner (the old app role)."""
+    """Turn an environment into a stopped one from before the runtime role and TLS: no such role,
+    no grants, no runtime password file, PgBouncer's userlist knowing the owner (the old app role),
+    no certificates, and Postgres's files as initdb and the old settings left them."""
     cfg = env.config
     _drop_runtime_role(env)
     env.down()
     env.state.runtime_password_file.unlink()
+    shutil.rmtree(env.state.tls.directory)
     password = env.password()
     (env.bouncer_dir / "userlist.txt").write_text(
         render_userlist({cfg.roles.owner: password, SUPERUSER: password})
+    )
+    conf = (env.pgdata / "pgstack.conf").read_text()
+    (env.pgdata / "pgstack.conf").write_text(conf.split("ssl = on")[0])
+    (env.pgdata / "pg_hba.conf").write_text(
+        "local all all scram-sha-256\n"
+        "host all all 127.0.0.1/32 scram-sha-256\n"
+        "host all all ::1/128 scram-sha-256\n"
     )
 
 
@@ -106,6 +116,8 @@ def test_an_environment_from_before_the_runtime_role_is_upgraded_in_place(privat
 
     assert f"postgres: creating role {cfg.roles.runtime} (the app's: DML only)" in lines
     assert any(line.startswith("postgres: generated the runtime role's password") for line in lines)
+    assert any(line.startswith("tls: a certificate authority of this environment's own") for line in lines)
+    assert "postgres: settings changed, restarting" not in lines  # it was stopped: started with TLS on
     assert not any("creating database" in line or "initdb" in line for line in lines)
     assert target.pooled_url is not None
     assert target.pooled_url.username == cfg.roles.runtime
