@@ -52,6 +52,18 @@ def _set_local_statement_timeout(engine: AsyncEngine, timeout_ms: int) -> None:
         connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
 
 
+def _iam_tokens_as_passwords(engine: AsyncEngine, settings: Settings) -> None:
+    """DB_IAM_AUTH: every new connection logs in with the service account's current access token."""
+    from app.iamauth import AccessTokens
+
+    tokens = AccessTokens(settings.gce_metadata_host)
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _token(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        # A blocking call on the event loop's thread, but once an hour (cached), a few ms each.
+        cparams["password"] = tokens.get()
+
+
 def _pool_size(settings: Settings) -> int:
     if settings.db_pool_mode == "pgbouncer-transaction":
         # Every slot of the concurrency limit can hold a connection to PgBouncer: a QueuePool closes
@@ -98,6 +110,8 @@ def pooled_engine(settings: Settings) -> AsyncEngine:
     )
     if behind_pgbouncer and settings.db_statement_timeout_ms:
         _set_local_statement_timeout(engine, settings.db_statement_timeout_ms)
+    if settings.db_iam_auth:
+        _iam_tokens_as_passwords(engine, settings)
     return engine
 
 

@@ -40,9 +40,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
-    # Pooled URL (through PgBouncer in transaction mode): what requests use.
+    # The runtime role's URL (through PgBouncer in transaction mode, or Cloud SQL's address with
+    # DB_POOL_MODE=direct): what requests use. The runtime role may read and write the tables,
+    # not change them (ops/migrate/grants.py).
     database_url: SecretStr
-    # Direct URL to Postgres: migrations and admin work, never PgBouncer.
+    # The owner's URL to Postgres itself: migrations and admin work, never PgBouncer. Read by the
+    # migrator and the tasks, which share these settings; the app itself never needs it, and the
+    # service is not given it (the migration job is).
     direct_database_url: SecretStr | None = None
     db_schema: str = "app"
     # `pgbouncer-transaction` when DATABASE_URL goes through PgBouncer (no session state may be
@@ -61,6 +65,10 @@ class Settings(BaseSettings):
     health_timeout_ms: int = Field(default=2000, ge=50, le=60_000)
     # The Alembic scripts shipped with the app: /readyz compares the database with their head.
     migrations_dir: Path = Path(__file__).resolve().parents[1] / "migrations"
+    # Cloud SQL IAM database authentication: each new connection's password is the service
+    # account's access token from the metadata server (app/iamauth.py), not one from the URL.
+    db_iam_auth: bool = False
+    gce_metadata_host: str = Field(default="metadata.google.internal", min_length=1)
     # Set by Cloud Run: switches logs to Cloud Logging's JSON and names the trace's project.
     k_service: str | None = None
     google_cloud_project: str | None = None

@@ -55,11 +55,15 @@ def gcp_stack(values: EngineValues) -> dict[str, Any]:
     secrets = [*database.secrets.values(), *(sidecar.secrets if sidecar else [])]
     # Two identities, each reading only what its workload reads: the job then depends on nothing
     # of the service's (its sidecar, its grants), and the deploy can build and run it first.
+    # Both read the server CA bundle (mounted, not in the env): the service for its app or sidecar.
+    ca = database.secrets["server-ca"]
     service_env = app_env(config, database.secrets)
-    service_reads = secrets_read(service_env, extra=sidecar.secrets if sidecar else ())
-    identity = ServiceIdentity("identity", config, RUNTIME, service_reads, after_apis)
+    service_reads = secrets_read(service_env, extra=[*(sidecar.secrets if sidecar else ()), ca])
+    identity = ServiceIdentity(
+        "identity", config, RUNTIME, service_reads, after_apis, iam_login=config.iam_auth
+    )
     job_env = migration_env(config, database.secrets)
-    migrator = ServiceIdentity("migrator", config, MIGRATOR, secrets_read(job_env), after_apis)
+    migrator = ServiceIdentity("migrator", config, MIGRATOR, secrets_read(job_env, extra=[ca]), after_apis)
     inputs = ServiceInputs(registry.image, database, identity, network, sidecar, service_env)
     service = AppService("app", config, inputs, after_apis)
     job = MigrationJob(
@@ -76,6 +80,9 @@ def gcp_stack(values: EngineValues) -> dict[str, Any]:
         "secretIds": {s.key: s.secret.secret_id for s in secrets},
         "directUrl": database.direct_url,
         "pooledUrl": database.pooled_url,
+        "serverCaCert": database.server_ca,
+        "ownerRole": config.roles.owner,
+        "runtimeRole": config.roles.runtime,
         "connectionBudget": config.budget.explain(),
     }
 

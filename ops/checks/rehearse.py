@@ -97,6 +97,9 @@ class StandIn(Protocol):
     @property
     def key_file(self) -> Path: ...
 
+    @property
+    def ca_file(self) -> Path: ...
+
     def fresh_database(self, database: str, users: list[str]) -> None: ...
 
     def pgbouncer(self, ini: Path, log: Path) -> AbstractContextManager[subprocess.Popen[bytes]]: ...
@@ -211,7 +214,8 @@ class Instance:
 
     def env(self, container: PlannedContainer, base: dict[str, str], notes: list[str]) -> dict[str, str]:
         env = dict(base)
-        env.update(container.values)
+        # A value naming a file in a mounted volume (PGSSLROOTCERT) names it where it is mounted here.
+        env.update({name: self.relocation.path(value) for name, value in container.values.items()})
         for name, secret in container.secret_env.items():
             env[name] = self.secret(secret, f"env {name}", notes)
         return env
@@ -335,7 +339,8 @@ class _Rehearser:
             self.say(f"with {changed} (what pooler={self.pooler} needs)")
         plan = plan_stack(self.stack, REPO_ROOT, path=path)
         self._check_image(plan)
-        contents = secret_contents(values, StandInOutputs(self.stand_in.password))
+        outputs = StandInOutputs(self.stand_in.password, server_ca=self.stand_in.ca_file.read_text())
+        contents = secret_contents(values, outputs)
         kinds = secret_ids(plan)
         rendered = ", ".join(sorted(kinds.get(s, s) for s in contents))
         self.say(f"secrets, as the program renders them: {rendered}")

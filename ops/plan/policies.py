@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from ops.plan.budget import connection_budget, plan_budget, service_cap
+from ops.plan.credentials import cloud_db_tls, db_credentials
 from ops.plan.mocks import PlannedResource
 from ops.plan.planner import Plan
 from ops.plan.rule import (
@@ -396,6 +397,18 @@ POLICIES: tuple[Policy, ...] = (
         "run-one-billing-mode",
         "every container of a Cloud Run service asks for the same CPU allocation (cpu_idle)",
         one_billing_mode,
+    ),
+    Policy(
+        "db-credentials",
+        "the service reads only the runtime role's credentials (no owner's secret, no direct URL); "
+        "the migration job only the owner's",
+        check_plan=db_credentials,
+    ),
+    Policy(
+        "cloud-db-tls",
+        "what connects to Cloud SQL verifies its certificate: sslmode verify-ca or verify-full, never "
+        "require or weaker",
+        cloud_db_tls,
     ),
     Policy(
         "migrate-first",

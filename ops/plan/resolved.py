@@ -27,14 +27,16 @@ STAND_IN_PRIVATE_IP = "192.0.2.10"
 class StandInOutputs:
     """The outputs only the cloud could give, as the rehearsal's local stand-ins have them."""
 
-    password: str  # the database user's (random.RandomPassword's result)
+    password: str  # the database users' (random.RandomPassword's result)
     private_ip: str = STAND_IN_PRIVATE_IP  # the Cloud SQL instance's
+    server_ca: str = ""  # the instance's server CA certificate (PEM), what clients verify against
 
     def by_type(self) -> dict[str, dict[str, Any]]:
         return {
             "gcp:sql/databaseInstance:DatabaseInstance": {
                 "privateIpAddress": self.private_ip,
                 "connectionName": "stand-in:region:instance",
+                "serverCaCerts": [{"cert": self.server_ca}] if self.server_ca else [],
             },
             "random:index/randomPassword:RandomPassword": {"result": self.password},
             "gcp:serviceaccount/account:Account": {"email": "stand-in@example.iam.gserviceaccount.com"},

@@ -1,6 +1,10 @@
-"""Cloud SQL for PostgreSQL on a private IP only: the instance, the app's database and user, its secrets."""
+"""Cloud SQL for PostgreSQL on a private IP only: the instance, the app's database, its two users (the
+owner and the runtime role), their URL secrets and the server CA bundle every client verifies with."""
 
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
 
 import pulumi
 import pulumi_gcp as gcp
@@ -8,7 +12,8 @@ import pulumi_random as random
 
 from stacks.config import CloudConfig
 from stacks.gcp.network import PrivateNetwork
-from stacks.gcp.secrets import StoredSecret, store_secret
+from stacks.gcp.secrets import OWNER, RUNTIME, StoredSecret, store_secret
+from stacks.gcp.tls import SSL_MODE, ca_bundle
 
 POSTGRES_PORT = 5432
 # The generated password's length, and the shortest one the instance's password policy accepts
@@ -22,10 +27,13 @@ MANAGED_POOLER_PORT = 6432
 # The PgBouncer sidecar listens here inside each Cloud Run instance.
 SIDECAR_PORT = 6432
 LOOPBACK = "127.0.0.1"
+# A Cloud SQL user that is a service account logging in with IAM database authentication.
+IAM_SERVICE_ACCOUNT_USER = "CLOUD_IAM_SERVICE_ACCOUNT"
+IAM_FLAG = "cloudsql.iam_authentication"
 
 
 class CloudSqlDatabase(pulumi.ComponentResource):
-    """Instance (no public IP, TLS only, PITR backups), database, user and URL secrets."""
+    """Instance (no public IP, TLS only, PITR backups), database, two users, their URL secrets."""
 
     def __init__(
         self,
@@ -42,6 +50,9 @@ class CloudSqlDatabase(pulumi.ComponentResource):
                 name="max_connections", value=str(config.max_connections)
             )
         ]
+        if config.iam_auth:
+            # Lets IAM users log in with an access token (the service's account, pgstack:iamAuth).
+            flags.append(gcp.sql.DatabaseInstanceSettingsDatabaseFlagArgs(name=IAM_FLAG, value="on"))
         pool_configs = None
         if config.run.pooler == "managed":
             pool_configs = [
@@ -141,6 +152,9 @@ class CloudSqlDatabase(pulumi.ComponentResource):
             deletion_policy="ABANDON",
             opts=child,
         )
+        # The owner (migrations, the job) and the runtime role (the app), each with its own
+        # credential. Cloud SQL makes both members of cloudsqlsuperuser with CREATEROLE and
+        # CREATEDB; the migration job takes that away from the runtime role (ops/migrate/grants.py).
         self.password = random.RandomPassword(
             "password", length=PASSWORD_LENGTH, special=False, opts=child
         )  # letters and digits: it goes into URLs unescaped
@@ -156,41 +170,82 @@ class CloudSqlDatabase(pulumi.ComponentResource):
             deletion_policy="ABANDON",
             opts=child,
         )
+        self.runtime_password: pulumi.Output[str] | None = None
+        if config.iam_auth:
+            # The service account logs in with an access token as its password (app/db.py).
+            self.runtime_user = gcp.sql.User(
+                "runtime-user",
+                name=config.roles.runtime,
+                project=config.project,
+                instance=self.instance.name,
+                type=IAM_SERVICE_ACCOUNT_USER,
+                deletion_policy="ABANDON",  # its privileges keep it from being dropped
+                opts=child,
+            )
+        else:
+            generated = random.RandomPassword(
+                "runtime-password", length=PASSWORD_LENGTH, special=False, opts=child
+            )
+            self.runtime_password = pulumi.Output.secret(generated.result)
+            self.runtime_user = gcp.sql.User(
+                "runtime-user",
+                name=config.roles.runtime,
+                project=config.project,
+                instance=self.instance.name,
+                password=self.runtime_password,
+                deletion_policy="ABANDON",  # its privileges keep it from being dropped
+                opts=child,
+            )
+        self.users: list[pulumi.Resource] = [self.user, self.runtime_user]
         self.connection_name = self.instance.connection_name
         self.private_ip = self.instance.private_ip_address
-        self.direct_url = self._url(self.private_ip, POSTGRES_PORT, tls=True)
+        # Not secret: it is what every client checks the server against (`pulumi stack output`).
+        self.server_ca: pulumi.Output[str] = self.instance.server_ca_certs.apply(ca_bundle)
+        # The owner's URL goes to the instance itself: migrations need a session, never a pooler.
+        self.direct_url = self._url(self.user.name, self.secret_password, self.private_ip, POSTGRES_PORT)
+        runtime_password = self.runtime_password  # None with IAM: the token is the app's to fetch
         if config.run.pooler == "sidecar":
-            self.pooled_url = self._url(LOOPBACK, SIDECAR_PORT, tls=False)
+            self.pooled_url = self._url(self.runtime_user.name, runtime_password, LOOPBACK, SIDECAR_PORT)
         elif config.run.pooler == "managed":
-            self.pooled_url = self._url(self.private_ip, MANAGED_POOLER_PORT, tls=True)
+            self.pooled_url = self._url(
+                self.runtime_user.name, runtime_password, self.private_ip, MANAGED_POOLER_PORT
+            )
         else:
-            self.pooled_url = self.direct_url
+            self.pooled_url = self._url(
+                self.runtime_user.name, runtime_password, self.private_ip, POSTGRES_PORT
+            )
+        # The owner's credentials are the migration job's, the runtime role's the service's; the
+        # labels say whose, for the policies. The CA bundle is no credential (and no label).
         self.secrets: dict[str, StoredSecret] = {
-            "password": store_secret("db-password", self.secret_password, config, self),
-            "direct": store_secret("direct-database-url", self.direct_url, config, self),
-            "pooled": store_secret("database-url", self.pooled_url, config, self),
+            "password": store_secret("db-password", self.secret_password, config, self, db_role=OWNER),
+            "direct": store_secret("direct-database-url", self.direct_url, config, self, db_role=OWNER),
+            "pooled": store_secret("database-url", self.pooled_url, config, self, db_role=RUNTIME),
+            "server-ca": store_secret("db-server-ca", self.server_ca, config, self),
         }
         self.register_outputs(
             {
                 "connection_name": self.connection_name,
                 "private_ip": self.private_ip,
+                "server_ca": self.server_ca,
                 "secret_ids": [s.secret.secret_id for s in self.secrets.values()],
             }
         )
 
-    def _url(self, host: pulumi.Input[str], port: int, *, tls: bool) -> pulumi.Output[str]:
-        # The instance only accepts TLS (ENCRYPTED_ONLY); the sidecar is on loopback.
-        query = "?sslmode=require" if tls else ""
-        return pulumi.Output.secret(
-            pulumi.Output.concat(
-                "postgresql+psycopg://",
-                self.user.name,
-                ":",
-                self.secret_password,
-                "@",
-                host,
-                f":{port}/",
-                self.database.name,
-                query,
-            )
-        )
+    def _url(
+        self,
+        user: pulumi.Input[str],
+        password: pulumi.Input[str] | None,
+        host: pulumi.Input[str],
+        port: int,
+    ) -> pulumi.Output[str]:
+        """A URL for `user` (quoted: an IAM user's name has an `@`). To the instance it says
+        verify-ca (each container also has PGSSLMODE and PGSSLROOTCERT, tls.py); to the sidecar on
+        the loopback, nothing: the sidecar verifies the instance itself."""
+
+        def render(parts: list[Any]) -> str:
+            name, secret, address, database = parts
+            credentials = quote(str(name), safe="") + (f":{secret}" if secret is not None else "")
+            query = "" if address == LOOPBACK else f"?sslmode={SSL_MODE}"
+            return f"postgresql+psycopg://{credentials}@{address}:{port}/{database}{query}"
+
+        return pulumi.Output.secret(pulumi.Output.all(user, password, host, self.database.name).apply(render))

@@ -1,8 +1,11 @@
 """Container environment for the app and the migration job: URLs from Secret Manager, never plaintext.
 
+The app reads the runtime role's URL only, the job the owner's only: neither workload can read the
+other's credential. Each that reaches Cloud SQL itself verifies the server (tls.py's PGSSLMODE and
+PGSSLROOTCERT, the CA mounted at that path); the app behind the sidecar talks to it on the loopback.
 Each variable is a plain value or a pinned secret version; service.py and jobs.py turn them into
 their own Cloud Run argument types, and each workload's identity may read exactly the secrets its
-environment names (`secrets_read`).
+environment and volumes name (`secrets_read`).
 """
 
 from __future__ import annotations
@@ -11,12 +14,19 @@ from collections.abc import Iterable
 
 from stacks.config import CloudConfig
 from stacks.gcp.secrets import StoredSecret
+from stacks.gcp.tls import libpq_env
 
 EnvValue = str | StoredSecret
 
 
+def app_reaches_instance(config: CloudConfig) -> bool:
+    """True when the app connects to Cloud SQL's address itself (no sidecar between them)."""
+    return config.run.pooler != "sidecar"
+
+
 def app_env(config: CloudConfig, secrets: dict[str, StoredSecret]) -> dict[str, EnvValue]:
-    """What app/settings.py reads on Cloud Run: the pooled URL only (the app does no admin work)."""
+    """What app/settings.py reads on Cloud Run: the runtime role's URL only (the app does no admin
+    work, and never sees the owner's credentials)."""
     env: dict[str, EnvValue] = {
         "DATABASE_URL": secrets["pooled"],
         "DB_SCHEMA": config.schema,
@@ -28,20 +38,27 @@ def app_env(config: CloudConfig, secrets: dict[str, StoredSecret]) -> dict[str, 
         env["DB_MAX_OVERFLOW"] = str(config.run.app_max_overflow)
     else:
         env["DB_POOL_MODE"] = "pgbouncer-transaction"
+    if app_reaches_instance(config):
+        env.update(libpq_env())
+    if config.iam_auth:
+        env["DB_IAM_AUTH"] = "true"  # an access token per new connection, as its password
     return env
 
 
 def migration_env(config: CloudConfig, secrets: dict[str, StoredSecret]) -> dict[str, EnvValue]:
     """The migration job's contract: the direct URL and nothing that could point at a pooler.
 
-    `python -m ops.migrate` reads DIRECT_DATABASE_URL (DATABASE_URL is optional to it and, when
-    set, must be another address: the job does not set it).
+    `python -m ops.migrate` reads DIRECT_DATABASE_URL, the owner's (DATABASE_URL is optional to it
+    and, when set, must be another address: the job does not set it), and DB_RUNTIME_ROLE.
     """
     env: dict[str, EnvValue] = {
         "DIRECT_DATABASE_URL": secrets["direct"],
         "DB_SCHEMA": config.schema,
         "DB_POOL_MODE": "direct",
+        # The role whose privileges the migrator keeps in order (ops/migrate/grants.py).
+        "DB_RUNTIME_ROLE": config.roles.runtime,
         "GOOGLE_CLOUD_PROJECT": config.project,
+        **libpq_env(),
     }
     if config.seed:  # only where the stack asks: demo data never reaches a database by default
         env["MIGRATE_SEED"] = "true"

@@ -1,9 +1,10 @@
 """A service account per workload (the service, the migration job), each reading only its own secrets.
 
-No project role: both connect to Cloud SQL's private IP over the VPC with a password, which IAM
-does not check. `roles/cloudsql.client` (cloudsql.instances.connect) is what the Cloud SQL Auth
-Proxy and the language connectors need, and IAM database authentication needs
-`roles/cloudsql.instanceUser`; grant them here if either is ever introduced.
+No project role by default: both connect to Cloud SQL's private IP over the VPC with a password,
+which IAM does not check. With `pgstack:iamAuth` the service's account logs in as its IAM database
+user instead, which takes `roles/cloudsql.instanceUser` (cloudsql.instances.login); the job keeps
+the owner's password. `roles/cloudsql.client` (cloudsql.instances.connect) is what the Cloud SQL
+Auth Proxy and the language connectors need, and nothing here uses them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from stacks.config import CloudConfig
 from stacks.gcp.secrets import StoredSecret
 
 SECRET_ROLE = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
+IAM_LOGIN_ROLE = "roles/cloudsql.instanceUser"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class ServiceIdentity(pulumi.ComponentResource):
         workload: Workload,
         secrets: Sequence[StoredSecret],
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        iam_login: bool = False,
     ) -> None:
         super().__init__("pgstack:gcp:ServiceIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -70,4 +74,16 @@ class ServiceIdentity(pulumi.ComponentResource):
             )
             for stored in secrets
         ]
+        if iam_login:
+            # IAM database authentication: this account may log in to the project's instances as
+            # its IAM database user (stacks/gcp/database.py creates that user).
+            self.grants.append(
+                gcp.projects.IAMMember(
+                    f"{workload.account_name}-instance-user",
+                    project=config.project,
+                    role=IAM_LOGIN_ROLE,
+                    member=member,
+                    opts=child,
+                )
+            )
         self.register_outputs({"email": self.email})

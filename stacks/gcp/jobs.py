@@ -12,6 +12,7 @@ from stacks.gcp.database import CloudSqlDatabase
 from stacks.gcp.env import EnvValue
 from stacks.gcp.identity import ServiceIdentity
 from stacks.gcp.network import PrivateNetwork
+from stacks.gcp.tls import CA_DIR, CA_FILE, CA_VOLUME
 
 run_v2 = gcp.cloudrunv2
 MIGRATE_COMMAND = ["python", "-m", "ops.migrate"]
@@ -57,6 +58,7 @@ class MigrationJob(pulumi.ComponentResource):
     ) -> None:
         super().__init__("pgstack:gcp:MigrationJob", name, None, opts)
         network = inputs.network
+        ca = inputs.database.secrets["server-ca"]
         self.job = run_v2.Job(
             "job",
             name=config.migration_job,
@@ -85,12 +87,31 @@ class MigrationJob(pulumi.ComponentResource):
                             image=inputs.image,
                             commands=MIGRATE_COMMAND,
                             envs=job_envs(inputs.env),
+                            # The CA its PGSSLROOTCERT names: the job verifies Cloud SQL's certificate.
+                            volume_mounts=[
+                                run_v2.JobTemplateTemplateContainerVolumeMountArgs(
+                                    name=CA_VOLUME, mount_path=CA_DIR
+                                )
+                            ],
+                        )
+                    ],
+                    volumes=[
+                        run_v2.JobTemplateTemplateVolumeArgs(
+                            name=CA_VOLUME,
+                            secret=run_v2.JobTemplateTemplateVolumeSecretArgs(
+                                secret=ca.secret.secret_id,
+                                items=[
+                                    run_v2.JobTemplateTemplateVolumeSecretItemArgs(
+                                        path=CA_FILE, version=ca.version.version, mode=0o444
+                                    )
+                                ],
+                            ),
                         )
                     ],
                 ),
             ),
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[inputs.database.user, *inputs.identity.grants]
+                parent=self, depends_on=[*inputs.database.users, *inputs.identity.grants]
             ),
         )
         self.name = self.job.name

@@ -10,10 +10,11 @@ import pulumi_gcp as gcp
 from stacks.config import CloudConfig
 from stacks.gcp.billing import CPU_IDLE
 from stacks.gcp.database import CloudSqlDatabase
-from stacks.gcp.env import EnvValue
+from stacks.gcp.env import EnvValue, app_reaches_instance
 from stacks.gcp.identity import ServiceIdentity
 from stacks.gcp.network import PrivateNetwork
 from stacks.gcp.sidecar import PgBouncerSidecar
+from stacks.gcp.tls import CA_DIR, CA_FILE, CA_VOLUME
 
 run_v2 = gcp.cloudrunv2
 APP_PORT = 8080
@@ -49,6 +50,26 @@ def service_envs(env: dict[str, EnvValue]) -> list[run_v2.ServiceTemplateContain
     ]
 
 
+def ca_volume(database: CloudSqlDatabase) -> run_v2.ServiceTemplateVolumeArgs:
+    """The instance's server CA bundle as a file, for every container of the service reaching it."""
+    stored = database.secrets["server-ca"]
+    return run_v2.ServiceTemplateVolumeArgs(
+        name=CA_VOLUME,
+        secret=run_v2.ServiceTemplateVolumeSecretArgs(
+            secret=stored.secret.secret_id,
+            items=[
+                run_v2.ServiceTemplateVolumeSecretItemArgs(
+                    path=CA_FILE, version=stored.version.version, mode=0o444
+                )
+            ],
+        ),
+    )
+
+
+def ca_mount() -> run_v2.ServiceTemplateContainerVolumeMountArgs:
+    return run_v2.ServiceTemplateContainerVolumeMountArgs(name=CA_VOLUME, mount_path=CA_DIR)
+
+
 def _app_container(config: CloudConfig, inputs: ServiceInputs) -> run_v2.ServiceTemplateContainerArgs:
     run = config.run
     return run_v2.ServiceTemplateContainerArgs(
@@ -56,6 +77,8 @@ def _app_container(config: CloudConfig, inputs: ServiceInputs) -> run_v2.Service
         image=inputs.image,
         ports=run_v2.ServiceTemplateContainerPortsArgs(container_port=APP_PORT, name="http1"),
         envs=service_envs(inputs.env),
+        # The CA its PGSSLROOTCERT names, where the app reaches Cloud SQL itself.
+        volume_mounts=[ca_mount()] if app_reaches_instance(config) else None,
         resources=run_v2.ServiceTemplateContainerResourcesArgs(
             limits={"cpu": run.cpu, "memory": run.memory},
             cpu_idle=CPU_IDLE,
@@ -95,9 +118,10 @@ class AppService(pulumi.ComponentResource):
         super().__init__("pgstack:gcp:AppService", name, None, opts)
         run = config.run
         containers = [_app_container(config, inputs)]
-        volumes: list[run_v2.ServiceTemplateVolumeArgs] = []
+        # The CA bundle: the app's when it reaches the instance, the sidecar's otherwise.
+        volumes: list[run_v2.ServiceTemplateVolumeArgs] = [ca_volume(inputs.database)]
         if inputs.sidecar is not None:
-            containers.append(inputs.sidecar.service_container())
+            containers.append(inputs.sidecar.service_container(ca_mount()))
             volumes += inputs.sidecar.service_volumes()
         network = inputs.network
         self.service = run_v2.Service(
@@ -138,7 +162,7 @@ class AppService(pulumi.ComponentResource):
             # Cloud Run checks secret access when it deploys a revision: wait for this identity's
             # grants (the job's are not the service's business).
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[inputs.database.user, *inputs.identity.grants]
+                parent=self, depends_on=[*inputs.database.users, *inputs.identity.grants]
             ),
         )
         self.url = self.service.uri

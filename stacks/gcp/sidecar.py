@@ -9,7 +9,8 @@ from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 from stacks.config import CloudConfig
 from stacks.gcp.billing import CPU_IDLE
 from stacks.gcp.database import POSTGRES_PORT, SIDECAR_PORT, CloudSqlDatabase
-from stacks.gcp.secrets import StoredSecret, store_secret
+from stacks.gcp.secrets import RUNTIME, StoredSecret, store_secret
+from stacks.gcp.tls import CA_PATH, SSL_MODE
 
 run_v2 = gcp.cloudrunv2
 CONTAINER = "pgbouncer"
@@ -29,13 +30,17 @@ def sidecar_settings(config: CloudConfig, server_host: str) -> PgBouncerSettings
         # is not documented to come over loopback, and only the ingress container's port is
         # routed from outside, so the sidecar stays unreachable beyond its instance.
         listen_addr="0.0.0.0",  # noqa: S104 - see above
-        admin_user=config.roles.owner,
+        # The admin console, on the instance's own interfaces only: the runtime role, whose
+        # password the userlist holds anyway (the owner's never reaches the service).
+        admin_user=config.roles.runtime,
         auth_file=f"{AUTH_DIR}/userlist.txt",
         pool_mode=config.pooler.pool_mode,
         default_pool_size=config.pooler.default_pool_size,
         max_client_conn=config.pooler.max_client_conn,
         reserve_pool_size=config.pooler.reserve_pool_size,
-        server_tls_sslmode="require",  # the instance is ENCRYPTED_ONLY
+        # Check the instance's certificate against its CA (tls.py: why not verify-full).
+        server_tls_sslmode=SSL_MODE,
+        server_tls_ca_file=CA_PATH,
     )
 
 
@@ -50,10 +55,16 @@ class PgBouncerSidecar(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("pgstack:gcp:PgBouncerSidecar", name, None, opts)
+        if database.runtime_password is None:  # config.py refuses iamAuth beside the sidecar
+            raise ValueError(
+                "the PgBouncer sidecar needs the runtime role's password (pgstack:iamAuth is on)"
+            )
         ini = database.private_ip.apply(lambda ip: render_ini(sidecar_settings(config, ip)))
-        userlist = database.secret_password.apply(lambda pw: render_userlist({config.roles.owner: pw}))
+        # The runtime role only: the owner never logs in through the service.
+        userlist = database.runtime_password.apply(lambda pw: render_userlist({config.roles.runtime: pw}))
+        # pgbouncer.ini holds no credential (the userlist does).
         self.config_secret = store_secret("pgbouncer-ini", ini, config, self)
-        self.auth_secret = store_secret("pgbouncer-userlist", userlist, config, self)
+        self.auth_secret = store_secret("pgbouncer-userlist", userlist, config, self, db_role=RUNTIME)
         self.secrets: list[StoredSecret] = [self.config_secret, self.auth_secret]
         self.container_name = CONTAINER
         self._pgbouncer_image = config.run.pgbouncer_image
@@ -66,7 +77,9 @@ class PgBouncerSidecar(pulumi.ComponentResource):
             self._volume("pgbouncer-auth", self.auth_secret, "userlist.txt"),
         ]
 
-    def service_container(self) -> run_v2.ServiceTemplateContainerArgs:
+    def service_container(
+        self, ca_mount: run_v2.ServiceTemplateContainerVolumeMountArgs
+    ) -> run_v2.ServiceTemplateContainerArgs:
         """PgBouncer in the foreground on the rendered config; the app waits for its probe.
 
         On SIGTERM (Cloud Run stopping the instance, 10 s before SIGKILL) PgBouncer 1.23+ stops
@@ -88,6 +101,7 @@ class PgBouncerSidecar(pulumi.ComponentResource):
                     name="pgbouncer-config", mount_path=CONFIG_DIR
                 ),
                 run_v2.ServiceTemplateContainerVolumeMountArgs(name="pgbouncer-auth", mount_path=AUTH_DIR),
+                ca_mount,  # the instance's server CA, which server_tls_ca_file names
             ],
             startup_probe=run_v2.ServiceTemplateContainerStartupProbeArgs(
                 tcp_socket=run_v2.ServiceTemplateContainerStartupProbeTcpSocketArgs(port=SIDECAR_PORT),

@@ -69,8 +69,11 @@ def test_prod_backups_outlive_the_instance(prod_run: Run) -> None:
     assert True is policy["disallowUsernameSubstring"]
     assert PASSWORD_MIN_LENGTH == int(policy["minLength"])
     assert "complexity" not in policy  # the generated password is letters and digits only
-    (password,) = prod_run.of_type(PASSWORD)
-    assert PASSWORD_LENGTH == int(password.inputs["length"]) >= PASSWORD_MIN_LENGTH
+    # The owner's password and the runtime role's, both within the policy.
+    passwords = prod_run.of_type(PASSWORD)
+    assert ["password", "runtime-password"] == sorted(p.name for p in passwords)
+    for password in passwords:
+        assert PASSWORD_LENGTH == int(password.inputs["length"]) >= PASSWORD_MIN_LENGTH
 
 
 def test_staging_leaves_nothing_behind(staging_run: Run) -> None:

@@ -19,11 +19,15 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from app.urls import libpq_dsn
+from ops.local.native import LocalEnv
+from ops.local.tls import LocalTls
 from ops.migrate.revisions import head_revision
 from ops.plan.planner import Plan, plan_stack
 from stacks.config import ConfigError, load_cloud_config
+from stacks.gcp.tls import CA_PATH
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 
@@ -62,19 +66,30 @@ def planned_job(stack: str) -> PlannedJob:
     return PlannedJob(job.inputs["name"], command, values, refs)
 
 
+def cloud_shaped(url: str) -> str:
+    """A local URL as the stack's secrets hold theirs: to Postgres, `sslmode=verify-ca` and no
+    root certificate (the container's PGSSLROOTCERT names it)."""
+    parsed = make_url(url)
+    if "sslrootcert" not in parsed.query:
+        return url  # PgBouncer's, on the loopback
+    return parsed.set(query={"sslmode": "verify-ca"}).render_as_string(hide_password=False)
+
+
 def local_secret_values(stack: str, database: TestDatabase) -> dict[str, str]:
     """What each of the stack's secrets would hold, for the local test database.
 
-    The cloud secrets hold the same URLs pointed at Cloud SQL (direct) and the pooler (pooled).
+    The cloud secrets hold the same URLs pointed at Cloud SQL (direct, the owner's) and the pooler
+    (pooled, the runtime role's).
     """
     return {
-        f"pgstack-{stack}-direct-database-url": database.direct_url,
-        f"pgstack-{stack}-database-url": database.pooled_url,
+        f"pgstack-{stack}-direct-database-url": cloud_shaped(database.direct_url),
+        f"pgstack-{stack}-database-url": cloud_shaped(database.pooled_url),
     }
 
 
-def job_environment(job: PlannedJob, secrets: dict[str, str]) -> dict[str, str]:
-    """Exactly the planned env, secret references resolved, over the image's and Cloud Run's own."""
+def job_environment(job: PlannedJob, secrets: dict[str, str], ca: Path) -> dict[str, str]:
+    """Exactly the planned env, secret references resolved, over the image's and Cloud Run's own;
+    the server CA it mounts (PGSSLROOTCERT's directory) is the local environment's CA."""
     unknown = sorted(set(job.secret_refs.values()) - set(secrets))
     assert not unknown, f"the job reads secrets this test cannot stand in for: {unknown}"
     cloud_run = {
@@ -85,7 +100,9 @@ def job_environment(job: PlannedJob, secrets: dict[str, str]) -> dict[str, str]:
         "CLOUD_RUN_TASK_COUNT": "1",
     }
     resolved = {name: secrets[secret] for name, secret in job.secret_refs.items()}
-    return {**IMAGE_ENV, **cloud_run, **job.values, **resolved}
+    assert CA_PATH == job.values["PGSSLROOTCERT"]  # the file its volume mounts
+    values = {**job.values, "PGSSLROOTCERT": str(ca)}
+    return {**IMAGE_ENV, **cloud_run, **values, **resolved}
 
 
 def run_job(job: PlannedJob, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -103,20 +120,40 @@ def schema_version(database: TestDatabase) -> list[Any]:
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_the_planned_job_migrates_the_database(database: TestDatabase, stack: str) -> None:
+def test_the_planned_job_migrates_the_database(
+    database: TestDatabase, local_env: LocalEnv, stack: str
+) -> None:
     """The job's planned command and env migrate an empty database to head, and a rerun is a no-op."""
     job = planned_job(stack)
     assert ["python", "-m", "ops.migrate"] == job.command
-    env = job_environment(job, local_secret_values(stack, database))
+    env = job_environment(job, local_secret_values(stack, database), local_env.state.tls.ca_cert)
     first = run_job(job, env)
     assert 0 == first.returncode, first.stderr
     assert [head_revision()] == schema_version(database)
     again = run_job(job, env)
     assert 0 == again.returncode, again.stderr
     assert "nothing to do" in again.stdout
+    # It kept the runtime role's privileges in order: the app's URL reads what the job created.
+    with psycopg.connect(libpq_dsn(database.pooled_url), autocommit=True) as app:
+        query = sql.SQL("SELECT count(*) FROM {}.users").format(sql.Identifier(database.schema))
+        assert app.execute(query).fetchone() == (0,)
 
 
-def test_a_job_env_that_names_the_pooler_is_refused(database: TestDatabase) -> None:
+def test_the_job_verifies_the_servers_certificate(database: TestDatabase, tmp_path: Path) -> None:
+    """verify-ca has teeth: the planned job given a CA that did not sign the server's certificate
+    (another environment's) exits 1 on the TLS check and changes nothing."""
+    job = planned_job("staging")
+    stranger = LocalTls(tmp_path / "other-ca")
+    stranger.ensure(lambda *paths: None, lambda _: None)
+    result = run_job(job, job_environment(job, local_secret_values("staging", database), stranger.ca_cert))
+    assert 1 == result.returncode
+    assert "certificate verify failed" in result.stderr
+    with psycopg.connect(libpq_dsn(database.direct_url)) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (f'"{database.schema}".alembic_version',)).fetchone()
+    assert row is not None and row[0] is None
+
+
+def test_a_job_env_that_names_the_pooler_is_refused(database: TestDatabase, local_env: LocalEnv) -> None:
     """The check has teeth: the planned env plus DATABASE_URL at the direct URL's address, without
     DB_POOL_MODE=direct to say it is no pooler (the migrator's reading of that pair), exits 1 and
     creates nothing."""
@@ -124,7 +161,9 @@ def test_a_job_env_that_names_the_pooler_is_refused(database: TestDatabase) -> N
     refs = {**job.secret_refs, "DATABASE_URL": job.secret_refs["DIRECT_DATABASE_URL"]}
     values = {k: v for k, v in job.values.items() if k != "DB_POOL_MODE"}
     wrong = PlannedJob(job.name, job.command, values, refs)
-    result = run_job(wrong, job_environment(wrong, local_secret_values("staging", database)))
+    result = run_job(
+        wrong, job_environment(wrong, local_secret_values("staging", database), local_env.state.tls.ca_cert)
+    )
     assert 1 == result.returncode
     assert "goes through PgBouncer" in result.stderr
     with psycopg.connect(libpq_dsn(database.direct_url)) as conn:
@@ -132,7 +171,9 @@ def test_a_job_env_that_names_the_pooler_is_refused(database: TestDatabase) -> N
     assert row is not None and row[0] is None  # nothing was created
 
 
-def test_the_job_seeds_only_where_the_stack_says_so(database: TestDatabase, tmp_path: Path) -> None:
+def test_the_job_seeds_only_where_the_stack_says_so(
+    database: TestDatabase, local_env: LocalEnv, tmp_path: Path
+) -> None:
     """The shipped staging job carries no MIGRATE_SEED and leaves the tables empty; staging with
     pgstack:seed: true plans MIGRATE_SEED=true and its job loads the seed data; prod refuses it."""
     shipped = planned_job("staging")
@@ -147,7 +188,9 @@ def test_the_job_seeds_only_where_the_stack_says_so(database: TestDatabase, tmp_
     seeded = PlannedJob(
         shipped.name, shipped.command, {**shipped.values, "MIGRATE_SEED": "true"}, shipped.secret_refs
     )
-    result = run_job(seeded, job_environment(seeded, local_secret_values("staging", database)))
+    result = run_job(
+        seeded, job_environment(seeded, local_secret_values("staging", database), local_env.state.tls.ca_cert)
+    )
     assert 0 == result.returncode, result.stderr
     with psycopg.connect(libpq_dsn(database.direct_url)) as conn:
         row = conn.execute(

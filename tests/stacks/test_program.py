@@ -12,11 +12,13 @@ from ops.local.native import LocalEnv
 from pgbouncer import render_ini
 from stacks.config import load_cloud_config, load_local_config
 from stacks.gcp.sidecar import sidecar_settings
+from stacks.gcp.tls import CA_DIR, CA_PATH
 from stacks.local import SUPERUSER as DOCKER_SUPERUSER
 from stacks.local import init_script, pgbouncer_settings
 from tests.support.stacks import (
     MOCK_PASSWORD,
     MOCK_PRIVATE_IP,
+    MOCK_SERVER_CAS,
     Registered,
     Run,
     is_secret,
@@ -155,7 +157,8 @@ def member_of(run: Run, name: str) -> str:
 def test_each_workload_reads_only_its_own_secrets_and_has_no_project_role(
     runs: dict[str, Run], stack: str
 ) -> None:
-    """The service's account reads the pooled URL and the sidecar's files; the job's the direct URL.
+    """The service's account reads the runtime role's URL and the sidecar's files; the job's the
+    owner's direct URL; both the server CA bundle.
 
     No project role: connections go to the private IP with a password, which IAM does not check
     (roles/cloudsql.client is for the Auth Proxy and connectors), and nobody reads the password secret.
@@ -168,8 +171,8 @@ def test_each_workload_reads_only_its_own_secrets_and_has_no_project_role(
         assert "roles/secretmanager.secretAccessor" == grant.inputs["role"]
         readers.setdefault(grant.inputs["member"], set()).add(secret_key[grant.inputs["secretId"]])
     assert {
-        member_of(run, "runtime"): {"database-url", "pgbouncer-ini", "pgbouncer-userlist"},
-        member_of(run, "migrator"): {"direct-database-url"},
+        member_of(run, "runtime"): {"database-url", "pgbouncer-ini", "pgbouncer-userlist", "db-server-ca"},
+        member_of(run, "migrator"): {"direct-database-url", "db-server-ca"},
     } == readers
 
 
@@ -227,22 +230,113 @@ def test_service_runs_the_app_with_probes_scaling_and_sidecar(staging_run: Run) 
 
 
 def test_sidecar_runs_the_one_pgbouncer_template(staging_run: Run) -> None:
-    """The sidecar's pgbouncer.ini is the shared template rendered for Cloud SQL's private IP over TLS."""
+    """The sidecar's pgbouncer.ini is the shared template rendered for Cloud SQL's private IP,
+    verifying the server against the CA it mounts; it logs in as the runtime role only."""
     config = load_cloud_config("staging")
     versions = {r.name: r.inputs for r in staging_run.of_type(SECRET_VERSION)}
     assert render_ini(sidecar_settings(config, MOCK_PRIVATE_IP)) == versions["pgbouncer-ini"]["secretData"]
     ini = versions["pgbouncer-ini"]["secretData"]
-    assert "server_tls_sslmode = require" in ini
+    assert "server_tls_sslmode = verify-ca" in ini
+    assert f"server_tls_ca_file = {CA_PATH}" in ini
     assert "listen_addr = 0.0.0.0" in ini  # reachable by the startup probe, not beyond the instance
-    assert f'"{config.roles.owner}" "{MOCK_PASSWORD}"\n' == versions["pgbouncer-userlist"]["secretData"]
+    assert "admin_users = app_runtime" in ini
+    assert f'"app_runtime" "{MOCK_PASSWORD}"\n' == versions["pgbouncer-userlist"]["secretData"]
     assert (
-        "postgresql+psycopg://app:" + MOCK_PASSWORD + "@127.0.0.1:6432/app"
+        "postgresql+psycopg://app_runtime:" + MOCK_PASSWORD + "@127.0.0.1:6432/app"
         == versions["database-url"]["secretData"]
     )
     assert (
-        f"postgresql+psycopg://app:{MOCK_PASSWORD}@{MOCK_PRIVATE_IP}:5432/app?sslmode=require"
+        f"postgresql+psycopg://app:{MOCK_PASSWORD}@{MOCK_PRIVATE_IP}:5432/app?sslmode=verify-ca"
         == versions["direct-database-url"]["secretData"]
     )
+    bouncer = staging_run.one(RUN_SERVICE).inputs["template"]["containers"][1]
+    assert {"mountPath": CA_DIR, "name": "db-server-ca"} in bouncer["volumeMounts"]
+
+
+def test_two_cloud_sql_users_and_their_secrets_labelled_by_role(staging_run: Run) -> None:
+    """The owner and the runtime role are two Cloud SQL users with passwords of their own (abandoned
+    with the instance: a role holding privileges cannot be dropped); each credential's secret
+    names its role, the CA bundle's and the sidecar's config's none."""
+    users = {u.inputs["name"]: u for u in staging_run.of_type("gcp:sql/user:User")}
+    assert {"app", "app_runtime"} == set(users)
+    for user in users.values():
+        assert "ABANDON" == user.inputs["deletionPolicy"]
+        assert "type" not in user.inputs  # built-in: a password
+        assert is_secret(user.wire["password"])
+    labels = {r.name: r.inputs["labels"].get("db-role") for r in staging_run.of_type(SECRET)}
+    assert {
+        "db-password": "owner",
+        "direct-database-url": "owner",
+        "database-url": "runtime",
+        "pgbouncer-userlist": "runtime",
+        "pgbouncer-ini": None,
+        "db-server-ca": None,
+    } == labels
+
+
+@pytest.mark.parametrize("pooler", ["sidecar", "managed", "none"])
+def test_every_container_reaching_cloud_sql_verifies_its_certificate(pooler: str) -> None:
+    """The instance's server CA certificates (every one it lists: two during a rotation) reach each
+    container that connects to it, mounted where its PGSSLROOTCERT (or the sidecar's
+    server_tls_ca_file) says, with PGSSLMODE=verify-ca; the app behind a sidecar talks to it alone."""
+    extra: dict[str, Any] = (
+        {"edition": "ENTERPRISE_PLUS", "tier": "db-perf-optimized-n-4"} if pooler == "managed" else {}
+    )
+    run = run_stack("staging", pooler=pooler, **extra)
+    versions = {r.name: r.inputs for r in run.of_type(SECRET_VERSION)}
+    assert "".join(pem + "\n" for pem in MOCK_SERVER_CAS) == versions["db-server-ca"]["secretData"]
+    assert unwrap(run.outputs["serverCaCert"]) == versions["db-server-ca"]["secretData"]
+    service = run.one(RUN_SERVICE).inputs["template"]
+    job = run.one(RUN_JOB).inputs["template"]["template"]
+    for template, spec in [(service, c) for c in service["containers"]] + [(job, job["containers"][0])]:
+        mounts = {m["name"]: m["mountPath"] for m in spec.get("volumeMounts") or []}
+        env = {name: e.get("value") for name, e in env_of(spec).items()}
+        volumes = {v["name"]: v for v in template.get("volumes") or []}
+        reaches_instance = spec["name"] == "migrate" or (spec["name"] == "app" and pooler != "sidecar")
+        if reaches_instance:
+            assert ("verify-ca", CA_PATH) == (env["PGSSLMODE"], env["PGSSLROOTCERT"]), spec["name"]
+        else:
+            assert "PGSSLMODE" not in env, spec["name"]
+        if reaches_instance or spec["name"] == "pgbouncer":
+            assert CA_DIR == mounts["db-server-ca"], spec["name"]
+            secret = volumes["db-server-ca"]["secret"]
+            assert "pgstack-staging-db-server-ca" == secret["secret"]
+            assert [{"path": "server-ca.pem", "version": "1", "mode": 0o444}] == secret["items"]
+        else:
+            assert "db-server-ca" not in mounts, spec["name"]
+
+
+def test_iam_auth_logs_the_service_in_as_its_account() -> None:
+    """`iamAuth` (pooler none): the instance takes IAM logins, the runtime role is the service
+    account's IAM user (no password anywhere), the account may log in, the app fetches tokens."""
+    run = run_stack("staging", pooler="none", iamAuth="true")
+    flags = run.one(SQL_INSTANCE).inputs["settings"]["databaseFlags"]
+    assert {"name": "cloudsql.iam_authentication", "value": "on"} in flags
+    users = {u.name: u.inputs for u in run.of_type("gcp:sql/user:User")}
+    iam_user = "pgstack-staging-run@pgstack-staging.iam"
+    assert (iam_user, "CLOUD_IAM_SERVICE_ACCOUNT") == (
+        users["runtime-user"]["name"],
+        users["runtime-user"]["type"],
+    )
+    assert "password" not in users["runtime-user"]
+    assert ["password"] == [p.name for p in run.of_type("random:index/randomPassword:RandomPassword")]
+    (login,) = run.of_type(PROJECT_IAM)
+    assert ("roles/cloudsql.instanceUser", member_of(run, "runtime")) == (
+        login.inputs["role"],
+        login.inputs["member"],
+    )
+    versions = {r.name: r.inputs for r in run.of_type(SECRET_VERSION)}
+    assert (
+        f"postgresql+psycopg://pgstack-staging-run%40pgstack-staging.iam@{MOCK_PRIVATE_IP}:5432/app?sslmode=verify-ca"
+        == versions["database-url"]["secretData"]
+    )
+    env = {
+        name: e.get("value")
+        for name, e in env_of(run.one(RUN_SERVICE).inputs["template"]["containers"][0]).items()
+    }
+    assert "true" == env["DB_IAM_AUTH"]
+    job_env = env_of(run.one(RUN_JOB).inputs["template"]["template"]["containers"][0])
+    assert iam_user == job_env["DB_RUNTIME_ROLE"]["value"]
 
 
 def test_migration_job_runs_ops_migrate_directly(prod_run: Run) -> None:
@@ -290,19 +384,25 @@ def test_managed_pooler_uses_cloud_sql_pooling_and_no_sidecar() -> None:
     assert [True] == [p["connectionPoolingEnabled"] for p in pools]
     assert ["app"] == [c["name"] for c in run.one(RUN_SERVICE).inputs["template"]["containers"]]
     versions = {r.name: r.inputs for r in run.of_type(SECRET_VERSION)}
-    assert f"@{MOCK_PRIVATE_IP}:6432/app?sslmode=require" in versions["database-url"]["secretData"]
+    assert (
+        f"postgresql+psycopg://app_runtime:{MOCK_PASSWORD}@{MOCK_PRIVATE_IP}:6432/app?sslmode=verify-ca"
+        == versions["database-url"]["secretData"]
+    )
     assert "pgbouncer-ini" not in versions
 
 
 def test_no_pooler_connects_directly_with_the_app_pool() -> None:
-    """`pooler: none` gives the app the direct URL and its own pool sizes."""
+    """`pooler: none` gives the app the runtime role's URL to the instance itself and its own pool sizes."""
     run = run_stack("staging", pooler="none", appPoolSize=3, appMaxOverflow=2)
     env = env_of(run.one(RUN_SERVICE).inputs["template"]["containers"][0])
     assert ("direct", "3", "2") == tuple(
         env[k]["value"] for k in ("DB_POOL_MODE", "DB_POOL_SIZE", "DB_MAX_OVERFLOW")
     )
     versions = {r.name: r.inputs for r in run.of_type(SECRET_VERSION)}
-    assert versions["direct-database-url"]["secretData"] == versions["database-url"]["secretData"]
+    assert (
+        f"postgresql+psycopg://app_runtime:{MOCK_PASSWORD}@{MOCK_PRIVATE_IP}:5432/app?sslmode=verify-ca"
+        == versions["database-url"]["secretData"]
+    )
 
 
 def test_cloud_outputs_name_what_operators_need(prod_run: Run) -> None:
@@ -317,7 +417,9 @@ def test_cloud_outputs_name_what_operators_need(prod_run: Run) -> None:
         "database-url",
         "pgbouncer-ini",
         "pgbouncer-userlist",
+        "db-server-ca",
     } == set(outputs["secretIds"])
+    assert ("app", "app_runtime") == (outputs["ownerRole"], outputs["runtimeRole"])
 
 
 def test_local_ports_are_bound_to_loopback_with_the_native_runtime_ports(local_run: Run) -> None:
@@ -402,10 +504,18 @@ def test_deploy_order_waits_for_network_and_own_grants(runs: dict[str, Run], sta
     assert {"private-services"} == run.one(SQL_INSTANCE).waits_for(
         "gcp:servicenetworking/connection:Connection"
     )
-    assert {"database-url-access", "pgbouncer-ini-access", "pgbouncer-userlist-access"} == run.one(
-        RUN_SERVICE
+    assert {
+        "database-url-access",
+        "pgbouncer-ini-access",
+        "pgbouncer-userlist-access",
+        "db-server-ca-access",
+    } == run.one(RUN_SERVICE).waits_for(SECRET_IAM)
+    assert {"direct-database-url-migrator-access", "db-server-ca-migrator-access"} == run.one(
+        RUN_JOB
     ).waits_for(SECRET_IAM)
-    assert {"direct-database-url-migrator-access"} == run.one(RUN_JOB).waits_for(SECRET_IAM)
+    # Both users exist before either workload logs in (the job also strips the runtime role).
+    for workload in (RUN_SERVICE, RUN_JOB):
+        assert {"user", "runtime-user"} == run.one(workload).waits_for("gcp:sql/user:User")
 
 
 def test_local_pgbouncer_matches_the_native_runtime(tmp_path: Path) -> None:

@@ -16,6 +16,11 @@ from stacks.stackfile import PROJECT, StackValues, read_stack
 
 MOCK_PASSWORD = "MockPassw0rdFromRandom1234567890"
 MOCK_PRIVATE_IP = "10.20.0.3"
+# What Cloud SQL lists as the instance's server CA certificates (two during a CA rotation).
+MOCK_SERVER_CAS = [
+    "-----BEGIN CERTIFICATE-----\nMOCKCURRENTCA\n-----END CERTIFICATE-----",
+    "-----BEGIN CERTIFICATE-----\nMOCKUPCOMINGCA\n-----END CERTIFICATE-----",
+]
 # The engine's wire markers (pulumi.runtime.rpc) for a secret value.
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -29,6 +34,7 @@ def cloud_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, A
         return {
             "connectionName": f"{inputs.get('project')}:{inputs.get('region')}:{inputs.get('name')}",
             "privateIpAddress": MOCK_PRIVATE_IP,
+            "serverCaCerts": [{"cert": pem, "commonName": "C=US,O=Google"} for pem in MOCK_SERVER_CAS],
         }
     if typ == "gcp:serviceaccount/account:Account":
         return {"email": f"{inputs['accountId']}@{inputs.get('project')}.iam.gserviceaccount.com"}

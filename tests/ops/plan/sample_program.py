@@ -55,6 +55,15 @@ class Database(pulumi.ComponentResource):
             "db-url",
             secret_id="db-url",
             replication=secretmanager.SecretReplicationArgs(auto=secretmanager.SecretReplicationAutoArgs()),
+            labels={"db-role": config.get("dbUrlRole") or "runtime"},
+            opts=child,
+        )
+        # The owner's URL, the migration job's.
+        self.owner_secret = secretmanager.Secret(
+            "db-url-owner",
+            secret_id="db-url-owner",
+            replication=secretmanager.SecretReplicationArgs(auto=secretmanager.SecretReplicationAutoArgs()),
+            labels={"db-role": "owner"},
             opts=child,
         )
         self.version = secretmanager.SecretVersion(
@@ -94,6 +103,17 @@ def _gcp(config: pulumi.Config) -> None:
             ),
         ),
     ]
+    client_ssl_mode = config.get("clientSslMode")
+    if client_ssl_mode != "":
+        env.append(
+            cloudrunv2.ServiceTemplateContainerEnvArgs(name="PGSSLMODE", value=client_ssl_mode or "verify-ca")
+        )
+    if config.get("reportingUrl"):
+        env.append(
+            cloudrunv2.ServiceTemplateContainerEnvArgs(name="REPORTING_URL", value=config.get("reportingUrl"))
+        )
+    if config.get_bool("serviceDirectUrl"):
+        env.append(_secret_env("DIRECT_DATABASE_URL", db.owner_secret))
     if config.get_bool("leakPassword"):
         env.append(
             cloudrunv2.ServiceTemplateContainerEnvArgs(name="DB_PASSWORD", value=config.require("dbPassword"))
@@ -160,6 +180,17 @@ def _gcp(config: pulumi.Config) -> None:
                     cloudrunv2.JobTemplateTemplateContainerArgs(
                         image=config.get("image") or "europe-docker.pkg.dev/demo/app:1",
                         args=["python", "-m", "ops.migrate"],
+                        envs=[
+                            cloudrunv2.JobTemplateTemplateContainerEnvArgs(
+                                name="PGSSLMODE", value="verify-ca"
+                            ),
+                            _job_secret_env(
+                                "DATABASE_URL"
+                                if config.get_bool("jobReadsRuntime")
+                                else "DIRECT_DATABASE_URL",
+                                db.secret if config.get_bool("jobReadsRuntime") else db.owner_secret,
+                            ),
+                        ],
                     )
                 ]
             ),
@@ -167,6 +198,30 @@ def _gcp(config: pulumi.Config) -> None:
     )
     pulumi.export("service_url", service.uri)
     pulumi.export("db_password", password_output(config))
+
+
+def _secret_env(name: str, secret: secretmanager.Secret) -> cloudrunv2.ServiceTemplateContainerEnvArgs:
+    return cloudrunv2.ServiceTemplateContainerEnvArgs(
+        name=name,
+        value_source=cloudrunv2.ServiceTemplateContainerEnvValueSourceArgs(
+            secret_key_ref=cloudrunv2.ServiceTemplateContainerEnvValueSourceSecretKeyRefArgs(
+                secret=secret.secret_id, version="latest"
+            )
+        ),
+    )
+
+
+def _job_secret_env(
+    name: str, secret: secretmanager.Secret
+) -> cloudrunv2.JobTemplateTemplateContainerEnvArgs:
+    return cloudrunv2.JobTemplateTemplateContainerEnvArgs(
+        name=name,
+        value_source=cloudrunv2.JobTemplateTemplateContainerEnvValueSourceArgs(
+            secret_key_ref=cloudrunv2.JobTemplateTemplateContainerEnvValueSourceSecretKeyRefArgs(
+                secret=secret.secret_id, version="latest"
+            )
+        ),
+    )
 
 
 def _flag(config: pulumi.Config, key: str) -> bool:

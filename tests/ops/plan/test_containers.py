@@ -54,7 +54,12 @@ def test_the_service_starts_its_sidecar_before_the_app() -> None:
     mounts = {m.path: m.files for m in sidecar.mounts}
     assert "pgstack-staging-pgbouncer-ini" == mounts["/etc/pgbouncer"]["pgbouncer.ini"].secret
     assert 0o444 == mounts["/etc/pgbouncer-auth"]["userlist.txt"].mode
-    assert {"pgstack-staging-pgbouncer-ini", "pgstack-staging-pgbouncer-userlist"} == sidecar.secrets()
+    assert "pgstack-staging-db-server-ca" == mounts["/etc/pgstack-db-ca"]["server-ca.pem"].secret
+    assert {
+        "pgstack-staging-pgbouncer-ini",
+        "pgstack-staging-pgbouncer-userlist",
+        "pgstack-staging-db-server-ca",
+    } == sidecar.secrets()
 
 
 def test_secret_ids_say_what_each_secret_is() -> None:
@@ -119,4 +124,4 @@ def test_the_database_and_its_users() -> None:
     from ops.plan.containers import planned_database
 
     database = planned_database(shipped_plan("staging"))
-    assert ("app", {"app": "BUILT_IN"}) == (database.name, database.users)
+    assert ("app", {"app": "BUILT_IN", "app_runtime": "BUILT_IN"}) == (database.name, database.users)

@@ -91,7 +91,7 @@ PROGRAM = "tests.ops.plan.sample_program:main"
 def test_base_plan_comes_from_a_worktree_that_is_removed(repo: Path) -> None:
     """The base revision is planned by its own code, and no worktree is left behind."""
     plans = plans_at("HEAD", ["demo", "brand-new"], root=repo, program=PROGRAM)
-    assert 9 == len(plans["demo"].resources)
+    assert 10 == len(plans["demo"].resources)
     assert [] == plans["brand-new"].resources  # a stack the base does not have
     assert 1 == len(_git(repo, "worktree", "list").splitlines())
 

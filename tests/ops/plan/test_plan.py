@@ -69,7 +69,7 @@ def test_secrets_never_appear_in_plan_or_tree(sample_plan: SamplePlan) -> None:
 def test_tree_nests_children_under_components(sample_plan: SamplePlan) -> None:
     """The tree shows a component's children indented under it, with key inputs."""
     lines = render_tree(sample_plan()).splitlines()
-    assert "pgstack/prod: 9 resources" == lines[0]
+    assert "pgstack/prod: 10 resources" == lines[0]
     component = lines.index("├── pgstack:gcp:Database database")
     assert lines[component + 1].startswith("│   ├── gcp:secretmanager/secret:Secret db-url")
     assert any(line.endswith("   region = europe-west1") for line in lines)

@@ -65,6 +65,32 @@ BREAKERS: list[tuple[str, str, dict[str, Any], str]] = [
         {"sidecarImage": "edoburu/pgbouncer:v1.26.0-p0"},  # resources set, cpu_idle unset: false
         "template.containers[*].resources.cpuIdle",
     ),
+    (
+        "db-credentials",
+        "staging",
+        {"serviceDirectUrl": True},
+        "template.containers[0].envs[DIRECT_DATABASE_URL]",
+    ),
+    (
+        "db-credentials",
+        "staging",
+        {"dbUrlRole": "owner"},
+        "template.containers[0].envs[DATABASE_URL].valueSource.secretKeyRef.secret",
+    ),
+    (
+        "db-credentials",
+        "staging",
+        {"jobReadsRuntime": True},
+        "template.template.containers[0].envs[DATABASE_URL].valueSource.secretKeyRef.secret",
+    ),
+    ("cloud-db-tls", "staging", {"clientSslMode": "require"}, "template.containers[0].envs[PGSSLMODE].value"),
+    ("cloud-db-tls", "staging", {"clientSslMode": ""}, "template.containers[0].envs[PGSSLMODE]"),
+    (
+        "cloud-db-tls",
+        "staging",
+        {"reportingUrl": "postgresql://reports@10.0.0.3:5432/app?sslmode=require"},
+        "template.containers[0].envs[REPORTING_URL].value",
+    ),
     ("migrate-first", "staging", {"jobWaitsForService": True}, "dependencies"),
     ("migrate-first", "staging", {"jobWaitsForOtherGrant": True}, "dependencies"),
 ]
@@ -199,3 +225,83 @@ def test_real_program_breaks_prod_rules_when_configured_to(
     path.write_text(yaml.safe_dump(config))
     violations = evaluate(plan_stack("prod", path=path))
     assert [expected] == [(v.policy, v.input) for v in violations]
+
+
+def test_a_cloud_url_with_sslmode_require_names_the_resource_and_the_input(sample_plan: SamplePlan) -> None:
+    """The message says which resource, which input, what is wrong and what to use instead."""
+    url = "postgresql://reports@10.0.0.3:5432/app?sslmode=require"
+    (violation,) = evaluate(sample_plan("staging", reportingUrl=url))
+    assert str(violation) == (
+        "[cloud-db-tls] gcp:cloudrunv2/service:Service app template.containers[0].envs[REPORTING_URL].value: "
+        "uses sslmode=require: it encrypts but does not check the server's certificate, so anyone on the "
+        "path can answer; use verify-ca (or verify-full where the host name is in the certificate) with "
+        "the instance's server CA"
+    )
+    # The same URL to the sidecar on the loopback is the sidecar's business, not a finding.
+    assert [] == evaluate(sample_plan("staging", reportingUrl=url.replace("10.0.0.3", "127.0.0.1")))
+
+
+def test_the_real_program_with_require_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped staging stack planned with PGSSLMODE=require (the old sslmode) fails the TLS rule
+    on the migration job, which reaches Cloud SQL itself (the app goes through its sidecar)."""
+    from stacks.gcp import tls
+
+    monkeypatch.setattr(tls, "SSL_MODE", "require")
+    violations = evaluate(plan_stack("staging"))
+    assert [
+        (
+            "cloud-db-tls",
+            "gcp:cloudrunv2/job:Job job",
+            "template.template.containers[0].envs[PGSSLMODE].value",
+        )
+    ] == [(v.policy, v.resource, v.input) for v in violations]
+
+
+def test_the_real_program_with_pooler_none_checks_the_app_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a sidecar the app reaches Cloud SQL itself: its PGSSLMODE is checked as well."""
+    from stacks.gcp import tls
+
+    config = yaml.safe_load((REPO_ROOT / "Pulumi.staging.yaml").read_text())
+    config["config"]["pgstack:pooler"] = "none"
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert [] == evaluate(plan_stack("staging", path=path))
+    monkeypatch.setattr(tls, "SSL_MODE", "prefer")
+    assert {
+        ("gcp:cloudrunv2/service:Service service", "template.containers[0].envs[PGSSLMODE].value"),
+        ("gcp:cloudrunv2/job:Job job", "template.template.containers[0].envs[PGSSLMODE].value"),
+    } == {(v.resource, v.input) for v in evaluate(plan_stack("staging", path=path))}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("postgresql://app:pw@10.0.0.3:5432/app?sslmode=require", "uses sslmode=require: "),
+        ("postgresql://app:pw@10.0.0.3:5432/app", "sets no sslmode (libpq's default is prefer): "),
+        ("[databases]\napp = host=10.0.0.3\n[pgbouncer]\nserver_tls_sslmode = require\n", "is require: "),
+    ],
+)
+def test_a_visible_secret_with_a_weak_mode_is_caught(data: str, message: str) -> None:
+    """Where a policy sees a secret's data (a pack given plaintext), a URL or a pgbouncer.ini that
+    does not verify the server is a finding on the secret version's data."""
+    from ops.plan.credentials import cloud_db_tls
+    from ops.plan.mocks import PlannedResource
+    from ops.plan.rule import SECRET_VERSION, PolicyContext
+
+    version = PlannedResource("urn:v", SECRET_VERSION, "database-url", None, True, [], {"secretData": data})
+    (violation,) = cloud_db_tls(version, PolicyContext("staging", {}))
+    assert ("secretData", True) == (violation.input, message in violation.message)
+    assert "pw" not in str(violation)
+    verified = PlannedResource(
+        "urn:v",
+        SECRET_VERSION,
+        "database-url",
+        None,
+        True,
+        [],
+        {"secretData": data.replace("require", "verify-ca")},
+    )
+    if "sslmode" in data or "server_tls" in data:
+        assert [] == cloud_db_tls(verified, PolicyContext("staging", {}))

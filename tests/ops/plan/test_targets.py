@@ -67,9 +67,9 @@ def test_a_pooler_switch_is_a_complete_targeted_step(tmp_path: Path, old: str, n
     assert targets == migration_targets(before)
     by_urn = after.by_urn()
     assert [] == [u for u in targets if by_urn[u].type == RUN_SERVICE]
-    assert ["direct-database-url-migrator-access"] == [
+    assert ["db-server-ca-migrator-access", "direct-database-url-migrator-access"] == sorted(
         by_urn[u].name for u in targets if by_urn[u].type == SECRET_IAM
-    ]
+    )
 
 
 def test_new_secrets_and_grants_are_left_to_the_second_step(tmp_path: Path) -> None:
