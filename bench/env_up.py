@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python bench/env_up.py [--runs N]
 Cold: `invoke env.up` with no state dir (initdb, start, role/db/schema, PgBouncer), as a user types it.
-Floor: the same initdb + pg_ctl start + pgbouncer -d, with the same settings, as bare commands.
+Floor: the same initdb + openssl (a CA, a server certificate) + pg_ctl start + pgbouncer -d, with
+the same settings, as bare commands.
 Warm: `invoke env.up` again with everything running. The three are interleaved run by run (the
 floor first in every other round), so the machine's noise hits them alike; the figures are medians,
 and the ratio is also given round by round (each cold against the floor timed beside it).
@@ -29,6 +30,7 @@ from ops.local.native import LocalEnv
 from ops.local.postgres import CONF_NAME
 from ops.local.statedir import SERVICE_USER
 from ops.local.throwaway import throwaway_config, write_stack_file
+from ops.local.tls import LocalTls
 from pgbouncer import render_ini, render_userlist
 from stacks.stackfile import REPO_ROOT
 
@@ -60,6 +62,34 @@ def _invoke(task: str, stack_file: Path, state_dir: Path, check: bool = True) ->
     )
 
 
+def _tls_floor(env: LocalEnv) -> LocalTls:
+    """env.up's certificates as openssl commands: a CA, and a server certificate it signs."""
+    tls = env.state.tls
+    tls.directory.mkdir(mode=0o755)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl = ["openssl", "req", *ec]
+    subprocess.run(
+        [*openssl, "-x509", "-days", "3650", "-subj", "/CN=pgstack local CA",
+         "-keyout", str(tls.ca_key), "-out", str(tls.ca_cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    csr = tls.directory / "server.csr"
+    subprocess.run(
+        [*openssl, "-subj", "/CN=localhost", "-keyout", str(tls.server_key), "-out", str(csr)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    names = tls.directory / "san.ext"
+    names.write_text("subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n")
+    subprocess.run(
+        ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(tls.ca_cert), "-CAkey", str(tls.ca_key),
+         "-CAcreateserial", "-days", "397", "-extfile", str(names), "-out", str(tls.server_cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for path in (tls.directory, tls.ca_cert, tls.ca_key, tls.server_cert, tls.server_key):
+        _chown(path)
+    return tls
+
+
 def _floor(env: LocalEnv) -> None:
     """The bare commands, with the settings env.up uses (the LocalEnv only lends paths and config)."""
     binaries = find_binaries(env.config.postgres_version)
@@ -73,10 +103,12 @@ def _floor(env: LocalEnv) -> None:
     initdb = [binaries.pg("initdb"), "-D", str(env.pgdata), "-U", "postgres", "--pwfile", str(pwfile)]
     initdb += ["--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C"]
     subprocess.run(_as_service(*initdb), check=True, capture_output=True)
+    tls = _tls_floor(env)
     conf = env.pgdata / CONF_NAME
     conf.write_text(
         f"listen_addresses = '127.0.0.1'\nport = {env.config.postgres_port}\n"
         f"max_connections = {env.config.max_connections}\nunix_socket_directories = '{env.run_dir}'\n"
+        f"ssl = on\nssl_cert_file = '{tls.server_cert}'\nssl_key_file = '{tls.server_key}'\n"
     )
     with (env.pgdata / "postgresql.conf").open("a") as main_conf:
         main_conf.write(f"include '{CONF_NAME}'\n")
