@@ -110,16 +110,7 @@ def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False,
         say(f"migrating {mask_url(target.direct_url)} schema {target.schema!r}")
         report = migrator.migrate(target, to=to, progress=say, timeouts=edge.timeouts(env))
         if json:
-            payload = {
-                "env": target.env,
-                "schema": target.schema,
-                "state": report.state.value,
-                "from_revision": report.from_revision,
-                "to_revision": report.to_revision,
-                "actions": report.actions,
-                "changed": report.changed,
-            }
-            print(json_module.dumps(payload, indent=2))
+            print(json_module.dumps(report.as_dict(target), indent=2))
 
 
 @task(

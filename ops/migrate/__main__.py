@@ -43,15 +43,7 @@ def _migrate(target: DatabaseTarget, to: str) -> JobResult:
     report = migrate(target, to=to, progress=_say, timeouts=timeouts)
     if with_seed:
         seed(target, progress=_say, timeouts=timeouts)
-    payload: dict[str, Any] = {
-        "env": target.env,
-        "schema": target.schema,
-        "state": report.state.value,
-        "from_revision": report.from_revision,
-        "to_revision": report.to_revision,
-        "actions": report.actions,
-        "changed": report.changed,
-    }
+    payload: dict[str, Any] = report.as_dict(target)
     done = ", ".join(report.actions) if report.changed else "nothing to do"
     return JobResult("migrate", 0, f"schema {target.schema!r} at {report.to_revision}: {done}", payload)
 

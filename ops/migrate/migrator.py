@@ -60,6 +60,18 @@ class MigrateReport:
         """True when the run applied or stamped anything."""
         return bool(self.actions)
 
+    def as_dict(self, target: DatabaseTarget) -> dict[str, object]:
+        """The report as `db.migrate --json` and the job's result line print it."""
+        return {
+            "env": target.env,
+            "schema": target.schema,
+            "state": self.state.value,
+            "from_revision": self.from_revision,
+            "to_revision": self.to_revision,
+            "actions": self.actions,
+            "changed": self.changed,
+        }
+
 
 class SchemaMismatchError(UserError):
     """The live schema is not the one the migrations produce; `.diff` says how it differs."""
