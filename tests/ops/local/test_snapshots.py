@@ -17,7 +17,8 @@ import pytest
 from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.local.native import LocalEnv
-from ops.local.snapshots import BlockedError, SnapshotStore, _run_bounded, store_for
+from ops.local.snapshots import BlockedError, SnapshotStore, store_for
+from ops.local.snapshots.quiesce import run_bounded
 from ops.local.throwaway import throwaway_env, write_stack_file
 from ops.migrate.migrator import head_revision, migrate
 from ops.migrate.seed import seed
@@ -219,7 +220,7 @@ def test_pause_waits_a_bounded_time_for_a_transaction_in_flight(snap_env: LocalE
         app.execute("SELECT 1")  # a transaction open through PgBouncer
         pausing = snap_env.bouncer.console()
         try:
-            assert _run_bounded(pausing, b"PAUSE app", 0.3) is False
+            assert run_bounded(pausing, b"PAUSE app", 0.3) is False
         finally:
             pausing.close()
         console.execute("RESUME app")
