@@ -3,14 +3,16 @@ exported).
 
 Reads the app's settings from the environment once, here: DIRECT_DATABASE_URL (or DATABASE_URL with
 DB_POOL_MODE=direct) and DB_SCHEMA. ACTION is what `gcloud run jobs execute --args` asks for:
-`migrate` (the default, what a deploy runs: exit 0 when the schema is at the target revision; with
+`migrate` (the default, what a deploy runs: the expand phase, up to the first pending contract
+revision, the rest named as held back; `migrate --phase contract`, the deploy's step after the
+rollout is verified, applies those too; exit 0 when the schema is where the phase stops; with
 MIGRATE_SEED=true, set by a stack with pgstack:seed: true and never by default, it then loads
-migrations/seed.sql, idempotently), `check` (db.check's report; exit 1 when a check fails),
-`current` (the state and revision) or `status` (db.status's report: each revision applied or
-pending, what migrate would do; its lint is the caller's, which has the revision files). Progress
-goes to stdout line by line, an error in one line to stderr, and the last stdout line is the result
-as one JSON object (ops/migrate/jobresult.py), which `db.* --env <cloud stack>` reads back from the
-execution's logs.
+migrations/seed.sql, idempotently, once the schema is at head), `check` (db.check's report; exit 1
+when a check fails), `current` (the state and revision) or `status` (db.status's report: each
+revision applied or pending, what migrate would do; its lint is the caller's, which has the
+revision files). Progress goes to stdout line by line, an error in one line to stderr, and the
+last stdout line is the result as one JSON object (ops/migrate/jobresult.py), which
+`db.* --env <cloud stack>` reads back from the execution's logs.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ops.errors import UserError
 from ops.migrate.jobresult import ACTIONS, JobResult
 from ops.migrate.lock import Timeouts
 from ops.migrate.migrator import check, current, head_revision, migrate
+from ops.migrate.phases import PHASES, Phase, check_phase
 from ops.migrate.seed import SEED_VARIABLE, seed, seed_requested
 from ops.migrate.target import DatabaseTarget, target_from_environment
 
@@ -37,11 +40,14 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def _migrate(target: DatabaseTarget, to: str) -> JobResult:
+def _migrate(target: DatabaseTarget, to: str, phase: Phase) -> JobResult:
     with_seed = seed_requested(os.environ.get(SEED_VARIABLE))
     timeouts = Timeouts.from_environ(os.environ)
-    report = migrate(target, to=to, progress=_say, timeouts=timeouts)
-    if with_seed:
+    report = migrate(target, to=to, progress=_say, timeouts=timeouts, phase=phase)
+    if with_seed and report.held:
+        # The seed data is written for the head schema: it waits for the contract phase.
+        _say("seed data waits for the contract phase: the schema is not at head yet")
+    elif with_seed:
         seed(target, progress=_say, timeouts=timeouts)
     payload: dict[str, Any] = report.as_dict(target)
     done = ", ".join(report.actions) if report.changed else "nothing to do"
@@ -111,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the environment's name, shown in messages (default: $PGSTACK_ENV or `job`)",
     )
     parser.add_argument("--to", default="head", help="target revision for migrate (default: head)")
+    parser.add_argument(
+        "--phase",
+        default="expand",
+        choices=PHASES,
+        help="expand (default: stop before the first pending contract revision) or contract (apply "
+        "those too, once the rollout is verified)",
+    )
     args = parser.parse_args(argv)
     try:
         target = target_from_environment(args.env, os.environ)
@@ -121,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "status":
             result = _status(target)
         else:
-            result = _migrate(target, args.to)
+            result = _migrate(target, args.to, check_phase(args.phase))
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
         result = JobResult(args.action, 1, f"error: {exc}")

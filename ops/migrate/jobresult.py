@@ -99,9 +99,10 @@ def find_result(lines: Iterable[str]) -> JobResult | None:
     return found
 
 
-def job_arguments(action: str, env: str, to: str | None = None) -> list[str]:
+def job_arguments(action: str, env: str, to: str | None = None, phase: str = "expand") -> list[str]:
     """The container arguments that ask the job for `action` (what `gcloud run jobs execute --args`
-    passes, and what the rehearsal runs): `env` names the environment in its messages."""
+    passes, and what the rehearsal runs): `env` names the environment in its messages; `phase`
+    contract asks migrate to apply the contract revisions too."""
     if action not in ACTIONS:
         raise UserError(f"the migration job cannot {action!r}: it knows {', '.join(ACTIONS)}")
     args = [action, "--env", env]
@@ -109,6 +110,10 @@ def job_arguments(action: str, env: str, to: str | None = None) -> list[str]:
         if action != "migrate":
             raise UserError(f"--to applies to migrate only, not {action}")
         args += ["--to", to]
+    if phase != "expand":
+        if action != "migrate":
+            raise UserError(f"--phase applies to migrate only, not {action}")
+        args += ["--phase", phase]
     for arg in args:
         # gcloud splits --args on commas; a revision id or env name never holds one.
         if "," in arg:

@@ -1,6 +1,7 @@
 """`db.migrate` for every database state: empty -> build from base; unversioned and matching the
 baseline -> verified stamp, then upgrade; unversioned and different -> refuse with the diff;
-versioned -> upgrade. `python -m ops.migrate` (its __main__) runs it in the Cloud Run migration job."""
+versioned -> upgrade, in the expand phase up to the first contract revision (ops/migrate/phases.py).
+`python -m ops.migrate` (its __main__) runs it in the Cloud Run migration job."""
 
 from __future__ import annotations
 
@@ -17,15 +18,16 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from app.dberrors import error_line, sqlstate
 from ops.errors import UserError
 from ops.migrate import history
 from ops.migrate.compare import Options, compare, digest, lines
 from ops.migrate.concurrent import invalid_indexes, raised_in_block
+from ops.migrate.failures import failure_message, run_failure
 from ops.migrate.fingerprint import Fingerprint, fingerprint
 from ops.migrate.grants import ensure_runtime_privileges, schema_exists
 from ops.migrate.history import BASELINE_REVISION, StepRecorder
 from ops.migrate.lock import Timeouts, direct_connection, migration_connection, refuse_pooled
+from ops.migrate.phases import CONTRACT, EXPAND, Phase, held_message, plan
 from ops.migrate.revisions import (
     alembic_config,
     audit_checksums,
@@ -39,6 +41,8 @@ from ops.migrate.state import Found, State, detect, version_rows
 from ops.migrate.target import DatabaseTarget
 
 if TYPE_CHECKING:
+    from alembic.script import Script
+
     from ops.migrate.check import CheckReport
 
 Progress = Callable[[str], None]
@@ -54,6 +58,8 @@ class MigrateReport:
     from_revision: str | None
     to_revision: str | None
     actions: list[str] = field(default_factory=list)
+    phase: Phase = EXPAND
+    held: list[str] = field(default_factory=list)  # contract revisions (and after) left for later
 
     @property
     def changed(self) -> bool:
@@ -70,6 +76,8 @@ class MigrateReport:
             "to_revision": self.to_revision,
             "actions": self.actions,
             "changed": self.changed,
+            "phase": self.phase,
+            "held": self.held,
         }
 
 
@@ -107,50 +115,6 @@ def verify(
             found,
         )
     return live
-
-
-def _failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, what: str = "revision") -> str:
-    state, first = sqlstate(exc), error_line(exc)
-    if state == "55P03":
-        return (
-            f"{what} {revision} could not get a lock within lock_timeout={timeouts.lock_timeout} "
-            f"({first}): another transaction holds the table; let it finish (see pg_stat_activity) "
-            f"and retry, nothing was applied for this {what}"
-        )
-    if state == "57014":
-        return (
-            f"{what} {revision} exceeded statement_timeout={timeouts.statement_timeout}: raise "
-            "MIGRATE_STATEMENT_TIMEOUT or make the revision cheaper; it was rolled back"
-        )
-    return f"{what} {revision} failed and was rolled back: {first}"
-
-
-def _block_failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, leftovers: list[str]) -> str:
-    """A failure inside the revision's autocommit block, where nothing is rolled back."""
-    state, first = sqlstate(exc), error_line(exc)
-    if state == "57014":
-        cause = (
-            f"exceeded MIGRATE_CONCURRENT_STATEMENT_TIMEOUT={timeouts.concurrent_statement_timeout} "
-            "in its autocommit block (raise it for a big table)"
-        )
-    elif state == "55P03":
-        cause = (
-            f"could not get a lock within lock_timeout={timeouts.lock_timeout} in its autocommit block "
-            f"({first}): a long transaction held it up"
-        )
-    else:
-        cause = f"failed in its autocommit block: {first}"
-    left = f"; it left INVALID index {', '.join(leftovers)} behind (db.check lists it)" if leftovers else ""
-    return (
-        f"revision {revision} {cause}{left}; it is not recorded as applied: rerun `db.migrate` once the "
-        "cause is gone, it runs again from the top (the template's pattern drops an invalid index first)"
-    )
-
-
-def _run_failure(exc: DBAPIError, revision: str, timeouts: Timeouts, leftovers: list[str]) -> str:
-    if raised_in_block(exc):
-        return _block_failure_message(exc, revision, timeouts, leftovers)
-    return _failure_message(exc, revision, timeouts)
 
 
 def _record_failure(
@@ -203,26 +167,32 @@ def _run_alembic(
             rows = version_rows(connection, schema)
             leftovers = invalid_indexes(connection, schema) if in_block else []
         except DBAPIError:  # the database is gone (restart, failover): say what we know in one line
-            raise UserError(_run_failure(exc, _after(steps, recorder.last), timeouts, [])) from None
+            raise UserError(run_failure(exc, _after(steps, recorder.last), timeouts, [])) from None
         at = rows[0] if rows else None
         # A downgrade fails on the revision the database is still at; an upgrade on the next one.
         failed = (at or "?") if action == "downgrade" else _after(steps, at)
         _record_failure(connection, schema, action, failed, time.monotonic() - started)
-        raise UserError(_run_failure(exc, failed, timeouts, leftovers)) from None
+        raise UserError(run_failure(exc, failed, timeouts, leftovers)) from None
     except CommandError as exc:
         raise UserError(f"alembic refused: {exc}") from None
 
 
-def _upgrade(
-    connection: Connection, schema: str, current: str | None, to: str, timeouts: Timeouts
-) -> list[str]:
+def _pending(schema: str, current: str | None, to: str) -> list[Script]:
     try:
-        steps = [script.revision for script in pending(current, to)]
+        return pending(current, to)
     except RevisionError:  # `to` is not above the current revision
         raise UserError(
             f"schema {schema!r} is at {current}, which is not below {to}: "
             f"db.migrate only goes up; use `invoke db.downgrade --to {to} --yes` to go down"
         ) from None
+
+
+def _upgrade(
+    connection: Connection, schema: str, current: str | None, to: str | None, timeouts: Timeouts
+) -> list[str]:
+    if to is None:
+        return []
+    steps = [script.revision for script in _pending(schema, current, to)]
     if steps:
         _run_alembic(
             connection,
@@ -245,7 +215,7 @@ def _stamp(connection: Connection, schema: str, revision: str, note: str, timeou
         command.stamp(config, revision, purge=True)
     except DBAPIError as exc:  # e.g. alembic_version locked by another transaction
         connection.rollback()
-        raise UserError(_failure_message(exc, revision, timeouts, what="stamp")) from None
+        raise UserError(failure_message(exc, revision, timeouts, what="stamp")) from None
 
 
 def migrate(
@@ -253,8 +223,11 @@ def migrate(
     to: str = "head",
     progress: Progress = print,
     timeouts: Timeouts | None = None,
+    phase: Phase = EXPAND,
 ) -> MigrateReport:
-    """Bring `target` to revision `to` (default head), whatever state it is in; see the module doc."""
+    """Bring `target` to revision `to` (default head), whatever state it is in; see the module doc.
+    In the expand `phase` (the default, the deploy's job) revisions from the first pending contract
+    revision on are held back and named; `phase="contract"` applies them too."""
     timeouts = timeouts or Timeouts()
     refuse_pooled(target)
     head_revision()  # several heads in the code: refuse before connecting
@@ -270,7 +243,9 @@ def migrate(
         # Default privileges before the revisions run, so the tables they create come with the
         # runtime role's grants; a schema the first migration creates gets them all afterwards.
         granted = _runtime_privileges(connection, target, progress, before=True)
-        report = MigrateReport(found.state, found.revision, found.revision)
+        # An empty schema serves no code yet: nothing to keep compatible, so every phase runs.
+        effective = CONTRACT if found.state is State.EMPTY else phase
+        report = MigrateReport(found.state, found.revision, found.revision, phase=effective)
         current = found.revision
         if found.state is State.EMPTY:
             progress(f"schema {schema!r} is empty: building it from {BASELINE_REVISION}")
@@ -287,14 +262,19 @@ def migrate(
             report.actions.append(f"stamp {BASELINE_REVISION} (verified)")
             progress(f"schema matches {BASELINE_REVISION}: stamped it")
             current = BASELINE_REVISION
-        applied = _upgrade(connection, schema, current, goal, timeouts)
+        steps = plan(_pending(schema, current, goal), effective)
+        if steps.held:
+            report.held = [script.revision for script in steps.held]
+            progress(held_message(steps.held))
+        applied = _upgrade(connection, schema, current, steps.goal, timeouts)
         report.actions.extend(f"upgrade {revision}" for revision in applied)
         for revision in applied:
             progress(f"applied {revision}")
-        report.to_revision = goal if applied or current == goal else current
+        report.to_revision = steps.goal if applied else current
         _runtime_privileges(connection, target, progress, before=False, existing=not granted)
         if not report.changed:
-            progress(f"schema {schema!r} is already at {goal}: nothing to do")
+            where = f"already at {goal}" if current == goal else f"at {current}"
+            progress(f"schema {schema!r} is {where}: nothing to do in the {effective} phase")
         return report
 
 

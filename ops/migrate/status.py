@@ -1,5 +1,7 @@
-"""`db.status`: every revision, applied or pending, with when and by whom (from the history), what
-`db.migrate` would do next, read without the lock and without changing anything (Flyway's `info`)."""
+"""`db.status`: every revision, applied or pending, with its phase and when it runs (the next
+`db.migrate`, or the contract phase after the rollout), when and by whom it was applied (from the
+history), what `db.migrate` would do next, read without the lock and without changing anything
+(Flyway's `info`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy import Connection
 from ops.errors import UserError
 from ops.migrate import history
 from ops.migrate.history import BASELINE_REVISION
+from ops.migrate.phases import CONTRACT, EXPAND, phase_of, plan
 from ops.migrate.revisions import applied_chain, audit_checksums, head_revision, script_directory
 from ops.migrate.state import Found, State, detect
 
@@ -28,6 +31,8 @@ class RevisionStatus:
     action: str | None = None  # baseline, upgrade, stamp or repair: the latest that applied it
     edited: bool = False  # the file changed since it was applied (db.check fails, db.repair accepts)
     repaired: str | None = None  # the reason of the latest db.repair of an edit
+    phase: str = EXPAND  # expand (old code keeps working) or contract (after the rollout)
+    runs: str | None = None  # a pending revision: "db.migrate", or "--phase contract" when held back
 
 
 @dataclass
@@ -45,12 +50,17 @@ class StatusReport:
 
     @property
     def pending(self) -> list[str]:
-        """The revisions db.migrate would apply, oldest first."""
+        """The revisions not applied yet (in either phase), oldest first."""
         return [row.revision for row in self.revisions if row.state == "pending"]
+
+    @property
+    def held(self) -> list[str]:
+        """The pending revisions a plain db.migrate leaves for the contract phase."""
+        return [row.revision for row in self.revisions if row.runs == HELD]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {**asdict(self), "pending": self.pending}
+        return {**asdict(self), "pending": self.pending, "held": self.held}
 
     def to_json(self) -> str:
         """The report as JSON, for scripts."""
@@ -67,7 +77,11 @@ class StatusReport:
             how = f" ({row.action})" if row.action and row.action != "upgrade" else ""
             mark = "  EDITED since applied (see db.check, db.repair)" if row.edited else ""
             mark += "  (edit accepted by db.repair)" if row.repaired and not row.edited else ""
-            lines.append(f"  {row.state:<8} {row.revision:<36} {when:<19}  {who}{how}{mark}".rstrip())
+            if row.runs:
+                when, who = f"runs: {row.runs}", ""
+            lines.append(
+                f"  {row.state:<8} {row.revision:<36} {row.phase:<8} {when:<19}  {who}{how}{mark}".rstrip()
+            )
         if self.refusal:
             lines.append(f"db.migrate would refuse: {self.refusal}")
         elif self.next_steps:
@@ -98,8 +112,16 @@ def _last_applications(
     return latest, repairs
 
 
-def _next_steps(found: Found, pending: list[str]) -> list[str]:
-    upgrades = [f"upgrade {revision}" for revision in pending]
+# When a pending revision runs: with the next db.migrate (the deploy's job), or held back until the
+# contract phase (`db.migrate --phase contract`, the deploy's step after the rollout is verified).
+NEXT = "next db.migrate"
+HELD = "db.migrate --phase contract"
+
+
+def _next_steps(found: Found, pending: list[str], held: list[str]) -> list[str]:
+    upgrades = [f"upgrade {revision}" for revision in pending if revision not in held]
+    if held:
+        upgrades.append(f"hold back {', '.join(held)} for `db.migrate --phase contract`")
     if found.state is State.EMPTY:
         return [f"build the empty schema from {BASELINE_REVISION}", *upgrades]
     if found.state is State.UNVERSIONED:
@@ -125,6 +147,9 @@ def status(connection: Connection, env: str, schema: str) -> StatusReport:
     edited = {line.split(":", 1)[0] for line in audit_checksums(connection, schema, found.revision).edited}
     connection.rollback()
     report = StatusReport(env, schema, found.state.value, found.revision, head)
+    # An empty schema is built in every phase: no code runs on it yet (ops/migrate/phases.py).
+    waiting = [script for script in scripts if script.revision not in applied]
+    held = {s.revision for s in plan(waiting, CONTRACT if found.state is State.EMPTY else EXPAND).held}
     for script in scripts:
         entry = recorded.get(script.revision) if script.revision in applied else None
         repair = repairs.get(script.revision) if script.revision in applied else None
@@ -138,7 +163,9 @@ def status(connection: Connection, env: str, schema: str) -> StatusReport:
                 action=entry.action if entry else None,
                 edited=script.revision in edited,
                 repaired=repair.description if repair else None,
+                phase=phase_of(script),
+                runs=None if script.revision in applied else (HELD if script.revision in held else NEXT),
             )
         )
-    report.next_steps = _next_steps(found, report.pending)
+    report.next_steps = _next_steps(found, report.pending, report.held)
     return report

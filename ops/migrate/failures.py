@@ -1,0 +1,55 @@
+"""What a failed revision or stamp says, in one line: a lock wait, a timeout, a failure inside an
+autocommit block (where nothing is rolled back, and an INVALID index may be left)."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError
+
+from app.dberrors import error_line, sqlstate
+from ops.migrate.concurrent import raised_in_block
+from ops.migrate.lock import Timeouts
+
+
+def failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, what: str = "revision") -> str:
+    """A revision (or stamp) that failed in its transaction, which rolled it back."""
+    state, first = sqlstate(exc), error_line(exc)
+    if state == "55P03":
+        return (
+            f"{what} {revision} could not get a lock within lock_timeout={timeouts.lock_timeout} "
+            f"({first}): another transaction holds the table; let it finish (see pg_stat_activity) "
+            f"and retry, nothing was applied for this {what}"
+        )
+    if state == "57014":
+        return (
+            f"{what} {revision} exceeded statement_timeout={timeouts.statement_timeout}: raise "
+            "MIGRATE_STATEMENT_TIMEOUT or make the revision cheaper; it was rolled back"
+        )
+    return f"{what} {revision} failed and was rolled back: {first}"
+
+
+def block_failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, leftovers: list[str]) -> str:
+    """A failure inside the revision's autocommit block, where nothing is rolled back."""
+    state, first = sqlstate(exc), error_line(exc)
+    if state == "57014":
+        cause = (
+            f"exceeded MIGRATE_CONCURRENT_STATEMENT_TIMEOUT={timeouts.concurrent_statement_timeout} "
+            "in its autocommit block (raise it for a big table)"
+        )
+    elif state == "55P03":
+        cause = (
+            f"could not get a lock within lock_timeout={timeouts.lock_timeout} in its autocommit block "
+            f"({first}): a long transaction held it up"
+        )
+    else:
+        cause = f"failed in its autocommit block: {first}"
+    left = f"; it left INVALID index {', '.join(leftovers)} behind (db.check lists it)" if leftovers else ""
+    return (
+        f"revision {revision} {cause}{left}; it is not recorded as applied: rerun `db.migrate` once the "
+        "cause is gone, it runs again from the top (the template's pattern drops an invalid index first)"
+    )
+
+
+def run_failure(exc: DBAPIError, revision: str, timeouts: Timeouts, leftovers: list[str]) -> str:
+    if raised_in_block(exc):
+        return block_failure_message(exc, revision, timeouts, leftovers)
+    return failure_message(exc, revision, timeouts)
