@@ -70,9 +70,17 @@ def test_db_migrate_and_current_json(local_env: LocalEnv) -> None:
     migrated = _invoke("db.migrate", "--json")
     assert 0 == migrated.returncode, migrated.stderr
     report = json.loads(migrated.stdout)
-    assert {"env", "schema", "state", "from_revision", "to_revision", "actions", "changed", "phase", "held"} == set(
-        report
-    )
+    assert {
+        "env",
+        "schema",
+        "state",
+        "from_revision",
+        "to_revision",
+        "actions",
+        "changed",
+        "phase",
+        "held",
+    } == set(report)
     assert "migrating postgresql+psycopg://app:***@" in migrated.stderr
     current = _invoke("db.current", "--json")
     assert 0 == current.returncode, current.stderr
