@@ -9,7 +9,7 @@ import gc
 
 from invoke.collection import Collection
 
-from cli import app, db, dev, env, infra, smoke, up
+from cli import app, db, dev, docs, env, infra, smoke, up
 
 ns = Collection()
 ns.add_task(up.up)
@@ -21,6 +21,7 @@ ns.add_task(smoke.smoke)
 ns.add_task(dev.test)
 ns.add_task(dev.lint)
 ns.add_task(dev.lock)
+ns.add_task(docs.docs)
 
 # The process ends with its tasks: freezing what is alive then spares interpreter shutdown the
 # collector's passes over every loaded module (~50 ms of CPU once psycopg or SQLAlchemy is loaded,

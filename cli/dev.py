@@ -12,7 +12,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-LINT_PATHS = "app ops stacks pgbouncer cli tasks.py migrations tests bench policy"
+LINT_PATHS = "app ops stacks pgbouncer cli tasks.py migrations tests bench policy docs"
 ROOT = Path(__file__).resolve().parent.parent
 # The image's subset of uv.lock, with hashes: the Dockerfile installs it with pip --require-hashes,
 # so the image needs neither uv nor pyproject.toml, and gets exactly the tested versions.
@@ -77,8 +77,8 @@ def test(c: Context, args: str = "") -> None:
 
 @task(help={"fix": "apply ruff's fixes and formatting instead of only checking"})
 def lint(c: Context, fix: bool = False) -> None:
-    """ruff (lint + format), mypy (strict), actionlint (the workflows), db.lint (the migrations) and
-    that uv.lock is current."""
+    """ruff (lint + format), mypy (strict), actionlint (the workflows), db.lint (the migrations), the
+    strict docs build and that uv.lock is current."""
     check_lock()
     python = shlex.quote(sys.executable)
     if fix:
@@ -92,6 +92,8 @@ def lint(c: Context, fix: bool = False) -> None:
     c.run(shlex.quote(str(Path(sys.executable).with_name("actionlint"))))
     # squawk over every revision's SQL: a new revision that would block writes fails here, in CI.
     c.run(f"{python} -m invoke db.lint")
+    # The docs site, strictly: a broken link or a page missing from the table of contents fails CI.
+    c.run(f"{python} -m invoke docs")
 
 
 @task(

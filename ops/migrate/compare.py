@@ -3,7 +3,7 @@ or member (column, index, trigger...), grouped by object for people and as JSON 
 
 The one comparison behind the verified stamp, `db.check` and `db.diff`. What it leaves out unless
 asked (owners and grants, comments, storage settings, column order, extension versions) is listed
-in `OPTIONAL`, with the README's table saying why.
+in `OPTIONAL`; docs/schema-comparison.md ("What the fingerprint compares") says why.
 """
 
 from __future__ import annotations
