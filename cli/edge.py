@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from invoke.exceptions import Exit
+
 if TYPE_CHECKING:  # the runtimes and the migrator load only when a task needs them
-    from ops.cloud.gcloud import JobTarget
+    from ops.cloud.gcloud import JobOutcome, JobTarget
     from ops.local.runtime import Runtime
     from ops.migrate.lock import Timeouts
     from ops.migrate.target import DatabaseTarget
@@ -101,3 +103,36 @@ def squawk() -> Path:
     from ops.lint.squawk import find_squawk
 
     return find_squawk(Path(sys.executable).parent, os.environ.get("PATH"))
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def say_to_stderr(line: str) -> None:
+    # With --json, stdout carries the JSON document alone; progress still shows, on stderr.
+    print(line, file=sys.stderr, flush=True)
+
+
+def in_job(job: JobTarget, action: str, env: str, *, to: str = "head", json: bool = False) -> JobOutcome:
+    """Run `action` as the stack's migration job: its progress, its output from the logs, the
+    outcome with a link to the logs. A deploy's plain run (migrate to head) passes no --args, so
+    roles/run.invoker on the job is enough for it; another action needs roles/run.developer."""
+    from ops.cloud.gcloud import run_job
+    from ops.migrate.jobresult import job_arguments
+
+    args = None if action == "migrate" and to == "head" else job_arguments(action, env=env, to=to)
+    out = say_to_stderr if json else say
+    outcome = run_job(job, args, out)
+    for line in outcome.lines:
+        out(f"  | {line}")
+    result = outcome.result
+    summary = result.message if result is not None else "its logs hold no result line (yet)"
+    out(f"{action} via {outcome.execution}: {summary} (exit {outcome.exit_code}); logs: {outcome.log_uri}")
+    return outcome
+
+
+def job_exit(outcome: JobOutcome) -> None:
+    """The task fails with the job's exit code when the job failed."""
+    if outcome.exit_code != 0:
+        raise Exit(code=outcome.exit_code)

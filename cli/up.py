@@ -28,7 +28,7 @@ def up(c: Context, runtime: str = "auto") -> None:
 
         migrate(target, progress=_progress, timeouts=edge.timeouts(edge.LOCAL))
         if chosen.config.seed:  # the local stack's pgstack:seed (true as shipped)
-            from cli.db import run_seed
+            from cli.db.data import run_seed
 
             run_seed(target, _progress)
         report = smoke_report(target, chosen)  # the runtime just brought up, native or Docker

@@ -4,7 +4,7 @@ databases, and the schema's own owner, grants and default privileges (which DROP
 take with it). The caller then migrates (and seeds) the empty schema.
 
 Who may be reset (local only, unless confirmed, production only when asked for by name) is the
-task's decision (cli/db.py); this module only does it.
+task's decision (cli/db/data.py); this module only does it.
 """
 
 from __future__ import annotations

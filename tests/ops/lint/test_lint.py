@@ -15,7 +15,7 @@ import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from cli import db as db_tasks
+from cli.db import migrations as db_tasks
 from ops.errors import UserError
 from ops.lint import settings as lint_settings
 from ops.lint.findings import LintReport

@@ -18,7 +18,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from app.urls import libpq_dsn
-from cli import db as db_tasks
+from cli.db import migrations, schema
 from ops.errors import UserError
 from ops.migrate import revisions
 from ops.migrate.lock import Timeouts
@@ -173,13 +173,13 @@ def test_db_tasks_refuse_unconfirmed_actions_and_fail_on_drift(
     migrate(target, progress=_quiet)
     context = Context()
     with pytest.raises(Exit, match="error: --no-verify records a revision without checking"):
-        db_tasks.stamp(context, revision="0001_baseline", env="test", verify=False)
+        migrations.stamp(context, revision="0001_baseline", env="test", verify=False)
     with pytest.raises(Exit, match="rerun with --yes"):
-        db_tasks.downgrade(context, to="base", env="test")
+        migrations.downgrade(context, to="base", env="test")
     assert ["0004_usage_events_user_ts_index"] == version(sql_conn, target.schema)
     sql_conn.execute(f'ALTER TABLE "{target.schema}".users ADD COLUMN nickname text')
     with pytest.raises(Exit) as failed:
-        db_tasks.check(context, env="test")
+        schema.check(context, env="test")
     assert 1 == failed.value.code
     out = capsys.readouterr().out
     assert "FAIL  live schema matches migrations" in out
@@ -197,7 +197,7 @@ def test_db_revision_writes_the_next_numbered_file_ready_to_edit(
     shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(revisions, "MIGRATIONS_DIR", scripts)
     script_directory.cache_clear()
-    db_tasks.revision(Context(), message="Add a nickname to users")
+    migrations.revision(Context(), message="Add a nickname to users")
     created = scripts / "versions" / "0005_add_a_nickname_to_users.py"
     assert "created " in capsys.readouterr().out
     source = created.read_text()

@@ -15,7 +15,7 @@ from invoke.exceptions import Exit
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from cli import db as db_tasks
+from cli.db import schema as db_tasks
 from ops.migrate.compare import Options
 from ops.migrate.diff import Database, Revision, diff
 from ops.migrate.migrator import migrate

@@ -13,7 +13,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from psycopg import sql
 
-from cli import db as db_tasks
+from cli.db import migrations as db_tasks
 from ops.errors import UserError
 from ops.migrate.history import applied_by
 from ops.migrate.lock import direct_connection

@@ -1,0 +1,19 @@
+"""db: migrations and the database's version - migrate, stamp, current, history, check, diff, lint,
+revision, downgrade, shell, reset, seed - and the local database's snapshots (snapshot, restore, snapshots).
+`--env local` (the default), or a cloud env: on its database when DIRECT_DATABASE_URL is exported,
+else (migrate, check, current, status) as its Cloud Run migration job, through gcloud.
+
+One namespace assembled from a module per concern, as pyinvoke's invocations builds its packaging
+collection: a new concern is a new module here, added to CONCERNS.
+"""
+
+from invoke.collection import Collection
+
+from cli.db import data, migrations, schema, snapshots
+
+CONCERNS = (migrations, schema, data, snapshots)
+
+ns = Collection("db")
+for concern in CONCERNS:
+    for name, found in Collection.from_module(concern).tasks.items():
+        ns.add_task(found, name)
