@@ -1,0 +1,50 @@
+"""`invoke docs` and its place in `invoke lint`: a broken link fails the task in one line, and the
+lint runs the same strict build, so CI fails on it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from unittest.mock import Mock
+
+import pytest
+from invoke.context import MockContext
+from invoke.exceptions import Exit
+
+from cli import dev as dev_tasks
+from cli import docs as docs_tasks
+from ops.lint.docs import DOCS_DIR
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_broken_link_fails_the_docs_task_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A page linking to a page that does not exist: the task prints the line naming it, then fails
+    with one error line and exit code 1."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO_ROOT / DOCS_DIR, checkout / DOCS_DIR, ignore=shutil.ignore_patterns("_build"))
+    shutil.copy(REPO_ROOT / "README.md", checkout / "README.md")
+    page = checkout / DOCS_DIR / "deploy.md"
+    page.write_text(page.read_text() + "\nSee [the runbook](runbook.md).\n")
+    monkeypatch.setattr(docs_tasks, "PROJECT_ROOT", checkout)
+
+    with pytest.raises(Exit) as failed:
+        docs_tasks.docs(MockContext(), output=str(tmp_path / "site"))
+
+    assert 1 == failed.value.code
+    assert str(failed.value.message).startswith("error: the docs build failed on the lines above")
+    printed = capsys.readouterr().out
+    assert "docs/deploy.md:" in printed and "runbook.md" in printed
+
+
+def test_lint_runs_the_strict_docs_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`invoke lint` runs `invoke docs` with the rest of its checks, so CI fails on a broken link."""
+    monkeypatch.setattr(dev_tasks, "check_lock", Mock())
+    context = MockContext(run=True)
+
+    dev_tasks.lint(context)
+
+    commands = [call.args[0] for call in context.run.call_args_list]  # type: ignore[attr-defined]
+    assert any(command.endswith("-m invoke docs") for command in commands), commands
