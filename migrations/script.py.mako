@@ -36,8 +36,9 @@ phase = "expand"
 #       with op.get_context().autocommit_block():
 #           op.drop_index("ix_t_c", table_name="t", postgresql_concurrently=True, if_exists=True)
 #           op.create_index("ix_t_c", "t", ["c"], postgresql_concurrently=True, if_not_exists=True)
-# - NOT NULL in steps: add the column nullable and a NOT VALID check (instant, no scan), backfill in
-#   batches, then in a later, contract revision validate the check (writes go on) and SET NOT NULL.
+# - NOT NULL in steps: add the column nullable (expand) and backfill in batches; once every serving
+#   release writes it, a contract revision adds a NOT VALID check (instant, no scan: it checks new
+#   writes only), and a later contract revision validates it (writes go on) and sets NOT NULL (no scan).
 #       op.create_check_constraint(op.f("t_c_not_null"), "t", "c IS NOT NULL", postgresql_not_valid=True)
 #       op.execute("ALTER TABLE t VALIDATE CONSTRAINT t_c_not_null")
 #       op.alter_column("t", "c", nullable=False)

@@ -1,5 +1,6 @@
-"""`db.lint`'s work: render each revision's SQL, run squawk once over all of them, sort each finding
-into new or acknowledged, and name what could not be linted."""
+"""`db.lint`'s work: render each revision's SQL, run squawk once over all of them and the rollout
+rules over each expand revision, sort each finding into new or acknowledged, and name what could
+not be linted."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from pathlib import Path
 
 from alembic.script import Script, ScriptDirectory
 
+from ops.lint import rollout
 from ops.lint import squawk as squawk_cli
 from ops.lint.findings import Finding, LintReport, advice, one_line
 from ops.lint.offline import RevisionSql, render
 from ops.lint.settings import SECTION, LintSettings
 from ops.migrate.lock import Timeouts
+from ops.migrate.phases import CONTRACT, phase_of
 from ops.migrate.revisions import script_directory
 
 
@@ -87,12 +90,14 @@ def lint(
             exclude=settings.exclude,
         )
     used: set[tuple[str, str]] = set()
+    phases = {script.revision: phase_of(script) for script in revisions}
     for item in raw:
         sql = by_file[item.file]
         statement = sql.statement_at(item.line)
         ack = settings.acknowledged(sql.revision, item.rule)
         if ack is not None:
             used.add((ack.revision, ack.rule))
+        contract = phases.get(sql.revision) == CONTRACT and item.rule in rollout.ANSWERED_BY_CONTRACT
         report.findings.append(
             Finding(
                 revision=sql.revision,
@@ -101,9 +106,27 @@ def lint(
                 statement=one_line(statement.sql) if statement else "?",
                 message=item.message,
                 advice=advice(item.rule, item.help),
-                acknowledged=ack.reason if ack else None,
+                acknowledged=ack.reason if ack else (rollout.CONTRACT_NOTE if contract else None),
             )
         )
+    for sql in rendered:
+        if phases.get(sql.revision) == CONTRACT:
+            continue
+        for hit in rollout.check(sql):
+            ack = settings.acknowledged(sql.revision, hit.rule.name)
+            if ack is not None:
+                used.add((ack.revision, ack.rule))
+            report.findings.append(
+                Finding(
+                    revision=sql.revision,
+                    path=_display_path(sql.path, root),
+                    rule=hit.rule.name,
+                    statement=one_line(hit.statement),
+                    message=f"expand revision {hit.rule.message}",
+                    advice=hit.rule.advice,
+                    acknowledged=ack.reason if ack else None,
+                )
+            )
     linted = {script.revision for script in revisions}
     checked = {sql.revision for sql in rendered}
     for ack in settings.acknowledge:

@@ -117,7 +117,9 @@ def test_json_and_markdown_reports(extra: Path, tmp_path: Path) -> None:
     assert 1 == done.returncode
     report = json.loads(done.stdout)
     assert not report["ok"]
-    assert ["0099_users_name_required"] == [finding["revision"] for finding in report["new"]]
+    # squawk's lock rule and the rollout rule (an expand revision making a column NOT NULL)
+    assert ["0099_users_name_required"] * 2 == [finding["revision"] for finding in report["new"]]
+    assert "expand-sets-not-null" == report["new"][1]["rule"]
     assert "ALTER TABLE users ALTER COLUMN name SET NOT NULL;" == report["new"][0]["statement"]
     assert "0002_events_user_start_index" == report["acknowledged"][0]["revision"]
     markdown = comment.read_text()

@@ -48,6 +48,7 @@ revision = "{rev}"
 down_revision = "{down}"
 branch_labels = None
 depends_on = None
+phase = "{phase}"
 
 
 def upgrade() -> None:
@@ -72,16 +73,17 @@ def _examples() -> list[str]:
     return text.splitlines()
 
 
-def _write(versions: Path, rev: str, down: str, lines: list[str]) -> None:
+def _write(versions: Path, rev: str, down: str, lines: list[str], phase: str = "expand") -> None:
     body = "\n".join(f"    {line}" for line in lines)
-    (versions / f"{rev}.py").write_text(REVISION.format(rev=rev, down=down, body=body))
+    (versions / f"{rev}.py").write_text(REVISION.format(rev=rev, down=down, body=body, phase=phase))
 
 
 def test_the_templates_patterns_lint_clean_and_apply(
     target: DatabaseTarget, sql_conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each pattern of the template, in two revisions as it says (NOT VALID, then VALIDATE): no
-    squawk finding, and both apply to a real database leaving valid constraints and index."""
+    """Each pattern of the template, in the revisions and phases it says (the columns, the index and
+    the NOT VALID foreign key expand; the NOT VALID check, then VALIDATE and SET NOT NULL, contract):
+    no lint finding, and all apply to a real database leaving valid constraints and index."""
     examples = _examples()
     index = [line for line in examples if "index" in line or "autocommit" in line]
     first = [line for line in examples if "not_valid=True" in line]
@@ -96,8 +98,12 @@ def test_the_templates_patterns_lint_clean_and_apply(
         'op.add_column("users", sa.Column("nickname", sa.Text(), nullable=True))',
         'op.add_column("users", sa.Column("referrer_id", sa.BigInteger(), nullable=True))',
     ]
-    _write(versions, "0101_nickname_not_valid", head, [*columns, *index, *first])
-    _write(versions, "0102_nickname_validated", "0101_nickname_not_valid", then)
+    foreign = [line for line in first if "foreign_key" in line]
+    _write(versions, "0100_nickname", head, [*columns, *index, *foreign])
+    _write(
+        versions, "0101_nickname_not_valid", "0100_nickname", sorted(set(first) - set(foreign)), "contract"
+    )
+    _write(versions, "0102_nickname_validated", "0101_nickname_not_valid", then, "contract")
     monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
     script_directory.cache_clear()
 
@@ -112,7 +118,7 @@ def test_the_templates_patterns_lint_clean_and_apply(
             sql.Identifier(target.schema)
         )
     )
-    migrate(target, progress=print)
+    migrate(target, progress=print, phase="contract")
     rows = sql_conn.execute(
         "SELECT conname, convalidated FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace "
         "WHERE n.nspname = %s AND conname IN ('users_nickname_not_null', 'users_referrer_id_fkey') "
