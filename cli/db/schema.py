@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 DEFAULT_SCHEMA = "app"  # app.settings.Settings.db_schema's default, without importing it
 
 
-# What the schema comparison leaves out unless asked (see the README's table), for db.check and
-# db.diff alike.
+# What the schema comparison leaves out unless asked, for db.check and db.diff alike (why: the
+# table in docs/schema-comparison.md).
 COMPARE_HELP = {
     "privileges": "also compare owners and grants (role names differ between environments)",
     "comments": "also compare comments",
