@@ -114,14 +114,18 @@ def say_to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def in_job(job: JobTarget, action: str, env: str, *, to: str = "head", json: bool = False) -> JobOutcome:
+def in_job(
+    job: JobTarget, action: str, env: str, *, to: str = "head", json: bool = False, phase: str = "expand"
+) -> JobOutcome:
     """Run `action` as the stack's migration job: its progress, its output from the logs, the
-    outcome with a link to the logs. A deploy's plain run (migrate to head) passes no --args, so
-    roles/run.invoker on the job is enough for it; another action needs roles/run.developer."""
+    outcome with a link to the logs. A deploy's plain run (migrate to head, expand phase) passes no
+    --args, so roles/run.invoker on the job is enough for it; another action (or the contract phase)
+    needs roles/run.developer."""
     from ops.cloud.gcloud import run_job
     from ops.migrate.jobresult import job_arguments
 
-    args = None if action == "migrate" and to == "head" else job_arguments(action, env=env, to=to)
+    plain = action == "migrate" and to == "head" and phase == "expand"
+    args = None if plain else job_arguments(action, env=env, to=to, phase=phase)
     out = say_to_stderr if json else say
     outcome = run_job(job, args, out)
     for line in outcome.lines:

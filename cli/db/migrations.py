@@ -35,11 +35,24 @@ BASELINE_REVISION = "0001_baseline"  # ops.migrate.history.BASELINE_REVISION, wi
         "to": "target revision (default: head)",
         "sql": "print the SQL that would run, apply nothing",
         "json": "print what was found and done as JSON on stdout (progress goes to stderr)",
+        "phase": "expand (default: stop before the first pending contract revision, as a deploy's job "
+        "does) or contract (apply those too, once the rollout is verified)",
     }
 )
-def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False, json: bool = False) -> None:
-    """Migrate the database to head whatever its state: empty, unversioned (verified) or versioned."""
+def migrate(
+    c: Context,
+    *,
+    env: str = "local",
+    to: str = "head",
+    sql: bool = False,
+    json: bool = False,
+    phase: str = "expand",
+) -> None:
+    """Migrate the database to head whatever its state (expand phase; --phase contract for the rest)."""
     with reported():
+        from ops.migrate.phases import check_phase
+
+        chosen = check_phase(phase)
         job = edge.cloud_job(env)
         if job is not None:
             if sql:
@@ -47,7 +60,7 @@ def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False,
                     f"--sql reads the database itself: export DIRECT_DATABASE_URL for --env {env} "
                     "(e.g. through the Cloud SQL Auth Proxy), or run it on another env"
                 )
-            outcome = edge.in_job(job, "migrate", env, to=to, json=json)
+            outcome = edge.in_job(job, "migrate", env, to=to, json=json, phase=chosen)
             if json:
                 found = outcome.result.report if outcome.result is not None else {}
                 extra = {
@@ -66,7 +79,7 @@ def migrate(c: Context, env: str = "local", to: str = "head", sql: bool = False,
             return
         say = edge.say_to_stderr if json else edge.say
         say(f"migrating {mask_url(target.direct_url)} schema {target.schema!r}")
-        report = migrator.migrate(target, to=to, progress=say, timeouts=edge.timeouts(env))
+        report = migrator.migrate(target, to=to, progress=say, timeouts=edge.timeouts(env), phase=chosen)
         if json:
             print(json_module.dumps(report.as_dict(target), indent=2))
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-
-from alembic.script import Script
+from typing import TYPE_CHECKING, Literal
 
 from ops.errors import UserError
+
+if TYPE_CHECKING:  # Alembic only where revisions are read: `db.migrate --env <cloud>` needs none of it
+    from alembic.script import Script
 
 Phase = Literal["expand", "contract"]
 PHASES: tuple[Phase, ...] = ("expand", "contract")

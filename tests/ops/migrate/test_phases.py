@@ -9,7 +9,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from invoke.context import Context
+from invoke.exceptions import Exit
 
+from cli.db import migrations as migration_tasks
 from ops.errors import UserError
 from ops.migrate.jobresult import find_result, job_arguments
 from ops.migrate.lock import direct_connection
@@ -169,3 +172,27 @@ def test_the_jobs_arguments_carry_the_contract_phase() -> None:
     assert ["migrate", "--env", "prod"] == job_arguments("migrate", "prod")
     with pytest.raises(UserError, match="--phase applies to migrate only"):
         job_arguments("check", "prod", phase="contract")
+
+
+def test_the_migrate_task_takes_the_phase(
+    *,
+    database: TestDatabase,
+    target: DatabaseTarget,
+    sql_conn: psycopg.Connection,
+    three: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`invoke db.migrate` holds the contract revision, `--phase contract` applies it, and a phase
+    it does not know is one line and exit 1, before anything is read."""
+    base, (add, drop, after) = three
+    migrate(target, to=base, progress=_quiet)
+    for key, value in database.environ().items():
+        monkeypatch.setenv(key, value)
+    migration_tasks.migrate(Context(), env="test")
+    assert [add] == version(sql_conn, target.schema)
+    assert f"held back 2 revision(s) from {drop} on" in capsys.readouterr().out
+    migration_tasks.migrate(Context(), env="test", phase="contract")
+    assert [after] == version(sql_conn, target.schema)
+    with pytest.raises(Exit, match="--phase must be expand \\(the default\\) or contract, not 'later'"):
+        migration_tasks.migrate(Context(), env="test", phase="later")
