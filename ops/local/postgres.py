@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ops.errors import UserError
 from ops.local.binaries import Binaries
+from ops.local.pgdata import beyond_initdb
 from ops.local.processes import pid_alive, read_pid, shm_attached, worst_line
 from ops.local.statedir import StateDir, tail
 from ops.local.tls import LocalTls
@@ -112,9 +113,7 @@ class NativePostgres:
         """
         pgdata = self.state.pgdata
         if state == "initialising" and pgdata.exists():
-            # Our own initdb was interrupted: its half-written cluster holds no data yet.
-            progress("postgres: removing an interrupted initialisation")
-            shutil.rmtree(pgdata)
+            self._remove_interrupted(progress)
         self.state.create()
         self.state.write_marker("initialising")
         self.state.create_password()
@@ -143,6 +142,7 @@ class NativePostgres:
                 "C",
                 "--no-sync",
                 timeout=120,
+                hold_lock=True,
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -156,6 +156,34 @@ class NativePostgres:
         # `up` take this cluster for an interrupted initdb, nor its running Postgres for a stranger.
         self.state.write_marker("ready", synced=False)
         progress(f"postgres: initialised in {time.monotonic() - started:.1f} s")
+
+    def _remove_interrupted(self, progress: Progress) -> None:
+        """Delete the cluster an interrupted initdb left, when its files prove that is all it is.
+
+        The marker only says how far pgstack got (and can be edited or wrong); the data directory
+        says whether deleting it loses anything (ops/local/pgdata.py). Otherwise: one line, nothing
+        deleted.
+        """
+        pgdata = self.state.pgdata
+        evidence = beyond_initdb(pgdata)
+        if evidence:
+            missing = "" if (pgdata / "PG_VERSION").exists() else "its PG_VERSION is missing and "
+            raise UserError(
+                f"{self.state.marker_file} says the cluster was never fully initialised, but {missing}"
+                f"{pgdata} holds more than initdb writes ({'; '.join(evidence)}): nothing was deleted; "
+                'if the cluster is whole, set "state" back to "ready" in the marker (and restore '
+                "PG_VERSION if it is missing), or `invoke env.reset --yes` deletes the local data"
+            )
+        progress("postgres: removing an interrupted initialisation (initdb's files only)")
+
+        def gone_already(function: object, path: str, exc_info: tuple[type, BaseException, object]) -> None:
+            # What vanished meanwhile (an initdb that caught Ctrl-C cleans up after itself) is gone
+            # either way; anything else is a real error.
+            del function, path
+            if not isinstance(exc_info[1], FileNotFoundError):
+                raise exc_info[1]
+
+        shutil.rmtree(pgdata, onerror=gone_already)
 
     def sync(self, binaries: Binaries) -> subprocess.Popen[str]:
         """Start `initdb --sync-only`: every file of the cluster written to disk, as initdb itself

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ops.errors import UserError
 from ops.local.tls import LocalTls
@@ -52,6 +52,7 @@ class StateDir:
         self.root = root.resolve()
         self.postgres_version = postgres_version
         self.source = source  # the stack file, named in errors
+        self._lock: IO[str] | None = None  # the lock file while `exclusive` holds it
 
     # --- layout ---------------------------------------------------------------------------
     @property
@@ -131,9 +132,19 @@ class StateDir:
             return ["runuser", "-u", SERVICE_USER, "--", *argv]
         return list(argv)
 
-    def run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run `argv` as the service user, output captured."""
-        return subprocess.run(self.cmd(*argv), capture_output=True, text=True, timeout=timeout, check=False)
+    def run(
+        self, *argv: str, timeout: float = 60, hold_lock: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `argv` as the service user, output captured.
+
+        `hold_lock`: the command inherits the environment's lock (`exclusive`), so it stays held
+        for as long as the command runs, even when this process is killed first: an initdb left
+        running by an interrupted `up` keeps the next `up` waiting instead of racing it.
+        """
+        held = (self._lock.fileno(),) if hold_lock and self._lock is not None else ()
+        return subprocess.run(
+            self.cmd(*argv), capture_output=True, text=True, timeout=timeout, check=False, pass_fds=held
+        )
 
     def own(self, *paths: Path) -> None:
         """Hand `paths` to the service user (when we are root)."""
@@ -275,7 +286,10 @@ class StateDir:
                     break
                 except BlockingIOError:
                     if not waiting:
-                        progress(f"another pgstack task is working on {self.root}: waiting for it")
+                        progress(
+                            f"another pgstack task (or the initdb of one that was interrupted) is working "
+                            f"on {self.root}: waiting for it"
+                        )
                         waiting = True
                     if time.monotonic() > deadline:
                         raise UserError(
@@ -283,7 +297,10 @@ class StateDir:
                             "let it finish, or stop it and retry"
                         ) from None
                     time.sleep(0.1)
+            self._lock = handle
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                self._lock = None
+                # Closing (not LOCK_UN) lets go of our hold only: a command that inherited the lock
+                # (`run(hold_lock=True)`) and outlived us keeps it until it exits.
