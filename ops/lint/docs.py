@@ -2,8 +2,11 @@
 
 A link to a page or a heading that does not exist, a page no table of contents lists, a directive
 Sphinx cannot read: each is a warning, and any warning fails the build, so `invoke lint` (and CI)
-catches docs that drifted from themselves. Sphinx runs in a subprocess: its extensions and its
-global state stay out of the task's process, and a broken page cannot take the task down.
+catches docs that drifted from themselves. A file or directory of the checkout named in a code span
+(`ops/migrate/lock.py`) that no longer exists fails it too: docs that drifted from the code.
+
+Sphinx runs in a subprocess: its extensions and its global state stay out of the task's process, and
+a broken page cannot take the task down.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ DEFAULT_OUTPUT = Path("build", "docs")
 # replace, whereas any other directory at the output path is left alone.
 _BUILD_MARKER = ".buildinfo"
 _PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL):")
+# A code span that names a path of the checkout: it starts with one of its top-level directories.
+# Placeholders (`bench/<name>.py`), globs and elisions are not paths, and a `path:name` span names
+# the path before the colon.
+TRACKED_DIRS = (
+    "app/", "bench/", "cli/", "docs/", "migrations/", "ops/", "pgbouncer/", "policy/",
+    "requirements/", "stacks/", "tests/", ".ci/", ".github/",
+)  # fmt: skip
+_CODE_SPAN = re.compile(r"`([^`\s]+)`")
+_NOT_A_PATH = re.compile(r"[<>*]|\.\.\.")
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,27 @@ def _problems(stderr: str, root: Path) -> list[str]:
     return [line.replace(prefix, "") for line in stderr.splitlines() if _PROBLEM.search(line)]
 
 
+def missing_paths(root: Path) -> list[str]:
+    """`page:line: ...` for each path of the checkout a page (or the README) names that is gone."""
+    missing = []
+    for page in [root / "README.md", *sorted((root / DOCS_DIR).glob("*.md"))]:
+        if not page.is_file():
+            continue
+        fenced = False
+        for number, line in enumerate(page.read_text().splitlines(), start=1):
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+            if fenced:
+                continue
+            for span in _CODE_SPAN.findall(line):
+                path = span.split(":", 1)[0]
+                named = path.startswith(TRACKED_DIRS) and not _NOT_A_PATH.search(path)
+                if named and not (root / path).exists():
+                    where = page.relative_to(root)
+                    missing.append(f"{where}:{number}: `{span}` names no file or directory here")
+    return missing
+
+
 def _clear(output: Path) -> None:
     """Empty a previous build at `output` (a page since removed must not linger in the site)."""
     if not output.exists():
@@ -79,7 +112,7 @@ def build_docs(root: Path, output: Path) -> DocsBuild:
     seconds = time.perf_counter() - started
     if "No module named sphinx" in done.stderr:
         raise UserError("Sphinx is not installed in this venv: run ./dev --list to install the dev tools")
-    problems = _problems(done.stderr, root)
+    problems = _problems(done.stderr, root) + missing_paths(root)
     if done.returncode != 0 and not problems:
         last = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
         problems = [f"sphinx failed: {last[0]}"]

@@ -3,7 +3,6 @@ lint runs the same strict build, so CI fails on it."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from unittest.mock import Mock
 
@@ -14,8 +13,7 @@ from invoke.exceptions import Exit
 from cli import dev as dev_tasks
 from cli import docs as docs_tasks
 from ops.lint.docs import DOCS_DIR
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.docs import docs_checkout
 
 
 def test_a_broken_link_fails_the_docs_task_in_one_line(
@@ -23,9 +21,7 @@ def test_a_broken_link_fails_the_docs_task_in_one_line(
 ) -> None:
     """A page linking to a page that does not exist: the task prints the line naming it, then fails
     with one error line and exit code 1."""
-    checkout = tmp_path / "checkout"
-    shutil.copytree(REPO_ROOT / DOCS_DIR, checkout / DOCS_DIR, ignore=shutil.ignore_patterns("_build"))
-    shutil.copy(REPO_ROOT / "README.md", checkout / "README.md")
+    checkout = docs_checkout(tmp_path)
     page = checkout / DOCS_DIR / "deploy.md"
     page.write_text(page.read_text() + "\nSee [the runbook](runbook.md).\n")
     monkeypatch.setattr(docs_tasks, "PROJECT_ROOT", checkout)
@@ -35,8 +31,9 @@ def test_a_broken_link_fails_the_docs_task_in_one_line(
 
     assert 1 == failed.value.code
     assert str(failed.value.message).startswith("error: the docs build failed on the lines above")
-    printed = capsys.readouterr().out
-    assert "docs/deploy.md:" in printed and "runbook.md" in printed
+    printed = capsys.readouterr().out.splitlines()
+    assert 2 == len(printed), printed  # the problem, then the summary
+    assert printed[0].startswith("docs/deploy.md:") and "runbook.md" in printed[0]
 
 
 def test_lint_runs_the_strict_docs_build(monkeypatch: pytest.MonkeyPatch) -> None:

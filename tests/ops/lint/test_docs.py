@@ -1,26 +1,22 @@
 """The docs site's strict build: the checkout's pages build cleanly, and a copy with a broken link,
-a broken heading link or a page left out of the table of contents fails, naming each."""
+a broken heading link, a page left out of the table of contents or a path of the checkout that is
+gone fails, naming each."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ops.errors import UserError
-from ops.lint.docs import DOCS_DIR, build_docs
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from ops.lint.docs import DOCS_DIR, build_docs, missing_paths
+from tests.support.docs import REPO_ROOT, docs_checkout
 
 
 @pytest.fixture(name="checkout")
 def _checkout(tmp_path: Path) -> Path:
-    """A copy of what the site is built from (docs/ and the README it includes), to spoil."""
-    root = tmp_path / "checkout"
-    shutil.copytree(REPO_ROOT / DOCS_DIR, root / DOCS_DIR, ignore=shutil.ignore_patterns("_build"))
-    shutil.copy(REPO_ROOT / "README.md", root / "README.md")
-    return root
+    """A copy of the docs and the README, beside the code they name, to spoil."""
+    return docs_checkout(tmp_path)
 
 
 def test_the_docs_build_without_a_warning(checkout: Path, tmp_path: Path) -> None:
@@ -53,6 +49,26 @@ def test_broken_links_and_a_page_left_out_fail_the_build(checkout: Path, tmp_pat
     assert "README.md" in problems and "gone.md" in problems
     assert "orphan.md" in problems and "toctree" in problems
     assert str(checkout) not in problems  # paths read docs/app.md:N, not the machine's path
+
+
+def test_a_path_the_code_no_longer_has_fails_the_build(checkout: Path) -> None:
+    """A page naming a module that is gone is named with its line; a placeholder, a glob, a
+    `path:name` span whose path exists and a path inside a code block are not."""
+    page = checkout / DOCS_DIR / "security.md"
+    lines = page.read_text().splitlines()
+    page.write_text(
+        "\n".join(lines)
+        + "\n\nSee `ops/migrate/gone.py`, `bench/<name>.py`, `tests/*.py` and `app/main.py:create_app`.\n"
+        + "\n```\n`ops/not/here.py` in a code block\n```\n"
+    )
+    assert [f"docs/security.md:{len(lines) + 2}: `ops/migrate/gone.py` names no file or directory here"] == (
+        missing_paths(checkout)
+    )
+
+
+def test_every_path_the_docs_name_exists() -> None:
+    """The checkout's README and pages name only files and directories it has."""
+    assert [] == missing_paths(REPO_ROOT)
 
 
 def test_an_output_directory_that_is_not_a_build_is_left_alone(checkout: Path, tmp_path: Path) -> None:
