@@ -2,8 +2,9 @@
 pg_catalog queries (one per kind of object, never one per object), normalised so that two schemas
 with different names, or spellings Postgres treats as the same, compare equal.
 
-What is read, and why each property is or is not compared by default, is the README's table
-("What the fingerprint compares"); `ops.migrate.compare` compares two fingerprints.
+What is read, and why each property is or is not compared by default, is the table of
+docs/schema-comparison.md ("What the fingerprint compares"); `ops.migrate.compare` compares two
+fingerprints.
 
 One module per kind of object, its catalog query beside its reader (as Alembic's
 `autogenerate/compare/` splits by object kind): `schema`, `relations`, `sequences`, `columns`,
