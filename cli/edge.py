@@ -1,17 +1,28 @@
-"""Where the tasks read the environment, once: which local runtime, which database target (or, for a
-cloud env with no URL exported, which migration job), which migration timeouts, which squawk.
-Everything below takes these as arguments."""
+"""The task layer's edge: where the tasks read the environment, once, and what task modules share.
+
+Read here: which local runtime, what `--env` names (`database_or_job`: a database target, or for a
+cloud env with no URL exported, the stack's migration job), which migration timeouts, which squawk.
+Everything below takes these as arguments. Shared here, since task modules never import each other:
+assembling a namespace from modules, running an action as the job, the connection help, the smoke
+report."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
+from invoke.collection import Collection
 from invoke.exceptions import Exit
 
-if TYPE_CHECKING:  # the runtimes and the migrator load only when a task needs them
+from app.urls import mask_url
+
+if TYPE_CHECKING:  # the runtimes, the migrator and the checks load only when a task needs them
+    from sqlalchemy.engine import URL
+
+    from ops.checks.smoke import SmokeReport
     from ops.cloud.gcloud import JobOutcome, JobTarget
     from ops.local.runtime import Runtime
     from ops.migrate.lock import Timeouts
@@ -33,6 +44,17 @@ URL_VARIABLES = ("DIRECT_DATABASE_URL", "DATABASE_URL")
 JOB_TASKS = "db.migrate, db.check, db.current and db.status"
 
 
+def namespace(name: str, *modules: ModuleType) -> Collection:
+    """One namespace from the tasks of several modules (one module per concern), as pyinvoke's
+    invocations composes its collections; a task module must not import another's tasks (it would
+    be listed twice)."""
+    assembled = Collection(name)
+    for module in modules:
+        for task_name, found in Collection.from_module(module).tasks.items():
+            assembled.add_task(found, task_name)
+    return assembled
+
+
 def runtime(requested: str | None = None) -> Runtime:
     """The local runtime: --runtime, else $PGSTACK_RUNTIME, else native."""
     from ops.local.runtime import runtime_from_environ
@@ -40,33 +62,45 @@ def runtime(requested: str | None = None) -> Runtime:
     return runtime_from_environ(requested or None, os.environ)
 
 
-def target(env: str, requested_runtime: str | None = None) -> DatabaseTarget:
-    """`local`: the runtime's database; any other name: the app's settings from the environment."""
+def database_or_job(env: str, requested_runtime: str | None = None) -> DatabaseTarget | JobTarget:
+    """What `--env` names, resolved once: `local` is the runtime's database; a cloud stack with no
+    database URL exported is its migration job (the database has a private IP only, and the job
+    runs where it is reachable); anything else is the database the exported URLs name."""
     if env == LOCAL:
         return runtime(requested_runtime).target()
-    from ops.errors import UserError
+    if not any(os.environ.get(name) for name in URL_VARIABLES):
+        job = migration_job(env)
+        if job is not None:
+            return job
     from ops.migrate.target import target_from_environment
 
-    try:
-        return target_from_environment(env, os.environ)
-    except UserError as exc:
-        if cloud_job(env) is None:
-            raise
-        raise UserError(f"{exc} ({JOB_TASKS} --env {env} run as the stack's migration job instead)") from None
+    return target_from_environment(env, os.environ)
 
 
-def cloud_job(env: str) -> JobTarget | None:
-    """The stack's migration job, for a cloud env with no database URL exported: the database has a
-    private IP only, and the job runs where it is reachable. None for `local`, when a URL is
-    exported (then the URL is used), or when `env` is no cloud stack of this project."""
-    if env == LOCAL or any(os.environ.get(name) for name in URL_VARIABLES):
-        return None
+def target(env: str, requested_runtime: str | None = None) -> DatabaseTarget:
+    """The database `--env` names, for the tasks that work on a database only (a migration job
+    answers for migrate, check, current and status alone)."""
+    from ops.migrate.target import DatabaseTarget, direct_url_missing
+
+    found = database_or_job(env, requested_runtime)
+    if isinstance(found, DatabaseTarget):
+        return found
+    from ops.errors import UserError
+
+    raise UserError(
+        f"{direct_url_missing(env)} ({JOB_TASKS} --env {env} run as the stack's migration job instead)"
+    )
+
+
+def migration_job(stack: str) -> JobTarget | None:
+    """The stack's Cloud Run migration job, from its stack file; None when `stack` is no cloud stack
+    of this project (no such file, or not a Google Cloud stack)."""
     from stacks.config import Key, cloud_config
     from stacks.stackfile import read_stack, stack_file
 
-    if not stack_file(env).is_file():
+    if stack == LOCAL or not stack_file(stack).is_file():
         return None
-    values = read_stack(env)
+    values = read_stack(stack)
     if values.get(Key.ENVIRONMENT) != "gcp":
         return None
     from ops.cloud.gcloud import JobTarget
@@ -114,7 +148,7 @@ def say_to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def in_job(
+def run_as_job(
     job: JobTarget, action: str, env: str, *, to: str = "head", json: bool = False, phase: str = "expand"
 ) -> JobOutcome:
     """Run `action` as the stack's migration job: its progress, its output from the logs, the
@@ -140,3 +174,36 @@ def job_exit(outcome: JobOutcome) -> None:
     """The task fails with the job's exit code when the job failed."""
     if outcome.exit_code != 0:
         raise Exit(code=outcome.exit_code)
+
+
+def _libpq(url: URL, show_password: bool) -> str:
+    # psql and most tools want the plain scheme; the app normalises either form.
+    plain = url.set(drivername="postgresql")
+    return plain.render_as_string(hide_password=False) if show_password else mask_url(plain)
+
+
+def print_connection_help(target: DatabaseTarget, show_password: bool = False) -> None:
+    """The two URLs, whose role each logs in as, and what each is for."""
+    owner = target.direct_url.username
+    print(f"  direct (owner {owner}: migrations, admin): {_libpq(target.direct_url, show_password)}")
+    if target.pooled_url:
+        pooled = _libpq(target.pooled_url, show_password)
+        print(f"  pooled (runtime role {target.pooled_url.username}: the app, PgBouncer): {pooled}")
+    if not show_password:
+        print("  (passwords masked: `invoke env.url --show-password` reveals them)")
+
+
+def smoke_report(
+    target: DatabaseTarget, runtime: Runtime | None, url: str | None = None, quiet: bool = False
+) -> SmokeReport:
+    """Run the smoke checks on `target`; the pools check reads `runtime`'s PgBouncer (None: skipped).
+    Shared by `smoke` and the root `up`, which hands over the runtime it brought up."""
+
+    def progress(line: str) -> None:
+        if not quiet:
+            print(f"  {line}", flush=True)
+
+    from ops.checks.smoke import run_smoke
+
+    pools = runtime.pools if runtime is not None and runtime.reads_pools else None
+    return run_smoke(target, url=url or None, pools=pools, progress=progress)

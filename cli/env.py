@@ -28,30 +28,6 @@ def _progress(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
-def bring_up(runtime: str) -> DatabaseTarget:
-    """Start the local environment and report progress; shared by `env.up` and the root `up`."""
-    print("local environment:", flush=True)
-    chosen = edge.runtime(runtime)
-    return chosen.up(_progress)
-
-
-def _libpq(url: URL, show_password: bool) -> str:
-    # psql and most tools want the plain scheme; the app normalises either form.
-    plain = url.set(drivername="postgresql")
-    return plain.render_as_string(hide_password=False) if show_password else mask_url(plain)
-
-
-def print_connection_help(target: DatabaseTarget, show_password: bool = False) -> None:
-    """The two URLs, whose role each logs in as, and what each is for."""
-    owner = target.direct_url.username
-    print(f"  direct (owner {owner}: migrations, admin): {_libpq(target.direct_url, show_password)}")
-    if target.pooled_url:
-        pooled = _libpq(target.pooled_url, show_password)
-        print(f"  pooled (runtime role {target.pooled_url.username}: the app, PgBouncer): {pooled}")
-    if not show_password:
-        print("  (passwords masked: `invoke env.url --show-password` reveals them)")
-
-
 def _format_status(status: EnvStatus) -> list[str]:
     lines = []
     for proc in (status.postgres, status.pgbouncer):
@@ -78,8 +54,9 @@ def up(c: Context, runtime: str = "auto") -> None:
     URLs, password masked. `invoke up` does this, then migrates and smoke-checks.
     """
     with reported():
-        target = bring_up(runtime)
-        print_connection_help(target)
+        print("local environment:", flush=True)
+        target = edge.runtime(runtime).up(_progress)
+        edge.print_connection_help(target)
 
 
 @task(help={"runtime": RUNTIME_HELP})
@@ -196,7 +173,7 @@ def url(c: Context, show_password: bool = False, format: str = "text", runtime: 
         chosen = edge.runtime(runtime)
         target = chosen.target()
         if format == "text":
-            print_connection_help(target, show_password)
+            edge.print_connection_help(target, show_password)
         elif format == "env":
             if not show_password:
                 # A comment, so the output stays a valid .env file and `eval` input.

@@ -8,9 +8,7 @@ from invoke.tasks import task
 
 from cli import edge
 from cli.edge import RUNTIME_HELP
-from cli.env import print_connection_help
 from cli.errors import reported
-from cli.smoke import smoke_report
 
 
 def _progress(line: str) -> None:
@@ -24,18 +22,19 @@ def up(c: Context, runtime: str = "auto") -> None:
         chosen = edge.runtime(runtime)
         print(f"local environment ({chosen.name} runtime):", flush=True)
         target = chosen.up(_progress)
-        from ops.migrate.migrator import migrate  # here, not at the top: alembic slows every invoke start
+        # Here, not at the top: alembic slows every invoke start.
+        from ops.migrate.migrator import migrate
+        from ops.migrate.seed import seed
 
-        migrate(target, progress=_progress, timeouts=edge.timeouts(edge.LOCAL))
+        timeouts = edge.timeouts(edge.LOCAL)
+        migrate(target, progress=_progress, timeouts=timeouts)
         if chosen.config.seed:  # the local stack's pgstack:seed (true as shipped)
-            from cli.db.data import run_seed
-
-            run_seed(target, _progress)
-        report = smoke_report(target, chosen)  # the runtime just brought up, native or Docker
+            seed(target, progress=_progress, timeouts=timeouts)
+        report = edge.smoke_report(target, chosen)  # the runtime just brought up, native or Docker
         print(report.render(), flush=True)
         if not report.ok:
             raise Exit(
                 f"error: smoke checks failed ({', '.join(report.failing)}): see the FAIL lines", code=1
             )
         print("ready. connect with:")
-        print_connection_help(target)
+        edge.print_connection_help(target)

@@ -4,16 +4,10 @@ revision, downgrade, shell, reset, seed - and the local database's snapshots (sn
 else (migrate, check, current, status) as its Cloud Run migration job, through gcloud.
 
 One namespace assembled from a module per concern, as pyinvoke's invocations builds its packaging
-collection: a new concern is a new module here, added to CONCERNS.
+collection: a new concern is a new module here, added to the list below.
 """
 
-from invoke.collection import Collection
-
+from cli import edge
 from cli.db import data, migrations, schema, snapshots
 
-CONCERNS = (migrations, schema, data, snapshots)
-
-ns = Collection("db")
-for concern in CONCERNS:
-    for name, found in Collection.from_module(concern).tasks.items():
-        ns.add_task(found, name)
+ns = edge.namespace("db", migrations, schema, data, snapshots)

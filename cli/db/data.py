@@ -58,7 +58,7 @@ def seeds_env(env: str) -> bool:
 
 
 def run_seed(target: DatabaseTarget, say: Callable[[str], None]) -> None:
-    """Load migrations/seed.sql into `target` (idempotent); shared by db.seed, db.reset and `up`."""
+    """Load migrations/seed.sql into `target` (idempotent); shared by db.seed and db.reset."""
     from ops.migrate.seed import seed
 
     seed(target, progress=say, timeouts=edge.timeouts(target.env))

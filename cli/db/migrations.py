@@ -51,16 +51,17 @@ def migrate(
     """Migrate the database to head whatever its state (expand phase; --phase contract for the rest)."""
     with reported():
         from ops.migrate.phases import check_phase
+        from ops.migrate.target import DatabaseTarget
 
         chosen = check_phase(phase)
-        job = edge.cloud_job(env)
-        if job is not None:
+        target = edge.database_or_job(env)
+        if not isinstance(target, DatabaseTarget):
             if sql:
                 raise UserError(
                     f"--sql reads the database itself: export DIRECT_DATABASE_URL for --env {env} "
                     "(e.g. through the Cloud SQL Auth Proxy), or run it on another env"
                 )
-            outcome = edge.in_job(job, "migrate", env, to=to, json=json, phase=chosen)
+            outcome = edge.run_as_job(target, "migrate", env, to=to, json=json, phase=chosen)
             if json:
                 found = outcome.result.report if outcome.result is not None else {}
                 extra = {
@@ -73,7 +74,6 @@ def migrate(
             return
         from ops.migrate import migrator
 
-        target = edge.target(env)
         if sql:
             print(migrator.upgrade_sql(target, to), end="")
             return
@@ -117,16 +117,17 @@ def stamp(
 def current(c: Context, env: str = "local", json: bool = False) -> None:
     """Show the database's state (empty, unversioned, versioned) and revision, and the code's head."""
     with reported():
-        job = edge.cloud_job(env)
-        if job is not None:
-            outcome = edge.in_job(job, "current", env, json=json)
+        from ops.migrate.target import DatabaseTarget
+
+        target = edge.database_or_job(env)
+        if not isinstance(target, DatabaseTarget):
+            outcome = edge.run_as_job(target, "current", env, json=json)
             if json and outcome.result is not None:
                 print(json_module.dumps(outcome.result.report, indent=2))
             edge.job_exit(outcome)
             return
         from ops.migrate import migrator
 
-        target = edge.target(env)
         found = migrator.current(target)
         head = migrator.head_revision()
         if json:
@@ -215,7 +216,7 @@ def _status_in_job(job: JobTarget, env: str, json: bool) -> None:
     the pending revisions here, where the revision files are (those this checkout has)."""
     from ops.lint.run import all_revisions
 
-    outcome = edge.in_job(job, "status", env, json=json)
+    outcome = edge.run_as_job(job, "status", env, json=json)
     report = outcome.result.report if outcome.result is not None else {}
     wanted = [str(revision) for revision in report.get("pending") or []]
     pending = [script for script in all_revisions() if script.revision in wanted]
@@ -247,12 +248,12 @@ def status(c: Context, env: str = "local", json: bool = False) -> None:
         from ops.lint.run import all_revisions
         from ops.migrate.lock import direct_connection
         from ops.migrate.status import status as read_status
+        from ops.migrate.target import DatabaseTarget
 
-        job = edge.cloud_job(env)
-        if job is not None:
-            _status_in_job(job, env, json)
+        target = edge.database_or_job(env)
+        if not isinstance(target, DatabaseTarget):
+            _status_in_job(target, env, json)
             return
-        target = edge.target(env)
         with direct_connection(target) as connection:
             report = read_status(connection, target.env, target.schema)
         pending = [script for script in all_revisions() if script.revision in report.pending]

@@ -65,21 +65,23 @@ def check(
             column_order=column_order,
             extension_versions=extension_versions,
         )
-        job = edge.cloud_job(env)
-        if job is not None:
+        from ops.migrate.target import DatabaseTarget
+
+        target = edge.database_or_job(env)
+        if not isinstance(target, DatabaseTarget):
             if options.describe():
                 raise UserError(
                     f"{options.describe()} compare here, not in the migration job: export "
                     f"DIRECT_DATABASE_URL for --env {env} (through the Cloud SQL Auth Proxy) and retry"
                 )
-            outcome = edge.in_job(job, "check", env, json=json)
+            outcome = edge.run_as_job(target, "check", env, json=json)
             if json and outcome.result is not None:
                 print(json_module.dumps(outcome.result.report, indent=2))
             edge.job_exit(outcome)
             return
         from ops.migrate import migrator
 
-        report = migrator.check(edge.target(env), options)
+        report = migrator.check(target, options)
         print(report.to_json() if json else report.render())
         if not report.ok:
             raise Exit(code=1)

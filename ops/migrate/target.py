@@ -118,6 +118,14 @@ def target_from_settings(env: str, settings: Settings, runtime_role: str | None 
     return DatabaseTarget.from_urls(env, direct, pooled, settings.db_schema, runtime_role)
 
 
+def direct_url_missing(env: str) -> str:
+    """What to do when `env`'s database is asked for and no DIRECT_DATABASE_URL is exported."""
+    return (
+        f"--env {env} needs DIRECT_DATABASE_URL (the Postgres URL, not PgBouncer's; e.g. through "
+        "the Cloud SQL Auth Proxy: postgresql://USER:PASSWORD@127.0.0.1:5432/DB): export it and retry"
+    )
+
+
 def target_from_environment(env: str, environ: Mapping[str, str]) -> DatabaseTarget:
     """The edge's way in: the app's settings from `environ` (the caller's os.environ).
 
@@ -132,10 +140,7 @@ def target_from_environment(env: str, environ: Mapping[str, str]) -> DatabaseTar
         check_role_name(runtime_role)
 
     if not environ.get("DIRECT_DATABASE_URL") and environ.get("DB_POOL_MODE") != "direct":
-        raise UserError(
-            f"--env {env} needs DIRECT_DATABASE_URL (the Postgres URL, not PgBouncer's; e.g. through "
-            "the Cloud SQL Auth Proxy: postgresql://USER:PASSWORD@127.0.0.1:5432/DB): export it and retry"
-        )
+        raise UserError(direct_url_missing(env))
     overrides: dict[str, object] = {}
     if not environ.get("DATABASE_URL"):
         overrides = {"database_url": environ["DIRECT_DATABASE_URL"], "db_pool_mode": "direct"}

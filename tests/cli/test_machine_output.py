@@ -13,7 +13,7 @@ import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from cli.plan import check
+from cli.infra.review import check
 from ops.local.native import LocalEnv
 from stacks.stackfile import REPO_ROOT
 

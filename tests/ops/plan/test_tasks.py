@@ -10,7 +10,7 @@ import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from cli.plan import check, plan
+from cli.infra.review import check, plan
 
 
 def test_plan_task_prints_the_tree_and_writes_json(
