@@ -1,7 +1,7 @@
 """The stack's config as the Pulumi engine hands it to the program, behind the stack files' getters.
 
 The program reads everything through `pulumi.Config`, so `pulumi up` and the offline plan (which
-feeds the same values through the SDK's mocks) see one config; stacks/config.py validates both.
+feeds the same values through the SDK's mocks) see one config; stacks/config validates both.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ PGBOUNCER_DIR = "/etc/pgbouncer"
 def init_script(config: LocalConfig) -> str:
     """First-start script: the two roles, the database and the schema the native runtime creates, and
     the runtime role's privileges (the migrator and `env.up` keep them in order afterwards)."""
-    # Names are validated SQL identifiers (stacks/config.py), safe to quote as they are. The
+    # Names are validated SQL identifiers (stacks/config), safe to quote as they are. The
     # passwords come from the uploaded files through psql variables: the script holds none.
     owner, runtime = config.roles.owner, config.roles.runtime
     database, schema = config.database, config.schema

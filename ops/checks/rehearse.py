@@ -68,7 +68,7 @@ from stacks.stackfile import PROJECT, REPO_ROOT, read_stack, stack_file
 
 Progress = Callable[[str], None]
 
-# What a pooler mode needs beside `pgstack:pooler` (stacks/config.py refuses it otherwise): managed
+# What a pooler mode needs beside `pgstack:pooler` (stacks/config refuses it otherwise): managed
 # pooling is a Cloud SQL Enterprise Plus feature, on its performance-optimised tiers.
 MODE_NEEDS: dict[str, dict[Key, str]] = {
     "managed": {Key.EDITION: "ENTERPRISE_PLUS", Key.TIER: "db-perf-optimized-n-2"}

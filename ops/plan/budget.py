@@ -1,6 +1,6 @@
 """The connection budget of a plan, and the service-level instance cap it counts on.
 
-The budget starts from the stack's typed config (stacks/config.py validated it, and computed the
+The budget starts from the stack's typed config (stacks/config validated it, and computed the
 same budget) and replaces only the numbers the planned resources carry: the `max_connections`
 flag, the service-level max instances, the app's pool env, the managed pool size and tier, the
 job's parallelism. What they hide (a sidecar's pool sizes are in its pgbouncer.ini, a secret) stays

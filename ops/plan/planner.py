@@ -103,7 +103,7 @@ def shown_config(values: StackValues) -> dict[str, Any]:
 
 
 def config_values(stack: str, config: Mapping[str, Any]) -> StackValues:
-    """A plan's shown config read back as a stack's values, for stacks/config.py's typed readers
+    """A plan's shown config read back as a stack's values, for stacks/config's typed readers
     (secure values stay masked: no rule may read one)."""
     prefix = f"{PROJECT}:"
     return StackValues(

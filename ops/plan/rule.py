@@ -55,7 +55,7 @@ class PolicyContext:
 
     @cached_property
     def cloud(self) -> CloudConfig | ConfigError:
-        """The stack's cloud config as stacks/config.py reads it, or why it cannot be read (a local
+        """The stack's cloud config as stacks/config reads it, or why it cannot be read (a local
         stack, a broken file). The budget is not required to fit: the budget rule judges that."""
         try:
             return cloud_config(config_values(self.stack, self.config), require_fit=False)

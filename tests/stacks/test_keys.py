@@ -1,4 +1,4 @@
-"""Each config key is spelled once in Python (stacks/config.py's Key) and declared once in Pulumi.yaml."""
+"""Each config key is spelled once in Python (stacks.config's Key) and declared once in Pulumi.yaml."""
 
 from __future__ import annotations
 

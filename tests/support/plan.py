@@ -21,7 +21,7 @@ CLEAN_GCP: dict[str, Any] = {
     "pgstack:maxInstances": 4,
     "pgstack:maxConnections": 100,
     "gcp:project": "demo-project",
-    # The budget starts from the typed config (stacks/config.py), which needs the region too.
+    # The budget starts from the typed config (stacks/config), which needs the region too.
     "gcp:region": "europe-west1",
 }
 CLEAN_LOCAL: dict[str, Any] = {
