@@ -127,9 +127,11 @@ def test_a_job_that_does_not_know_what_the_tasks_ask_is_caught(
 ) -> None:
     """The tasks asking the job for an action it does not know (as a new `db.*` task would before
     the job learnt it): no result line comes back, and the rehearsal says so."""
-    import ops.checks.rehearse
+    import ops.checks.rehearse.job
 
-    monkeypatch.setattr(ops.checks.rehearse, "job_arguments", lambda action, env: ["verify", "--env", env])
+    monkeypatch.setattr(
+        ops.checks.rehearse.job, "job_arguments", lambda action, env: ["verify", "--env", env]
+    )
     report = _run(stand_in, "staging", "none")
     job = _containers(report)["none job pgstack-staging-migrate"]
     assert job.error is not None and "--args=verify,--env,staging printed no result line" in job.error
