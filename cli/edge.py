@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the runtimes, the migrator and the checks load only when a 
 
     from ops.checks.smoke import SmokeReport
     from ops.cloud.gcloud import JobOutcome, JobTarget
+    from ops.lint.run import Setup as LintSetup
     from ops.local.runtime import Runtime
     from ops.migrate.lock import Timeouts
     from ops.migrate.target import DatabaseTarget
@@ -125,18 +126,24 @@ def timeouts(env: str | None = None) -> Timeouts:
     return found
 
 
-def schema() -> str:
-    """DB_SCHEMA, else the app's default: the schema the migrator would use."""
+def schema(requested: str = "") -> str:
+    """The schema asked for (--schema), else DB_SCHEMA, else the app's default: the migrator's."""
     from app.settings import Settings
 
-    return os.environ.get("DB_SCHEMA") or str(Settings.model_fields["db_schema"].default)
+    return requested or os.environ.get("DB_SCHEMA") or str(Settings.model_fields["db_schema"].default)
 
 
-def squawk() -> Path:
-    """squawk beside this Python (the venv's), else on PATH."""
-    from ops.lint.squawk import find_squawk
+def child_environ(**extra: str) -> dict[str, str]:
+    """The environment a child process (psql, uvicorn, uv) runs with: this one, plus `extra`."""
+    return {**os.environ, **extra}
 
-    return find_squawk(Path(sys.executable).parent, os.environ.get("PATH"))
+
+def lint_setup() -> LintSetup:
+    """Where the migration lint finds pyproject.toml's settings, squawk (beside this Python, the
+    venv's, else on PATH) and the migration timeouts its SQL is rendered with."""
+    from ops.lint.run import Setup
+
+    return Setup(PROJECT_ROOT, Path(sys.executable).parent, os.environ)
 
 
 def say(line: str) -> None:
