@@ -146,6 +146,13 @@ def lint_setup() -> LintSetup:
     return Setup(PROJECT_ROOT, Path(sys.executable).parent, os.environ)
 
 
+def uv() -> Path:
+    """uv beside this Python (the dev venv's, where the `uv` package installs it), else on PATH."""
+    from ops.compat.checkout import find_uv
+
+    return find_uv(Path(sys.executable).parent, os.environ.get("PATH"))
+
+
 def say(line: str) -> None:
     print(line, flush=True)
 

@@ -36,12 +36,13 @@ def broken_revision() -> str | None:
 
 @contextmanager
 def reported() -> Iterator[None]:
-    """Run a task body; a user error becomes `error: <message>` and exit code 1."""
+    """Run a task body; a user error becomes `error: <message>` and its exit code (1 unless the
+    error says otherwise)."""
     try:
         yield
     except USER_ERRORS as exc:
         # The last line of defence: a message that quotes a URL or a DSN never shows its password.
-        raise Exit(f"error: {mask_secrets(str(exc))}", code=1) from None
+        raise Exit(f"error: {mask_secrets(str(exc))}", code=getattr(exc, "exit_code", 1)) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
     except (SyntaxError, ValueError):
