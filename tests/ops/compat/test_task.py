@@ -59,7 +59,9 @@ def _compat(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _leftovers(repo: Repo) -> list[str]:
-    worktrees = [line for line in git(repo.path, "worktree", "list").splitlines() if "/.local/compat/" in line]
+    worktrees = [
+        line for line in git(repo.path, "worktree", "list").splitlines() if "/.local/compat/" in line
+    ]
     venvs = repo.path / ".local" / "compat" / "venvs"
     partial = (
         [p.name for p in venvs.iterdir() if not (p / ".pgstack-complete").exists()] if venvs.exists() else []
