@@ -133,6 +133,14 @@ def schema(requested: str = "") -> str:
     return requested or os.environ.get("DB_SCHEMA") or str(Settings.model_fields["db_schema"].default)
 
 
+def plan_speedups() -> bool:
+    """Whether the offline plan loads provider classes on demand and skips the GC (it does unless
+    PGSTACK_PLAN_SPEEDUPS=0: for the benchmark, and to rule them out if a plan ever looks wrong)."""
+    from ops.plan.planner import SPEEDUPS_VARIABLE
+
+    return os.environ.get(SPEEDUPS_VARIABLE, "1") != "0"
+
+
 def child_environ(**extra: str) -> dict[str, str]:
     """The environment a child process (psql, uvicorn, uv) runs with: this one, plus `extra`."""
     return {**os.environ, **extra}
