@@ -133,6 +133,13 @@ def schema(requested: str = "") -> str:
     return requested or os.environ.get("DB_SCHEMA") or str(Settings.model_fields["db_schema"].default)
 
 
+def pulumi_cli() -> str | None:
+    """The Pulumi CLI PULUMI_CLI names (a stand-in, a pinned install), else None: the one on PATH."""
+    from ops.local.runtime import PULUMI_VARIABLE
+
+    return os.environ.get(PULUMI_VARIABLE) or None
+
+
 def plan_speedups() -> bool:
     """Whether the offline plan loads provider classes on demand and skips the GC (it does unless
     PGSTACK_PLAN_SPEEDUPS=0: for the benchmark, and to rule them out if a plan ever looks wrong)."""
