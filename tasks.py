@@ -9,7 +9,7 @@ import gc
 
 from invoke.collection import Collection
 
-from cli import app, db, dev, docs, env, infra, smoke, up
+from cli import app, db, deploy, dev, docs, env, infra, smoke, up
 
 ns = Collection()
 ns.add_task(up.up)
@@ -18,6 +18,8 @@ ns.add_collection(Collection.from_module(db), name="db")
 ns.add_collection(Collection.from_module(app), name="app")
 ns.add_collection(Collection.from_module(infra), name="infra")
 ns.add_task(smoke.smoke)
+ns.add_task(deploy.deploy)
+ns.add_task(deploy.rollback)
 ns.add_task(dev.test)
 ns.add_task(dev.lint)
 ns.add_task(dev.lock)

@@ -1,7 +1,4 @@
-<%!
-    from ops.migrate.revisions import docstring_text
-%>\
-"""${docstring_text(message)}
+"""${message}
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}

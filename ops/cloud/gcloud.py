@@ -73,6 +73,20 @@ class JobTarget:
             f"?project={self.project}"
         )
 
+    def execute_args(self, args: list[str] | None) -> list[str]:
+        """`gcloud run jobs execute` (after the binary): the job's default command, or `args`."""
+        command = ["run", "jobs", "execute", self.job, "--region", self.region, "--project", self.project]
+        if args:
+            command.append("--args=" + ",".join(args))
+        return [*command, "--wait", "--format=json"]
+
+    def logs_args(self, execution: str) -> list[str]:
+        """`gcloud logging read` of one execution's entries, oldest first."""
+        return [
+            "logging", "read", self.log_filter(execution), "--project", self.project,
+            "--format=json", "--order=asc", "--freshness=1d", "--limit=2000",
+        ]  # fmt: skip
+
     def log_filter(self, execution: str) -> str:
         """Cloud Logging's filter for one execution's entries."""
         return (
@@ -166,6 +180,10 @@ class Gcloud:
         self.binary = binary or find_gcloud()
         self.runner = runner
 
+    def call(self, args: list[str], timeout_s: float, progress: Progress | None = None) -> Completed:
+        """One bounded gcloud call (`args` after the binary); a timeout is a UserError."""
+        return self._call(args, timeout_s, progress)
+
     def _call(self, args: list[str], timeout_s: float, progress: Progress | None = None) -> Completed:
         try:
             return self.runner([self.binary, *args], timeout_s, progress)
@@ -178,21 +196,8 @@ class Gcloud:
     ) -> tuple[str, dict[str, Any]]:
         """`gcloud run jobs execute ... --wait`: the execution's name and, when it printed one, the
         Execution resource (on success only: a failed --wait prints an error instead)."""
-        command = [
-            "run",
-            "jobs",
-            "execute",
-            target.job,
-            "--region",
-            target.region,
-            "--project",
-            target.project,
-        ]
-        if args:
-            command.append("--args=" + ",".join(args))
-        command += ["--wait", "--format=json"]
         try:
-            done = self._call(command, EXECUTE_TIMEOUT_S, progress)
+            done = self._call(target.execute_args(args), EXECUTE_TIMEOUT_S, progress)
         except UserError:
             raise UserError(
                 f"gcloud run jobs execute did not return within {EXECUTE_TIMEOUT_S:.0f} s; the execution "
@@ -218,11 +223,7 @@ class Gcloud:
 
     def log_entries(self, target: JobTarget, execution: str) -> list[dict[str, Any]]:
         """`gcloud logging read`: the execution's entries, oldest first."""
-        done = self._call(
-            ["logging", "read", target.log_filter(execution), "--project", target.project,
-             "--format=json", "--order=asc", "--freshness=1d", "--limit=2000"],
-            QUERY_TIMEOUT_S,
-        )  # fmt: skip
+        done = self._call(target.logs_args(execution), QUERY_TIMEOUT_S)
         if done.code != 0:
             raise UserError(
                 f"gcloud cannot read the job's logs ({_error_line(done.stderr)}): you need "

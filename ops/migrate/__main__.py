@@ -25,7 +25,6 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from app.urls import mask_secrets
 from ops.errors import UserError
 from ops.migrate.jobresult import ACTIONS, JobResult
 from ops.migrate.lock import Timeouts
@@ -137,9 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = _migrate(target, args.to, check_phase(args.phase))
     except UserError as exc:
-        line = mask_secrets(str(exc))  # a message quoting a URL never shows its password
-        sys.stderr.write(f"error: {line}\n")
-        result = JobResult(args.action, 1, f"error: {line}")
+        sys.stderr.write(f"error: {exc}\n")
+        result = JobResult(args.action, 1, f"error: {exc}")
     except DBAPIError as exc:  # the database went away (restart, failover): not a bug, no traceback
         from app.dberrors import error_line
 

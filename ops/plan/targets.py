@@ -7,7 +7,7 @@ depended upon, its children). The program keeps that closure small (the job has 
 reading only its own secrets: stacks/program.py), and the `migrate-first` rule holds it there: the
 closure has no Cloud Run service, and no grant on a secret the job does not read.
 
-`python -m ops.plan.targets --stack staging` prints the URNs, one a line (the deploy workflow's input).
+`python -m ops.plan.targets --stack staging` prints the URNs, one a line (what `invoke deploy` targets first).
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import tasks
 TASK_NAMES = [
     "app.serve",
     "db.check",
-    "db.compat",
     "db.current",
     "db.diff",
     "db.downgrade",
@@ -31,6 +30,7 @@ TASK_NAMES = [
     "db.snapshots",
     "db.stamp",
     "db.status",
+    "deploy",
     "docs",
     "env.down",
     "env.logs",
@@ -47,6 +47,7 @@ TASK_NAMES = [
     "infra.up",
     "lint",
     "lock",
+    "rollback",
     "smoke",
     "test",
     "up",

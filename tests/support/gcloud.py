@@ -25,10 +25,24 @@ state = os.environ["GCLOUD_STANDIN"]
 args = sys.argv[1:]
 with open(os.path.join(state, "calls.jsonl"), "a") as calls:
     calls.write(json.dumps(args) + "\\n")
+if os.environ.get("STANDIN_ORDER"):  # one log of every stand-in's calls, in the order they came
+    with open(os.environ["STANDIN_ORDER"], "a") as order:
+        order.write(json.dumps(["gcloud", *args]) + "\\n")
+# The account gcloud runs as may live in another project than the stack's (a CI deploy account):
+# a call that leaves the project, or a `gcloud run` call the region, to gcloud's defaults is refused.
+named = lambda flag: any(a == flag or a.startswith(flag + "=") for a in args)
+if not named("--project") or (args[:1] == ["run"] and not named("--region")):
+    missing = "--project" if not named("--project") else "--region"
+    refused = "ERROR: (gcloud) the stand-in refuses a call without " + missing + ": " + " ".join(args)
+    sys.stderr.write(refused + "\\n")
+    sys.exit(2)
 path = os.path.join(state, "replies.json")
 with open(path) as handle:
     replies = json.load(handle)
 for reply in replies:
+    wanted = reply.get("contains")
+    if wanted and wanted not in " ".join(args):
+        continue
     if args[: len(reply["when"])] == reply["when"] and reply["times"] != 0:
         reply["times"] -= 1
         with open(path, "w") as handle:
@@ -64,12 +78,29 @@ class GcloudStandIn:
         (self.directory / "replies.json").write_text("[]")
         return self
 
-    def reply(self, when: str, stdout: str = "", stderr: str = "", exit: int = 0, times: int = -1) -> None:
-        """Answer commands starting with the words of `when` (times=-1: always)."""
+    def reply(
+        self,
+        when: str,
+        *,
+        stdout: str = "",
+        stderr: str = "",
+        exit: int = 0,
+        times: int = -1,
+        contains: str | None = None,
+    ) -> None:
+        """Answer commands starting with the words of `when` (and holding `contains` anywhere in
+        their arguments, when given), `times` times (-1: always); the first match answers."""
         path = self.directory / "replies.json"
         replies = json.loads(path.read_text())
         replies.append(
-            {"when": when.split(), "stdout": stdout, "stderr": stderr, "exit": exit, "times": times}
+            {
+                "when": when.split(),
+                "stdout": stdout,
+                "stderr": stderr,
+                "exit": exit,
+                "times": times,
+                "contains": contains,
+            }
         )
         path.write_text(json.dumps(replies))
 

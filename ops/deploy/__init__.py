@@ -1,0 +1,8 @@
+"""The deploy of a cloud stack, migrate-first: preflight, the image and the migration job (targeted
+`pulumi up`), the migration through the job, the rest (`pulumi up` with the policy pack),
+verification, then the contract phase; the way back (traffic to an earlier revision); and the
+commands a new project needs before its first deploy.
+
+May import `app` (the masker), `stacks`, `ops.errors`, `ops.cloud`, `ops.plan`, `ops.lint` and
+`ops.migrate` (the job's contract, the revisions).
+"""

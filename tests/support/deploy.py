@@ -1,0 +1,119 @@
+"""The deploy tests' stage: stand-in `pulumi` and `gcloud` first on PATH, and a checkout of its own
+(a git repository holding the project's stack files) whose commit deploys; the job's real output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from stacks.stackfile import REPO_ROOT
+from tests.support import TestDatabase
+from tests.support.gcloud import GcloudStandIn, log_entries
+from tests.support.pulumi import PulumiStandIn
+
+RECORDED = Path(__file__).resolve().parents[1] / "ops" / "deploy"
+STACK_FILES = ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "Pulumi.local.yaml")
+
+
+def gcloud_recorded(name: str) -> str:
+    return (RECORDED / "gcloud" / name).read_text()
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=Deploy Test", "-c", "user.email=deploy@example.com", *args],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+
+
+@dataclass
+class Stage:
+    """Both stand-ins, the checkout, and how to run `invoke deploy` against them."""
+
+    gcloud: GcloudStandIn
+    pulumi: PulumiStandIn
+    root: Path
+    order_log: Path
+
+    def commit(self, message: str = "a change") -> str:
+        _git(self.root, "add", "-A")
+        _git(self.root, "commit", "-q", "-m", message)
+        done = subprocess.run(
+            ["git", "-C", str(self.root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    def environ(self, **extra: str) -> dict[str, str]:
+        env = self.pulumi.environ(self.gcloud.environ())
+        env.update(
+            PGSTACK_DEPLOY_ROOT=str(self.root),
+            PGSTACK_DEPLOY_RETRY_WAIT_S="0",
+            PGSTACK_DEPLOY_POLL_S="0",
+            PGSTACK_DEPLOY_READY_WAIT_S="0",
+            STANDIN_ORDER=str(self.order_log),
+        )
+        env.update(extra)
+        return env
+
+    def invoke(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "invoke"), *args],
+            cwd=REPO_ROOT, env=env or self.environ(),
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    def order(self) -> list[list[str]]:
+        """Every stand-in call, `gcloud ...` and `pulumi ...` alike, in the order they came."""
+        if not self.order_log.exists():
+            return []
+        return [json.loads(line) for line in self.order_log.read_text().splitlines()]
+
+    def accounts(self) -> None:
+        """Logged in to both, the stack in the backend."""
+        self.pulumi.reply("stack ls", (RECORDED / "pulumi" / "stack_ls.json").read_text())
+        self.gcloud.reply("auth list", stdout=gcloud_recorded("auth_list.txt"))
+        self.gcloud.reply("auth configure-docker", stderr=gcloud_recorded("configure_docker.stderr"))
+
+    def job_run(self, execution_json: str, job_stdout: str, job_stderr: str, *, check: bool = False) -> None:
+        """One execution of the migration job: gcloud's reply, then its log entries (the job's own
+        output, turned into entries the way Cloud Logging does)."""
+        execution = json.loads(execution_json)["metadata"]["name"]
+        contains = "--args=check," if check else None
+        self.gcloud.reply("run jobs execute", stdout=execution_json, times=1, contains=contains)
+        entries = log_entries("pgstack-staging-migrate", execution, job_stdout, job_stderr)
+        self.gcloud.reply("logging read", stdout=json.dumps(entries), contains=execution)
+
+
+def make_stage(tmp_path: Path) -> Stage:
+    """A checkout holding the project's stack files, committed, and both stand-ins installed."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    for name in STACK_FILES:
+        shutil.copy(REPO_ROOT / name, root / name)
+    _git(root, "init", "-q")
+    stage = Stage(
+        GcloudStandIn(tmp_path / "gcloud").install(),
+        PulumiStandIn(tmp_path / "pulumi").install(),
+        root,
+        tmp_path / "order.jsonl",
+    )
+    stage.commit("the stack files")
+    return stage
+
+
+def run_job(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[str]:
+    """The job's command as the plan gives it (direct URL only), against a real test database."""
+    env = {
+        "DIRECT_DATABASE_URL": database.direct_url,
+        "DB_SCHEMA": database.schema,
+        "DB_POOL_MODE": "direct",
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "ops.migrate", *args],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
