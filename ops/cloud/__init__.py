@@ -2,5 +2,6 @@
 (preview, up, destroy, outputs) and gcloud (the stack's migration job: execute it, read its logs),
 each call bounded and its failures reported in one line.
 
-May import `app` (the masker), `stacks`, `ops.errors` and `ops.migrate` (the job's result contract).
+Its imports: contract `ops-wings` (below `ops.local`, whose Docker runtime drives the Pulumi CLI;
+above `ops.migrate`, for the job's result contract).
 """

@@ -7,5 +7,6 @@ CREATE INDEX CONCURRENTLY), fingerprint (what a schema holds), compare (how two 
 differ), diff (`db.diff`), check (`db.check`), status (`db.status`), repair (`db.repair`), and the
 migrator itself. `python -m ops.migrate` is the Cloud Run migration job's command.
 
-The only wing the image ships: it imports `app` and `ops.errors`, nothing else of the repository.
+The only wing the image ships: it imports `app` and `ops.errors`, nothing else of the repository
+and none of the ops extra (contracts `ops-wings` and `image`).
 """

@@ -2,5 +2,5 @@
 CLI), recorded as resources with their inputs; its values, tree and diff against a base revision;
 and the policies every plan must pass (also run by the pulumi-policy pack in `policy/`).
 
-May import `app`, `stacks`, `ops.errors` and `ops.migrate`.
+Its imports: contracts `ops-wings` and `plan-offline` (it runs offline: nothing of `ops.cloud`).
 """

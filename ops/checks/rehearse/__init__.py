@@ -17,8 +17,7 @@ What each container gets is what the plan gives it, and what Cloud Run and the i
   app's /readyz once the job has migrated.
 
 The managed pooler is approximated by a PgBouncer with the flags the plan gives Cloud SQL, with TLS
-on both sides. May import `app`, `stacks`, `pgbouncer`, `ops.errors`, `ops.migrate`, `ops.plan`
-and `ops.local.processes`; the stand-in itself is handed in (a `StandIn`), never built here.
+on both sides. The stand-in itself is handed in (a `StandIn`), never built here.
 
 The rooms: `stack` (the entry: `rehearse`, `check_cloud_stack`), `mode` (one pooler mode: the stack
 file, plan, secrets and the containers in deploy order), `context` (what a mode's containers
