@@ -1,4 +1,4 @@
-"""pgstack's policy pack: the rules of ops/policies.py adapted to `pulumi preview --policy-pack`.
+"""pgstack's policy pack: the rules of ops/plan/policies/ adapted to `pulumi preview --policy-pack`.
 
 The stack whose rules apply (prod rules, `pgstack:public`, pool sizes) is named by PGSTACK_STACK,
 which the workflows set; without it the pack assumes `prod`, the strictest.

@@ -1,5 +1,5 @@
 """What a policy is made of: the rule, its violations, the context it may read (the stack and its
-typed config), and the resource types the rules look at. The rules themselves live in policies.py,
+typed config), and the resource types the rules look at. The rules themselves live in ops/plan/policies/,
 budget.py (the connection budget) and targets.py (the migrate-first deploy).
 """
 

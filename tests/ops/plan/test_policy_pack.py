@@ -95,7 +95,7 @@ def test_pack_reads_proxied_lists_and_unknown_values(pack: ModuleType) -> None:
 
 
 def test_pack_has_one_mandatory_policy_per_rule(pack: ModuleType) -> None:
-    """Every rule of ops/policies.py is in the pack under its id; the budget checks the stack."""
+    """Every rule of ops/plan/policies/ is in the pack under its id; the budget checks the stack."""
     built = pack.pack_policies()
     assert [p.id for p in POLICIES] == [p.name for p in built]
     budget = next(p for p in built if p.name == "connection-budget")
