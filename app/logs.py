@@ -17,6 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.settings import Settings
+from app.urls import mask_secrets
 
 _request_context: ContextVar[dict[str, Any] | None] = ContextVar("request_context", default=None)
 _TRACE_KEY = "logging.googleapis.com/trace"
@@ -35,6 +36,8 @@ class CloudLoggingFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["message"] += "\n" + self.formatException(record.exc_info)
+        # A driver error or a URL in a message (or its traceback) never reaches the logs with a password.
+        entry["message"] = mask_secrets(entry["message"])
         context = _request_context.get()
         if context:
             if context.get("trace"):
@@ -48,6 +51,10 @@ class ReadableFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The line, every URL and libpq password in it masked."""
+        return mask_secrets(super().format(record))
 
 
 def configure_logging(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.identifiers import IDENTIFIER_RULE, is_identifier
-from app.urls import to_psycopg_url
+from app.urls import UnsafeURLError, to_psycopg_url
 
 PoolMode = Literal["pgbouncer-transaction", "direct"]
 
@@ -28,7 +28,8 @@ def _normalised(value: SecretStr, variable: str) -> SecretStr:
     try:
         url = to_psycopg_url(value.get_secret_value())
     except Exception as exc:  # make_url's own message quotes the whole URL, password included
-        reason = str(exc) if str(exc).startswith("not a PostgreSQL URL") else "not a valid URL"
+        safe = isinstance(exc, UnsafeURLError) or str(exc).startswith("not a PostgreSQL URL")
+        reason = str(exc) if safe else "not a valid URL"
         raise ValueError(f"{reason}: set {variable} to postgresql://user:password@host:port/db") from None
     if not url.host or not url.database:
         raise ValueError(f"needs a host and a database name: set {variable} to postgresql://...")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 from invoke.context import Context
@@ -31,4 +30,4 @@ def serve(c: Context, port: int = 8000, host: str = "127.0.0.1", reload: bool = 
         extra = ("--reload", "--reload-dir", str(REPO_ROOT / "app")) if reload else ()
         command = uvicorn_command(port, host, extra)
         # Foreground child: Ctrl-C reaches uvicorn too, which shuts down gracefully.
-        subprocess.run(command, cwd=REPO_ROOT, env={**os.environ, **target.environ()}, check=False)
+        subprocess.run(command, cwd=REPO_ROOT, env=edge.child_environ(**target.environ()), check=False)

@@ -30,7 +30,6 @@ def _ask(question: str) -> bool:
 )
 def deploy(c: Context, stack: str, yes: bool = False, dry_run: bool = False, json: bool = False) -> None:
     """Deploy a cloud stack migrate-first: preflight, image and job, migration, rollout, verify."""
-    from ops.deploy.preflight import LintInputs
     from ops.deploy.report import DeployStopped
     from ops.deploy.sequence import DeployRequest
     from ops.deploy.sequence import deploy as run
@@ -41,10 +40,9 @@ def deploy(c: Context, stack: str, yes: bool = False, dry_run: bool = False, jso
         request = DeployRequest(
             stack=stack,
             root=edge.deploy_root(),
-            lint=LintInputs(
-                edge.squawk(), edge.PROJECT_ROOT / "pyproject.toml", edge.timeouts(), edge.PROJECT_ROOT
-            ),
-            environ=edge.environ(),
+            lint=edge.lint_setup(),
+            pulumi=edge.pulumi_cli(),
+            environ=edge.child_environ(),
             yes=yes,
             dry_run=dry_run,
             retry_wait_s=waits["retry_wait_s"],

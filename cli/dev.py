@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -11,6 +10,8 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
+
+from cli import edge
 
 LINT_PATHS = "app ops stacks pgbouncer cli tasks.py migrations tests bench policy docs"
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ def _uv(*args: str, root: Path, check: bool = True, capture: bool = True) -> sub
     """Run uv on the project at `root`: the uv that ./dev installed into this venv, at the version
     uv.lock pins, installing into the running venv and never downloading a Python of its own."""
     uv = Path(sys.executable).with_name("uv")
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": sys.prefix, "UV_PYTHON_DOWNLOADS": "never"}
+    env = edge.child_environ(UV_PROJECT_ENVIRONMENT=sys.prefix, UV_PYTHON_DOWNLOADS="never")
     return subprocess.run(
         [str(uv), *args, "--project", str(root)], env=env, check=check, capture_output=capture, text=True
     )

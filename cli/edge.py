@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the runtimes, the migrator and the checks load only when a 
 
     from ops.checks.smoke import SmokeReport
     from ops.cloud.gcloud import JobOutcome, JobTarget
+    from ops.lint.run import Setup as LintSetup
     from ops.local.runtime import Runtime
     from ops.migrate.lock import Timeouts
     from ops.migrate.target import DatabaseTarget
@@ -125,18 +126,46 @@ def timeouts(env: str | None = None) -> Timeouts:
     return found
 
 
-def schema() -> str:
-    """DB_SCHEMA, else the app's default: the schema the migrator would use."""
+def schema(requested: str = "") -> str:
+    """The schema asked for (--schema), else DB_SCHEMA, else the app's default: the migrator's."""
     from app.settings import Settings
 
-    return os.environ.get("DB_SCHEMA") or str(Settings.model_fields["db_schema"].default)
+    return requested or os.environ.get("DB_SCHEMA") or str(Settings.model_fields["db_schema"].default)
 
 
-def squawk() -> Path:
-    """squawk beside this Python (the venv's), else on PATH."""
-    from ops.lint.squawk import find_squawk
+def pulumi_cli() -> str | None:
+    """The Pulumi CLI PULUMI_CLI names (a stand-in, a pinned install), else None: the one on PATH."""
+    from ops.local.runtime import PULUMI_VARIABLE
 
-    return find_squawk(Path(sys.executable).parent, os.environ.get("PATH"))
+    return os.environ.get(PULUMI_VARIABLE) or None
+
+
+def plan_speedups() -> bool:
+    """Whether the offline plan loads provider classes on demand and skips the GC (it does unless
+    PGSTACK_PLAN_SPEEDUPS=0: for the benchmark, and to rule them out if a plan ever looks wrong)."""
+    from ops.plan.planner import SPEEDUPS_VARIABLE
+
+    return os.environ.get(SPEEDUPS_VARIABLE, "1") != "0"
+
+
+def child_environ(**extra: str) -> dict[str, str]:
+    """The environment a child process (psql, uvicorn, uv) runs with: this one, plus `extra`."""
+    return {**os.environ, **extra}
+
+
+def lint_setup() -> LintSetup:
+    """Where the migration lint finds pyproject.toml's settings, squawk (beside this Python, the
+    venv's, else on PATH) and the migration timeouts its SQL is rendered with."""
+    from ops.lint.run import Setup
+
+    return Setup(PROJECT_ROOT, Path(sys.executable).parent, os.environ)
+
+
+def uv() -> Path:
+    """uv beside this Python (the dev venv's, where the `uv` package installs it), else on PATH."""
+    from ops.compat.checkout import find_uv
+
+    return find_uv(Path(sys.executable).parent, os.environ.get("PATH"))
 
 
 # The deploy's waits, in seconds (the tests shorten them): the first retry of a known transient
@@ -166,11 +195,6 @@ def deploy_waits() -> dict[str, float]:
         except ValueError:
             raise UserError(f"{name}={raw!r} is not a number of seconds: fix it or unset it") from None
     return found
-
-
-def environ() -> dict[str, str]:
-    """The whole environment, for a CLI a task runs with a variable added (pulumi keeps its login)."""
-    return dict(os.environ)
 
 
 def say(line: str) -> None:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from invoke.exceptions import Exit
 
+from app.urls import mask_secrets
 from ops.errors import UserError
 from stacks.config import ConfigError
 from stacks.stackfile import StackFileError
@@ -25,15 +26,30 @@ def database_error_line(exc: BaseException) -> str | None:
     return error_line(exc)
 
 
+def broken_revision() -> str | None:
+    """One line naming a revision file that does not parse (Alembic, loading every revision for
+    any command, raises its SyntaxError without saying which task needed it), or None."""
+    from ops.migrate.revisions import unparsable_revision
+
+    return unparsable_revision()
+
+
 @contextmanager
 def reported() -> Iterator[None]:
-    """Run a task body; a user error becomes `error: <message>` and exit code 1."""
+    """Run a task body; a user error becomes `error: <message>` and its exit code (1 unless the
+    error says otherwise)."""
     try:
         yield
     except USER_ERRORS as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+        # The last line of defence: a message that quotes a URL or a DSN never shows its password.
+        raise Exit(f"error: {mask_secrets(str(exc))}", code=getattr(exc, "exit_code", 1)) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
+    except (SyntaxError, ValueError):
+        broken = broken_revision()
+        if broken is None:
+            raise  # a bug: keep the traceback
+        raise Exit(f"error: {broken}", code=1) from None
     except Exception as exc:
         line = database_error_line(exc)
         if line is None:

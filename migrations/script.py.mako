@@ -1,4 +1,7 @@
-"""${message}
+<%!
+    from ops.migrate.revisions import docstring_text
+%>\
+"""${docstring_text(message)}
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}

@@ -3,7 +3,6 @@ schema dropped and rebuilt from the migrations)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -29,11 +28,9 @@ def shell(c: Context, env: str = "local") -> None:
         target = edge.target(env)
         url = target.direct_url
         # The password goes through the environment, never the command line (visible in ps).
-        environ = {
-            **os.environ,
-            "PGPASSWORD": url.password or "",
-            "PGOPTIONS": f"-csearch_path={target.schema}",
-        }
+        environ = edge.child_environ(
+            PGPASSWORD=url.password or "", PGOPTIONS=f"-csearch_path={target.schema}"
+        )
         argv = ["psql", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432)]
         argv += ["-U", url.username or "", url.database or ""]
         try:

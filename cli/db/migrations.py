@@ -7,7 +7,6 @@ from __future__ import annotations
 import json as json_module
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from invoke.context import Context
 from invoke.tasks import task
@@ -17,12 +16,6 @@ from cli import edge
 from cli.edge import ENV_HELP
 from cli.errors import reported
 from ops.errors import UserError
-
-if TYPE_CHECKING:
-    from alembic.script import Script
-
-    from ops.cloud.gcloud import JobTarget
-    from ops.lint.findings import LintReport
 
 # Alembic, SQLAlchemy and the migrator are imported inside the tasks that use them: they cost
 # about half a second, which every other `invoke` command would otherwise pay at start-up.
@@ -171,23 +164,6 @@ def history(c: Context, env: str = "local", json: bool = False) -> None:
             )
 
 
-def _lint_report(revisions: list[Script] | None, schema: str) -> LintReport:
-    """Lint `revisions` (None: every revision) with the settings of pyproject.toml."""
-    from ops.lint import settings
-    from ops.lint.run import all_revisions
-    from ops.lint.run import lint as run_lint
-
-    return run_lint(
-        all_revisions() if revisions is None else revisions,
-        settings.load(edge.PROJECT_ROOT / "pyproject.toml"),
-        edge.squawk(),
-        schema=schema,
-        timeouts=edge.timeouts(),
-        root=edge.PROJECT_ROOT,
-        every_revision=revisions is None,
-    )
-
-
 @task(
     help={
         "json": "print the report as JSON",
@@ -197,7 +173,9 @@ def _lint_report(revisions: list[Script] | None, schema: str) -> LintReport:
 def lint(c: Context, json: bool = False, output: str = "") -> None:
     """Lint every revision's SQL with squawk (offline, no database); exit 1 on a new finding."""
     with reported():
-        report = _lint_report(None, edge.schema())
+        from ops.lint.run import lint_revisions
+
+        report = lint_revisions(None, edge.schema(), edge.lint_setup())
         print(report.to_json() if json else report.render())
         if output:
             try:
@@ -211,69 +189,36 @@ def lint(c: Context, json: bool = False, output: str = "") -> None:
             )
 
 
-def _status_in_job(job: JobTarget, env: str, json: bool) -> None:
-    """db.status as the job: its report from the logs (the job prints its table), then the lint of
-    the pending revisions here, where the revision files are (those this checkout has)."""
-    from ops.lint.run import all_revisions
-
-    outcome = edge.run_as_job(job, "status", env, json=json)
-    report = outcome.result.report if outcome.result is not None else {}
-    wanted = [str(revision) for revision in report.get("pending") or []]
-    pending = [script for script in all_revisions() if script.revision in wanted]
-    linted: LintReport | None = None
-    lint_error = None
-    if len(pending) < len(wanted):
-        missing = sorted(set(wanted) - {script.revision for script in pending})
-        lint_error = f"{', '.join(missing)} not in this checkout: lint from the deployed commit"
-    elif pending:
-        try:
-            linted = _lint_report(pending, str(report.get("schema") or edge.schema()))
-        except UserError as exc:
-            lint_error = str(exc)
-    if json:
-        lint_part = linted.as_dict() if linted else ({"error": lint_error} if lint_error else None)
-        print(json_module.dumps({**report, "lint": lint_part}, indent=2))
-    elif lint_error:
-        print(f"lint of the pending revisions: not run ({lint_error})")
-    elif linted is not None:
-        print("lint of the pending revisions:")
-        print("\n".join(f"  {line}" for line in linted.render().splitlines()))
-    edge.job_exit(outcome)
-
-
 @task(help={"env": ENV_HELP, "json": "print the status as JSON (for scripts)"})
 def status(c: Context, env: str = "local", json: bool = False) -> None:
     """Each revision applied (when, by whom) or pending, what db.migrate would do, lint of the pending."""
     with reported():
-        from ops.lint.run import all_revisions
+        from ops.lint.pending import lint_pending
         from ops.migrate.lock import direct_connection
         from ops.migrate.status import status as read_status
         from ops.migrate.target import DatabaseTarget
 
         target = edge.database_or_job(env)
         if not isinstance(target, DatabaseTarget):
-            _status_in_job(target, env, json)
+            # The job prints its table into the logs; the pending revisions are linted here, where
+            # the revision files are.
+            outcome = edge.run_as_job(target, "status", env, json=json)
+            found = outcome.result.report if outcome.result is not None else {}
+            pending = [str(revision) for revision in found.get("pending") or []]
+            linted = lint_pending(pending, edge.schema(str(found.get("schema") or "")), edge.lint_setup())
+            if json:
+                print(json_module.dumps({**found, "lint": linted.as_dict()}, indent=2))
+            elif linted.render():
+                print("\n".join(linted.render()))
+            edge.job_exit(outcome)
             return
         with direct_connection(target) as connection:
             report = read_status(connection, target.env, target.schema)
-        pending = [script for script in all_revisions() if script.revision in report.pending]
-        linted: LintReport | None = None
-        lint_error = None
-        if pending:
-            try:
-                linted = _lint_report(pending, target.schema)
-            except UserError as exc:  # no squawk here: the status still stands, the lint says why not
-                lint_error = str(exc)
+        linted = lint_pending(report.pending, target.schema, edge.lint_setup())
         if json:
-            lint_part = linted.as_dict() if linted else ({"error": lint_error} if lint_error else None)
-            print(json_module.dumps({**report.as_dict(), "lint": lint_part}, indent=2))
+            print(json_module.dumps({**report.as_dict(), "lint": linted.as_dict()}, indent=2))
             return
-        print(report.render())
-        if lint_error:
-            print(f"lint of the pending revisions: not run ({lint_error})")
-        elif linted is not None:
-            print("lint of the pending revisions:")
-            print("\n".join(f"  {line}" for line in linted.render().splitlines()))
+        print("\n".join([report.render(), *linted.render()]))
 
 
 @task(

@@ -5,7 +5,6 @@ the stack's Cloud Run migration job."""
 from __future__ import annotations
 
 import json as json_module
-import os
 from typing import TYPE_CHECKING
 
 from invoke.context import Context
@@ -19,10 +18,6 @@ from ops.errors import UserError
 
 if TYPE_CHECKING:
     from ops.migrate.compare import Options
-    from ops.migrate.diff import Source
-
-DEFAULT_SCHEMA = "app"  # app.settings.Settings.db_schema's default, without importing it
-
 
 # What the schema comparison leaves out unless asked, for db.check and db.diff alike (why: the
 # table in docs/schema-comparison.md).
@@ -93,46 +88,6 @@ OPERAND_HELP = (
 )
 
 
-def _source(operand: str, which: str, schema: str) -> Source:
-    """What one operand of db.diff names: a database (read here, at the edge) or a revision."""
-    from ops.migrate.diff import Database, Revision, database_label
-    from ops.migrate.revisions import known_revision, resolve
-    from ops.migrate.target import DatabaseTarget
-
-    if operand == edge.LOCAL:
-        target = edge.target(operand)
-        return Database(database_label(target, operand), target)
-    if "://" in operand:
-        chosen = schema or os.environ.get("DB_SCHEMA") or DEFAULT_SCHEMA
-        try:
-            target = DatabaseTarget.from_urls(which, operand, None, chosen)
-        except UserError as exc:  # never echo the URL: it may hold a password
-            reason = str(exc).rsplit(": ", 1)[-1]
-            raise UserError(
-                f"{which} is not a usable PostgreSQL URL ({reason}): write it as "
-                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-            ) from None
-        return Database(database_label(target, operand), target)
-    if operand == "base":
-        return Revision("base (no revision applied)", None)
-    if operand in ("head", "heads") or known_revision(operand) is not None:
-        revision = resolve(operand)
-        return Revision(
-            f"{operand} (built in a throwaway schema)"
-            if operand == revision
-            else f"{operand} = {revision} (built in a throwaway schema)",
-            revision,
-        )
-    try:
-        target = edge.target(operand)
-    except UserError as exc:
-        raise UserError(
-            f"{which} {operand!r} is not `local`, a URL, `head`, `base` or a revision of this code (see "
-            f"`invoke db.history`), so it was taken for an environment: {exc}"
-        ) from None
-    return Database(database_label(target, operand), target)
-
-
 @task(
     help={
         "a": "what is expected: " + OPERAND_HELP,
@@ -157,13 +112,8 @@ def diff(
 ) -> None:
     """Compare two schemas (local, an env, a URL, head, a revision) by object; exit 1 if they differ."""
     with reported():
-        from ops.migrate.diff import Revision
-        from ops.migrate.diff import diff as compare_sources
+        from ops.migrate.operands import diff_operands
 
-        first, second = _source(a, "A", schema), _source(b, "B", schema)
-        # Two revisions are built on the local database; otherwise on the other side's.
-        both_revisions = isinstance(first, Revision) and isinstance(second, Revision)
-        builder = edge.target(edge.LOCAL) if both_revisions else None
         options = _options(
             privileges=privileges,
             comments=comments,
@@ -171,7 +121,7 @@ def diff(
             column_order=column_order,
             extension_versions=extension_versions,
         )
-        report = compare_sources(first, second, options, builder)
+        report = diff_operands(a, b, options, schema=edge.schema(schema), database=edge.target)
         print(report.to_json() if json else report.render())
         if not report.equal:
             raise Exit(code=1)

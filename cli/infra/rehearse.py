@@ -8,6 +8,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from cli import edge
 from cli.errors import reported
 from ops.errors import UserError
 
@@ -37,7 +38,7 @@ def rehearse(c: Context, stack: str = "staging", pooler: str = "", json: bool = 
         def progress(line: str) -> None:
             print(line, file=out, flush=True)
 
-        with one_shot_gc(), cloud_sql_stand_in(progress) as stand_in:
+        with one_shot_gc(edge.plan_speedups()), cloud_sql_stand_in(progress) as stand_in:
             report = run(stack, stand_in, poolers, progress)
         print(report.to_json() if json else report.verdict(), flush=True)
         if not report.ok:

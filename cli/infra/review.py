@@ -11,6 +11,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from cli import edge
 from cli.errors import reported
 from ops.errors import UserError
 from stacks.stackfile import stack_names
@@ -45,8 +46,9 @@ def plan(c: Context, stack: str = "local", json: str = "") -> None:
     from ops.plan.planner import one_shot_gc, plan_stack, to_json
     from ops.plan.tree import render_tree
 
-    with reported(), one_shot_gc():
-        result = plan_stack(_stacks(stack, every=False)[0])
+    speedups = edge.plan_speedups()
+    with reported(), one_shot_gc(speedups):
+        result = plan_stack(_stacks(stack, every=False)[0], speedups=speedups)
         print(render_tree(result))
         if json:
             _write(json, to_json(result))
@@ -73,10 +75,11 @@ def diff(
     from ops.plan.diff import diff_plans, render_markdown
     from ops.plan.planner import one_shot_gc, plan_stack
 
-    with reported(), one_shot_gc():
+    speedups = edge.plan_speedups()
+    with reported(), one_shot_gc(speedups):
         names = _stacks(stack, every=False)
         base_plans = plans_at(base, names)
-        diffs = [diff_plans(base_plans[name], plan_stack(name)) for name in names]
+        diffs = [diff_plans(base_plans[name], plan_stack(name, speedups=speedups)) for name in names]
         text = "\n".join(render_markdown(d) for d in diffs)
         print(text)
         if output:
@@ -98,12 +101,13 @@ def check(c: Context, stack: str = "", all: bool = False, json: bool = False) ->
     from ops.plan.planner import one_shot_gc, plan_stack
     from ops.plan.policies import evaluate
 
-    with reported(), one_shot_gc():
+    speedups = edge.plan_speedups()
+    with reported(), one_shot_gc(speedups):
         started = time.perf_counter()
         failures = 0
         results: list[dict[str, object]] = []
         for name in _stacks(stack, all):
-            result = plan_stack(name)
+            result = plan_stack(name, speedups=speedups)
             violations = evaluate(result)
             failures += len(violations)
             results.append(

@@ -45,10 +45,12 @@ def http_get(url: str, timeout_s: float) -> HttpAnswer:
         return HttpAnswer(exc.code, exc.read().decode(errors="replace"), exc.headers.get("Retry-After"))
 
 
-def uvicorn_command(port: int, host: str = "127.0.0.1", extra: tuple[str, ...] = ()) -> list[str]:
+def uvicorn_command(
+    port: int, host: str = "127.0.0.1", extra: tuple[str, ...] = (), python: str = sys.executable
+) -> list[str]:
     """The command the Docker image runs too: one worker, the app factory, no access log."""
     return [
-        sys.executable,
+        python,
         "-m",
         "uvicorn",
         "--factory",
@@ -89,15 +91,18 @@ def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -
 
 
 @contextlib.contextmanager
-def running_app(environ: dict[str, str], port: int | None = None) -> Iterator[str]:
-    """Start `uvicorn app.main:create_app` with `environ` added to ours; yield its base URL."""
+def running_app(
+    environ: dict[str, str], port: int | None = None, python: str = sys.executable, cwd: Path = REPO_ROOT
+) -> Iterator[str]:
+    """Start `uvicorn app.main:create_app` with `environ` added to ours; yield its base URL. `python`
+    and `cwd` run another checkout's app (db.compat's old code) with its own virtualenv."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, **environ}
     with tempfile.NamedTemporaryFile(prefix="pgstack-app-", suffix=".log") as log_file:
         # The app's output goes to a file, not a pipe nobody reads (a full pipe would block it).
         process = subprocess.Popen(
-            uvicorn_command(port), cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
+            uvicorn_command(port, python=python), cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
         try:
             _wait_until_serving(process, url, Path(log_file.name))

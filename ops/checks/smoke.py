@@ -22,7 +22,7 @@ from sqlalchemy import text
 from app.db import pooled_engine
 from app.health import reason
 from app.settings import Settings, load_settings
-from app.urls import libpq_dsn, mask_url
+from app.urls import libpq_dsn, mask_secrets, mask_url
 from ops.checks.appserver import http_get, running_app
 from ops.errors import UserError
 from ops.migrate import migrator
@@ -102,7 +102,8 @@ def _run(name: str, check: Callable[[], str]) -> SmokeCheck:
     try:
         summary = check()
     except _Failed as exc:
-        return SmokeCheck(name, "FAIL", str(exc), exc.details, time.perf_counter() - started)
+        details = [mask_secrets(line) for line in exc.details]
+        return SmokeCheck(name, "FAIL", mask_secrets(str(exc)), details, time.perf_counter() - started)
     except Exception as exc:  # any failure of the thing checked is a result, not a crash
         return SmokeCheck(name, "FAIL", reason(exc), [], time.perf_counter() - started)
     return SmokeCheck(name, "ok", summary, [], time.perf_counter() - started)

@@ -44,9 +44,9 @@ LEFT_BEHIND_THE_SUBNET = frozenset(
 SUBNET_RELEASE_WAIT = "1 to 2 hours"
 
 
-def find_cli() -> str:
-    """The pulumi binary: $PULUMI_CLI, then PATH, then the installer's location."""
-    configured = os.environ.get("PULUMI_CLI")
+def find_cli(configured: str | None) -> str:
+    """The pulumi binary: `configured` ($PULUMI_CLI, as the edge read it), then PATH, then the
+    installer's location."""
     if configured:
         if shutil.which(configured) is None:
             raise UserError(f"PULUMI_CLI={configured} is not an executable: fix it or unset it")
@@ -104,13 +104,13 @@ def backend_stacks(cli: str, root: Path = REPO_ROOT) -> list[str]:
     return [str(item.get("name", "")).rsplit("/", 1)[-1] for item in listed if isinstance(item, dict)]
 
 
-def stack_outputs(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
+def stack_outputs(stack: str, root: Path = REPO_ROOT, *, pulumi: str | None) -> dict[str, Any]:
     """The stack's outputs, secrets decrypted (`pulumi stack output --json --show-secrets`).
 
     Holds passwords: callers mask URLs before printing anything from it.
     """
     check_stack_file(stack, root)
-    cli = find_cli()
+    cli = find_cli(pulumi)
     result = _query(cli, ["stack", "output", "--json", "--show-secrets", "--stack", stack], root)
     if result.returncode != 0:
         raise UserError(f"no outputs for stack {stack}: run `invoke infra.up --stack {stack}` first")
@@ -123,9 +123,9 @@ def stack_outputs(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
     return outputs
 
 
-def stack_resources(stack: str, root: Path = REPO_ROOT) -> list[dict[str, Any]] | None:
+def stack_resources(stack: str, root: Path = REPO_ROOT, *, pulumi: str | None) -> list[dict[str, Any]] | None:
     """The resources in the stack's state (`pulumi stack export`), None when it cannot be read."""
-    result = _query(find_cli(), ["stack", "export", "--stack", stack], root)
+    result = _query(find_cli(pulumi), ["stack", "export", "--stack", stack], root)
     if result.returncode != 0:
         return None
     try:
@@ -151,9 +151,9 @@ def held_subnet(resources: Sequence[Mapping[str, Any]]) -> str | None:
     return str(state.get("name") or str(subnets[0].get("urn", "")).rsplit("::", 1)[-1])
 
 
-def _destroy_failure(stack: str, code: int, root: Path) -> UserError:
+def _destroy_failure(stack: str, code: int, root: Path, cli: str) -> UserError:
     """Why a destroy failed, in one line: the subnet delay said as such, anything else as is."""
-    subnet = held_subnet(stack_resources(stack, root) or [])
+    subnet = held_subnet(stack_resources(stack, root, pulumi=cli) or [])
     if subnet is None:
         return UserError(f"pulumi destroy --stack {stack} failed (exit {code}): see its output above")
     return UserError(
@@ -188,31 +188,34 @@ def run_stack(
     action: Action,
     stack: str,
     *,
+    pulumi: str | None,
     yes: bool = False,
     diff: bool = False,
     root: Path = REPO_ROOT,
     runner: Runner = _run_attached,
 ) -> None:
-    """`pulumi <action> --stack <stack>`; raises UserError when it cannot run or fails."""
+    """`pulumi <action> --stack <stack>` with the CLI `pulumi` names ($PULUMI_CLI, None: looked
+    for); raises UserError when it cannot run or fails."""
     check_stack_file(stack, root)
     if action == "destroy" and stack in PROTECTED_STACKS and not yes:
         raise UserError(f"destroying {stack} takes --yes: rerun with --yes if you mean it")
-    cli = find_cli()
+    cli = find_cli(pulumi)
     if stack not in backend_stacks(cli, root):
         raise UserError(
             f"stack {stack} does not exist in the Pulumi backend: run `pulumi stack init {stack}`"
         )
     code = runner([cli, *stack_args(action, stack, yes=yes, diff=diff)], root)
     if code != 0 and action == "destroy":
-        raise _destroy_failure(stack, code, root)
+        raise _destroy_failure(stack, code, root, cli)
     if code != 0:
         raise UserError(f"pulumi {action} --stack {stack} failed (exit {code}): see its output above")
 
 
-def cli_answers(timeout: float = 10) -> bool:
-    """True when a Pulumi CLI is installed and `pulumi version` runs."""
+def cli_answers(pulumi: str | None, timeout: float = 10) -> bool:
+    """True when a Pulumi CLI (`pulumi`: $PULUMI_CLI, None: looked for) is installed and `pulumi
+    version` runs."""
     try:
-        cli = find_cli()
+        cli = find_cli(pulumi)
     except UserError:
         return False
     return _answers([cli, "version"], timeout)

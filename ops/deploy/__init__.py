@@ -4,5 +4,6 @@ verification, then the contract phase; the way back (traffic to an earlier revis
 commands a new project needs before its first deploy.
 
 May import `app` (the masker), `stacks`, `ops.errors`, `ops.cloud`, `ops.plan`, `ops.lint` and
-`ops.migrate` (the job's contract, the revisions).
+`ops.migrate` (the job's contract, the revisions): the top of the `ops-wings` contract
+(pyproject.toml [tool.importlinter]).
 """

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,12 @@ from ops.cloud.pulumi_cli import backend_stacks
 from ops.cloud.run_service import ServiceState, describe
 from ops.deploy.commands import DeployCommands
 from ops.errors import UserError
-from ops.migrate.lock import Timeouts
+from ops.lint.run import Setup
 from ops.plan.planner import Plan
 
 GIT_TIMEOUT_S = 30
 # How many of a dirty tree's paths the error names.
 SHOWN_PATHS = 5
-
-
-@dataclass(frozen=True)
-class LintInputs:
-    """What `db.lint` needs, resolved at the edge: squawk, the project's settings, the timeouts."""
-
-    squawk: Path
-    pyproject: Path
-    timeouts: Timeouts
-    root: Path
 
 
 def _git(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -92,23 +81,14 @@ def check_policies(plan: Plan) -> dict[str, Any]:
     return {"resources": len(plan.resources), "violations": 0}
 
 
-def check_lint(inputs: LintInputs, schema: str) -> dict[str, Any]:
+def check_lint(setup: Setup, schema: str) -> dict[str, Any]:
     """`db.lint`: every revision's SQL through squawk, offline, rendered for the stack's schema."""
-    from ops.lint import settings
-    from ops.lint.run import all_revisions, lint
+    from ops.lint.run import all_revisions, lint_revisions
 
-    revisions = all_revisions()
-    report = lint(
-        revisions,
-        settings.load(inputs.pyproject),
-        inputs.squawk,
-        schema=schema,
-        timeouts=inputs.timeouts,
-        root=inputs.root,
-    )
+    report = lint_revisions(None, schema, setup)
     if not report.ok:
         raise UserError(f"db.lint: {report.problems()}: see `invoke db.lint`")
-    return {"revisions": len(revisions), "findings_acknowledged": len(report.findings)}
+    return {"revisions": len(all_revisions()), "findings_acknowledged": len(report.findings)}
 
 
 def check_backend(cli: str, stack: str, root: Path) -> None:

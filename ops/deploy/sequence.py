@@ -28,6 +28,7 @@ from ops.deploy import preflight
 from ops.deploy.commands import DeployCommands, shown
 from ops.deploy.report import STEPS, DeployReport, DeployStopped, StepOutcome, Stop
 from ops.errors import UserError
+from ops.lint.run import Setup
 from stacks.config import CloudConfig, Key, cloud_config
 from stacks.stackfile import read_stack
 
@@ -42,7 +43,8 @@ class DeployRequest:
 
     stack: str
     root: Path  # the checkout that deploys: its commit, its stack files, pulumi's working directory
-    lint: preflight.LintInputs
+    lint: Setup  # where db.lint finds its settings and squawk (the edge's)
+    pulumi: str | None = None  # the CLI PULUMI_CLI names, else the one on PATH
     environ: Mapping[str, str] = field(default_factory=dict)  # for pulumi (its login, the pack's stack)
     yes: bool = False
     dry_run: bool = False
@@ -245,7 +247,7 @@ def deploy(
         preflight.require_clean(request.root)
         step.figures["policies"] = preflight.check_policies(plan)
         step.figures["lint"] = preflight.check_lint(request.lint, config.schema)
-        run.cli = find_cli()
+        run.cli = find_cli(request.pulumi)
         run.gcloud = Gcloud()
         preflight.check_backend(run.cli, request.stack, request.root)
         step.figures["account"] = preflight.check_account(run.cloud, commands)

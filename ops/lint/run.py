@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.script import Script, ScriptDirectory
 
 from ops.lint import rollout
+from ops.lint import settings as lint_settings
 from ops.lint import squawk as squawk_cli
 from ops.lint.findings import Finding, LintReport, advice, one_line
 from ops.lint.offline import RevisionSql, render
@@ -143,3 +145,28 @@ def lint(
             if revision not in linted
         )
     return report
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where a lint finds its settings and tools, as the edge gives them: the checkout (its
+    pyproject.toml, and the paths shown relative to it), the directory of the running Python
+    (squawk is installed beside it) and the edge's environment (PATH, the migration timeouts)."""
+
+    root: Path
+    bin_dir: Path
+    environ: Mapping[str, str]
+
+
+def lint_revisions(revisions: Sequence[Script] | None, schema: str, setup: Setup) -> LintReport:
+    """Lint `revisions` (None: every revision, so stale acknowledgements show) with the settings
+    of pyproject.toml; a missing squawk or a bad setting is one UserError."""
+    return lint(
+        all_revisions() if revisions is None else revisions,
+        lint_settings.load(setup.root / "pyproject.toml"),
+        squawk_cli.find_squawk(setup.bin_dir, setup.environ.get("PATH")),
+        schema=schema,
+        timeouts=Timeouts.from_environ(setup.environ),
+        root=setup.root,
+        every_revision=revisions is None,
+    )

@@ -49,9 +49,10 @@ def docker_engine_answers(timeout: float = DOCKER_TIMEOUT_S) -> bool:
     return result.returncode == 0
 
 
-def docker_runtime_available() -> bool:
-    """Both the Pulumi CLI and a Docker engine answer: `--runtime auto` may pick docker."""
-    return pulumi_cli.cli_answers() and docker_engine_answers()
+def docker_runtime_available(pulumi: str | None) -> bool:
+    """Both the Pulumi CLI (`pulumi`: $PULUMI_CLI, None: looked for) and a Docker engine answer:
+    `--runtime auto` may pick docker."""
+    return pulumi_cli.cli_answers(pulumi) and docker_engine_answers()
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,9 @@ class DockerUrls:
     admin_url: str  # the superuser
 
 
-def docker_urls() -> DockerUrls:
+def docker_urls(pulumi: str | None) -> DockerUrls:
     """The local stack's URLs, from its outputs (its passwords are its own)."""
-    outputs = pulumi_cli.stack_outputs(LOCAL_STACK)
+    outputs = pulumi_cli.stack_outputs(LOCAL_STACK, pulumi=pulumi)
     try:
         return DockerUrls(str(outputs["directUrl"]), str(outputs["pooledUrl"]), str(outputs["adminUrl"]))
     except KeyError:
@@ -74,12 +75,12 @@ def docker_urls() -> DockerUrls:
         ) from None
 
 
-def up_docker(progress: Progress = print) -> None:
+def up_docker(progress: Progress, pulumi: str | None) -> None:
     """`pulumi up --stack local --yes`: Postgres and PgBouncer containers on 127.0.0.1."""
     if not docker_engine_answers():
         raise UserError("no Docker engine answers `docker info`: start Docker, or use --runtime native")
     progress("docker: pulumi up --stack local (Postgres + PgBouncer containers)")
-    pulumi_cli.run_stack("up", LOCAL_STACK, yes=True)
+    pulumi_cli.run_stack("up", LOCAL_STACK, pulumi=pulumi, yes=True)
     progress("docker: up; the password is `pulumi stack output directUrl --show-secrets -s local`")
 
 
@@ -122,15 +123,16 @@ class DockerRuntime:
     name = "docker"
     reads_pools = False  # the container's admin console user is the stack's own, not the tasks'
 
-    def __init__(self, config: LocalConfig) -> None:
+    def __init__(self, config: LocalConfig, pulumi: str | None) -> None:
         self.config = config
+        self.pulumi = pulumi  # $PULUMI_CLI as the edge read it (None: looked for on PATH)
 
     def up(self, progress: Progress) -> DatabaseTarget:
         """`pulumi up` the local stack, then the roles as the native runtime keeps them: the
         container's init script makes them on a new volume only, and a volume from before the
         runtime role needs it added."""
-        up_docker(progress)
-        urls = docker_urls()
+        up_docker(progress, self.pulumi)
+        urls = docker_urls(self.pulumi)
         ensure_roles_at(self.config, urls, progress)
         return self.target(urls)
 
@@ -138,7 +140,7 @@ class DockerRuntime:
         """The stack's database (its own passwords, from its outputs)."""
         from ops.migrate.target import LOCAL, DatabaseTarget
 
-        urls = urls or docker_urls()
+        urls = urls or docker_urls(self.pulumi)
         return DatabaseTarget.from_urls(
             LOCAL,
             urls.direct_url,
@@ -150,7 +152,7 @@ class DockerRuntime:
     def down(self, progress: Progress) -> None:
         """Destroy the stack's containers; its volume is retained on delete, so the data stays."""
         progress("docker: pulumi destroy --stack local (the pgdata volume is kept)")
-        pulumi_cli.run_stack("destroy", LOCAL_STACK, yes=True)
+        pulumi_cli.run_stack("destroy", LOCAL_STACK, pulumi=self.pulumi, yes=True)
 
     def reset(self, progress: Progress) -> None:
         """Destroy the stack, then remove its retained volume: every database in it is gone."""

@@ -5,7 +5,6 @@ A runtime that cannot do something (Docker: its log files, its superuser) says s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 RUNTIMES = ("auto", "native", "docker")
 RUNTIME_VARIABLE = "PGSTACK_RUNTIME"  # which runtime tasks talk to when --runtime is not given
+PULUMI_VARIABLE = "PULUMI_CLI"  # the Pulumi CLI to run (the Docker runtime's), else the one on PATH
 
 
 class Runtime(Protocol):
@@ -60,18 +60,19 @@ class Runtime(Protocol):
         """PgBouncer's admin console (PAUSE, RESUME, KILL around a snapshot), None when not running."""
 
 
-def resolve(requested: str) -> str:
-    """`native` or `docker`; `auto` picks docker only when the Pulumi CLI and a Docker engine answer."""
+def resolve(requested: str, pulumi: str | None = None) -> str:
+    """`native` or `docker`; `auto` picks docker only when the Pulumi CLI (`pulumi`: $PULUMI_CLI,
+    None: looked for) and a Docker engine answer."""
     if requested not in RUNTIMES:
         raise UserError(f"--runtime must be one of {', '.join(RUNTIMES)} (got {requested!r})")
     if requested != "auto":
         return requested
     from ops.local.docker import docker_runtime_available
 
-    return "docker" if docker_runtime_available() else "native"
+    return "docker" if docker_runtime_available(pulumi) else "native"
 
 
-def runtime_from_environ(requested: str | None, environ: Mapping[str, str] = os.environ) -> Runtime:
+def runtime_from_environ(requested: str | None, environ: Mapping[str, str]) -> Runtime:
     """The runtime the tasks work on; read at the edge, once.
 
     `requested` is a task's --runtime (None: PGSTACK_RUNTIME, default native, so `env.down` never
@@ -79,13 +80,14 @@ def runtime_from_environ(requested: str | None, environ: Mapping[str, str] = os.
     """
     from stacks.config import load_local_config
 
-    chosen = resolve(requested or environ.get(RUNTIME_VARIABLE) or "native")
+    pulumi = environ.get(PULUMI_VARIABLE) or None
+    chosen = resolve(requested or environ.get(RUNTIME_VARIABLE) or "native", pulumi)
     stack_file = environ.get("PGSTACK_STACK_FILE")
     config = load_local_config(path=Path(stack_file) if stack_file else None)
     if chosen == "docker":
         from ops.local.docker import DockerRuntime
 
-        return DockerRuntime(config)
+        return DockerRuntime(config, pulumi)
     from ops.local.native import LocalEnv
 
     return LocalEnv(config, Path(environ.get("PGSTACK_STATE_DIR") or REPO_ROOT / ".local"))

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from app.urls import mask_secrets
 from ops.errors import UserError
 from ops.migrate.jobresult import ACTIONS, JobResult
 from ops.migrate.lock import Timeouts
@@ -136,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = _migrate(target, args.to, check_phase(args.phase))
     except UserError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        result = JobResult(args.action, 1, f"error: {exc}")
+        line = mask_secrets(str(exc))  # a message quoting a URL never shows its password
+        sys.stderr.write(f"error: {line}\n")
+        result = JobResult(args.action, 1, f"error: {line}")
     except DBAPIError as exc:  # the database went away (restart, failover): not a bug, no traceback
         from app.dberrors import error_line
 

@@ -1,7 +1,8 @@
 """The migrator's first connection on a cold network: Cloud Run jobs on Direct VPC egress may wait a
 minute or more for their network, so a refused or timed-out connection is retried with backoff up to
-a bound (MIGRATE_CONNECT_TIMEOUT_S), one progress line per attempt. A wrong password, an unknown
-role or database, a server certificate the client does not trust: not the network, so it fails at once."""
+a bound (MIGRATE_CONNECT_TIMEOUT_S), one progress line per attempt. Anything else fails at once: a
+wrong password, role or database, an untrusted server certificate, and the URL's own mistakes (a port
+out of range, an unknown sslmode, a host name that does not resolve) are not the network warming up."""
 
 from __future__ import annotations
 
@@ -31,6 +32,18 @@ _UNTRUSTED = re.compile(
     r"certificate verify failed|root certificate file .* does not exist|server certificate for .* does not "
     r"match host name|could not read root certificate"
 )
+# What a wait can heal, and nothing else: a server not listening yet or restarting, a network not
+# there yet (refused, unreachable, timed out, a transient DNS failure: EAI_AGAIN), a proxy that
+# accepted and hung up while it starts, a full server. An allow-list: an error libpq may word in a
+# new way fails at once, which costs a rerun, where a deny-list would cost the whole bound.
+_TRANSIENT = re.compile(
+    r"Connection refused|timeout expired|timed out|Network is unreachable|No route to host"
+    r"|Temporary failure in name resolution|Connection reset by peer"
+    r"|server closed the connection unexpectedly|the database system is (?:starting up|shutting down"
+    r"|in recovery mode|not yet accepting connections)|too many clients already"
+    r"|remaining connection slots are reserved",
+    re.IGNORECASE,
+)
 _FIRST_DELAY_S = 0.5
 _MAX_DELAY_S = 10.0
 _ATTEMPT_TIMEOUT_S = 10  # libpq's connect_timeout for one attempt (it counts whole seconds, 2 at least)
@@ -39,6 +52,11 @@ _ATTEMPT_TIMEOUT_S = 10  # libpq's connect_timeout for one attempt (it counts wh
 def rejected(exc: OperationalError) -> bool:
     """True when the server refused the login itself (password, role, database, pg_hba.conf)."""
     return bool(_REJECTED.search(str(exc.orig or exc)))
+
+
+def transient(exc: OperationalError) -> bool:
+    """True when waiting may heal the failure (see _TRANSIENT): the only errors worth a retry."""
+    return bool(_TRANSIENT.search(str(exc.orig or exc))) and not rejected(exc)
 
 
 def open_connection(
@@ -78,6 +96,11 @@ def open_connection(
                 raise UserError(
                     f"cannot connect to {mask_url(url)}: the server refused the login ({line}); check "
                     "the user, password and database name of the URL (no retry: waiting would not help)"
+                ) from None
+            if not transient(exc):
+                raise UserError(
+                    f"cannot connect to {mask_url(url)} ({line}): check the URL's host, port, sslmode "
+                    "and other parameters (no retry: waiting would not help)"
                 ) from None
             elapsed = time.monotonic() - started
             if elapsed >= bound_s:

@@ -39,6 +39,10 @@ EXTRA_VERSIONS_VARIABLE = "PGSTACK_EXTRA_VERSIONS"
 # Alembic's own revision id when none is given (12 hex digits): replaced by the next number.
 _ALEMBIC_RANDOM_ID = re.compile(r"^[0-9a-f]{12}$")
 _NUMBERED = re.compile(r"^(\d{4})_")
+# In a revision's docstring: a quote followed by another, or the last character, could end it.
+_CLOSING_QUOTE = re.compile(r'"(?=")|"$')
+# Control characters other than newline and tab: kept out of the source file as \x escapes.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # New revision files get ruff's fixes and formatting, as `invoke lint` wants them; F401 stays
 # unfixed so the `op` and `sa` imports survive until the revision is written with them.
 POST_WRITE_HOOKS = {
@@ -75,8 +79,39 @@ def alembic_config(**attributes: Any) -> Config:
 
 @lru_cache(maxsize=1)
 def script_directory() -> ScriptDirectory:
-    """The parsed migrations directory (revision files are read once per process)."""
-    return ScriptDirectory.from_config(alembic_config())
+    """The parsed migrations directory (revision files are read once per process, here: a file
+    that does not parse is one UserError naming it, not a traceback from deep inside Alembic)."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    try:
+        scripts.get_heads()  # loads every revision file
+    except Exception:
+        broken = unparsable_revision(scripts)
+        if broken is None:
+            raise  # not a file's syntax: a bug, keep the traceback
+        raise UserError(broken) from None
+    return scripts
+
+
+def unparsable_revision(scripts: ScriptDirectory | None = None) -> str | None:
+    """One line naming the first revision file Python cannot compile (and why), or None when every
+    file compiles. Read the files themselves: Alembic's loader loses the name of the one that broke."""
+    scripts = scripts or ScriptDirectory.from_config(alembic_config())
+    for location in scripts.version_locations:
+        for path in sorted(Path(location).glob("*.py")):
+            try:
+                compile(path.read_bytes(), str(path), "exec")
+            except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte, before Python 3.12
+                where = f"line {exc.lineno}: {exc.msg}" if isinstance(exc, SyntaxError) else str(exc)
+                shown = (
+                    path.relative_to(MIGRATIONS_DIR.parent)
+                    if path.is_relative_to(MIGRATIONS_DIR.parent)
+                    else path
+                )
+                return (
+                    f"revision file {shown} does not parse ({where}): fix it, or delete it if "
+                    "`db.revision` just wrote it; every task reads every revision"
+                )
+    return None
 
 
 def head_revision() -> str:
@@ -97,10 +132,27 @@ def next_revision_id(scripts: ScriptDirectory, message: str | None) -> str:
     return f"{max(numbers, default=0) + 1:04d}_{slug}"
 
 
+def docstring_text(message: str | None) -> str:
+    """`message` as the body of the new file's triple-quoted docstring (the template's filter): it
+    parses and reads back as typed. Backslashes are doubled (`C:\\Users` is no \\U escape), a quote
+    that could close the docstring is escaped, control characters become \\x escapes (a NUL byte would
+    make the file unreadable to Python)."""
+    text = (message or "").replace("\\", "\\\\")
+    text = _CLOSING_QUOTE.sub(r'\\"', text)
+    return "".join(f"\\x{ord(c):02x}" if _CONTROL.match(c) else c for c in text)
+
+
 def number_new_revisions(context: MigrationContext, revision: object, directives: list[Any]) -> None:
     """Alembic's process_revision_directives hook (set in migrations/env.py): a new revision is
-    numbered after the last one, e.g. 0005_add_a_column, unless its id was given (--rev-id)."""
+    numbered after the last one, e.g. 0005_add_a_column, unless its id was given (--rev-id). A new
+    revision with no message (empty or blank) is refused: the message is its docstring and name."""
     del revision  # part of Alembic's hook signature
+    for directive in directives:
+        if isinstance(directive, MigrationScript) and not (directive.message or "").strip():
+            raise CommandError(
+                "a revision needs a message saying what it does (it becomes the file's docstring and "
+                "name): pass -m 'add a nickname to users'; nothing was written"
+            )
     scripts = context.script
     if scripts is None:
         return

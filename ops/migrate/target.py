@@ -96,12 +96,13 @@ def check_role_name(name: str, variable: str = "DB_RUNTIME_ROLE") -> str:
 
 
 def _parsed(url: str | URL, which: str, env: str) -> URL:
-    from app.urls import to_psycopg_url
+    from app.urls import UnsafeURLError, to_psycopg_url
 
     try:
         return to_psycopg_url(url)
     except Exception as exc:  # any parse failure is the user's URL; make_url's message may quote it
-        reason = str(exc) if str(exc).startswith("not a PostgreSQL URL") else "not a valid URL"
+        safe = isinstance(exc, UnsafeURLError) or str(exc).startswith("not a PostgreSQL URL")
+        reason = str(exc) if safe else "not a valid URL"
         raise UserError(f"the {which} URL for --env {env} is not usable: {reason}") from None
 
 

@@ -8,7 +8,6 @@ import argparse
 import gc
 import importlib
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -38,12 +37,8 @@ DEFAULT_PROGRAM = "stacks.program:main"
 
 Program = Callable[[], Any]
 # PGSTACK_PLAN_SPEEDUPS=0 turns off on-demand provider classes and one_shot_gc: for the benchmark,
-# and to rule them out if a plan ever looks wrong.
+# and to rule them out if a plan ever looks wrong. Read at the edge, which passes `speedups` down.
 SPEEDUPS_VARIABLE = "PGSTACK_PLAN_SPEEDUPS"
-
-
-def _speedups() -> bool:
-    return os.environ.get(SPEEDUPS_VARIABLE, "1") != "0"
 
 
 @dataclass(frozen=True)
@@ -115,13 +110,13 @@ def config_values(stack: str, config: Mapping[str, Any]) -> StackValues:
 
 
 @contextmanager
-def one_shot_gc() -> Iterator[None]:
+def one_shot_gc(speedups: bool = True) -> Iterator[None]:
     """For a command that plans and exits: no cyclic GC while it plans, and none over it at exit.
 
     The provider SDKs leave a few million long-lived objects (classes, type hints); collecting
     over them during the plans and once more at interpreter exit took longer than the plans.
     """
-    if not _speedups():
+    if not speedups:
         yield
         return
     gc.disable()
@@ -132,11 +127,11 @@ def one_shot_gc() -> Iterator[None]:
         gc.enable()
 
 
-def load_program(spec: str = DEFAULT_PROGRAM) -> Program:
+def load_program(spec: str = DEFAULT_PROGRAM, speedups: bool = True) -> Program:
     """Import `module:function`; a missing program is a user error, not a traceback."""
     module_name, _, function = spec.partition(":")
     # Before the program's imports, so `from pulumi_gcp import compute` binds the on-demand one too.
-    if _speedups():
+    if speedups:
         load_provider_classes_on_demand()
     try:
         module = importlib.import_module(module_name)
@@ -160,12 +155,12 @@ def run_program(
         raise UserError(f"the program failed for stack {values.stack}: {exc}") from None
 
 
-def record_plan(program: Program, values: StackValues, root: Path = REPO_ROOT) -> Plan:
+def record_plan(program: Program, values: StackValues, root: Path = REPO_ROOT, speedups: bool = True) -> Plan:
     """Run `program` under Pulumi mocks with `values` as its config and return what it registered.
 
     Paths inside the checkout at `root` (a Docker build context, say) are written relative to it.
     """
-    if _speedups():
+    if speedups:
         load_provider_classes_on_demand()
     recorded, outputs = run_program(program, values)
     resources = [
@@ -186,10 +181,12 @@ def plan_stack(
     root: Path = REPO_ROOT,
     program: Program | None = None,
     path: Path | None = None,
+    speedups: bool = True,
 ) -> Plan:
-    """The offline plan of `stack` (Pulumi.<stack>.yaml under `root`, or the file at `path`)."""
+    """The offline plan of `stack` (Pulumi.<stack>.yaml under `root`, or the file at `path`);
+    `speedups` False: the provider packages imported whole (PGSTACK_PLAN_SPEEDUPS=0)."""
     values = read_stack(stack, root, path)
-    return record_plan(program or load_program(), values, root)
+    return record_plan(program or load_program(speedups=speedups), values, root, speedups)
 
 
 def to_json(plan: Plan) -> str:
@@ -226,10 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True)
     parser.add_argument("--json", default="-", help="file to write, - for stdout")
     parser.add_argument("--program", default=DEFAULT_PROGRAM)
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="without the speedups (as PGSTACK_PLAN_SPEEDUPS=0 does for tasks)",
+    )
     args = parser.parse_args(argv)
+    speedups = not args.plain
     try:
-        with one_shot_gc():
-            text = to_json(plan_stack(args.stack, program=load_program(args.program)))
+        with one_shot_gc(speedups):
+            program = load_program(args.program, speedups)
+            text = to_json(plan_stack(args.stack, program=program, speedups=speedups))
         if args.json == "-":
             sys.stdout.write(text)
         else:

@@ -51,7 +51,7 @@ def test_app_serve_runs_on_the_docker_runtime_without_a_native_environment(
     )
     monkeypatch.setenv("PGSTACK_RUNTIME", "docker")
     monkeypatch.setenv("PGSTACK_STATE_DIR", str(tmp_path / "never-started"))
-    monkeypatch.setattr(dockerenv, "docker_urls", lambda: docker)
+    monkeypatch.setattr(dockerenv, "docker_urls", lambda pulumi: docker)
     started: list[dict[str, str]] = []
 
     def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:

@@ -14,6 +14,7 @@ import tasks
 TASK_NAMES = [
     "app.serve",
     "db.check",
+    "db.compat",
     "db.current",
     "db.diff",
     "db.downgrade",

@@ -60,6 +60,11 @@ def _fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
+def _pulumi() -> str | None:
+    """PULUMI_CLI as the edge reads it, for the calls made here below the edge."""
+    return os.environ.get("PULUMI_CLI")
+
+
 def commands(log: Path) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
@@ -70,13 +75,13 @@ def test_missing_cli_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(pulumi_cli, "INSTALLER_BIN", tmp_path / "absent")
     with pytest.raises(UserError, match=r"^the Pulumi CLI is not installed: install it .* `pulumi login`$"):
-        pulumi_cli.run_stack("preview", "staging")
+        pulumi_cli.run_stack("preview", "staging", pulumi=_pulumi())
 
 
 def test_missing_stack_file_lists_the_known_stacks() -> None:
     """A stack without a Pulumi.<stack>.yaml is refused before the CLI is looked for."""
     with pytest.raises(UserError) as caught:
-        pulumi_cli.run_stack("up", "qa")
+        pulumi_cli.run_stack("up", "qa", pulumi=_pulumi())
     assert (
         "no stack file Pulumi.qa.yaml: pick one of local, prod, staging, or create it for a new stack"
         == str(caught.value)
@@ -91,29 +96,29 @@ def test_stack_missing_in_backend_says_how_to_create_it(
     with pytest.raises(
         UserError, match=r"^stack prod does not exist in the Pulumi backend: run `pulumi stack init prod`$"
     ):
-        pulumi_cli.run_stack("preview", "prod")
+        pulumi_cli.run_stack("preview", "prod", pulumi=_pulumi())
     assert [] == commands(fake_cli)
 
 
 def test_preview_runs_the_cli_on_the_stack(fake_cli: Path) -> None:
     """preview runs `pulumi preview --stack <stack>` in the project directory (org-qualified names match)."""
-    pulumi_cli.run_stack("preview", "staging", diff=True)
+    pulumi_cli.run_stack("preview", "staging", diff=True, pulumi=_pulumi())
     assert [["preview", "--stack", "staging", "--diff"]] == commands(fake_cli)
 
 
 def test_up_passes_yes_only_when_asked(fake_cli: Path) -> None:
     """up asks pulumi for confirmation unless --yes is given."""
-    pulumi_cli.run_stack("up", "staging")
-    pulumi_cli.run_stack("up", "staging", yes=True)
+    pulumi_cli.run_stack("up", "staging", pulumi=_pulumi())
+    pulumi_cli.run_stack("up", "staging", yes=True, pulumi=_pulumi())
     assert [["up", "--stack", "staging"], ["up", "--stack", "staging", "--yes"]] == commands(fake_cli)
 
 
 def test_prod_destroy_needs_yes(fake_cli: Path) -> None:
     """Destroying prod without --yes is refused and runs nothing; with --yes it runs."""
     with pytest.raises(UserError, match=r"^destroying prod takes --yes"):
-        pulumi_cli.run_stack("destroy", "prod")
+        pulumi_cli.run_stack("destroy", "prod", pulumi=_pulumi())
     assert [] == commands(fake_cli)
-    pulumi_cli.run_stack("destroy", "prod", yes=True)
+    pulumi_cli.run_stack("destroy", "prod", yes=True, pulumi=_pulumi())
     assert [["destroy", "--stack", "prod", "--yes"]] == commands(fake_cli)
 
 
@@ -121,7 +126,7 @@ def test_failing_cli_is_one_line(fake_cli: Path, monkeypatch: pytest.MonkeyPatch
     """A pulumi command that fails becomes one line with its exit code."""
     monkeypatch.setenv("FAKE_EXIT", "255")
     with pytest.raises(UserError, match=r"^pulumi up --stack staging failed \(exit 255\)"):
-        pulumi_cli.run_stack("up", "staging", yes=True)
+        pulumi_cli.run_stack("up", "staging", yes=True, pulumi=_pulumi())
 
 
 def test_ctrl_c_lets_pulumi_finish_cancelling(fake_cli: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,7 +134,7 @@ def test_ctrl_c_lets_pulumi_finish_cancelling(fake_cli: Path, monkeypatch: pytes
     monkeypatch.setenv("FAKE_CTRL_C", "1")
     monkeypatch.setenv("FAKE_EXIT", "255")
     with pytest.raises(KeyboardInterrupt):
-        pulumi_cli.run_stack("up", "staging", yes=True)
+        pulumi_cli.run_stack("up", "staging", yes=True, pulumi=_pulumi())
     assert [["up", "--stack", "staging", "--yes"]] == commands(fake_cli)  # it ran to its end
 
 
@@ -156,14 +161,14 @@ def test_docker_runtime_needs_both_cli_and_engine(
 ) -> None:
     """`--runtime auto` may pick docker only when the Pulumi CLI and a Docker engine both answer."""
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker binary
-    assert True is pulumi_cli.cli_answers()
-    assert False is dockerenv.docker_runtime_available()
+    assert True is pulumi_cli.cli_answers(_pulumi())
+    assert False is dockerenv.docker_runtime_available(_pulumi())
     docker = tmp_path / "docker"
     docker.write_text("#!/bin/sh\necho 27.0.0\n")
     docker.chmod(0o755)
-    assert True is dockerenv.docker_runtime_available()
+    assert True is dockerenv.docker_runtime_available(_pulumi())
     docker.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
-    assert False is dockerenv.docker_runtime_available()
+    assert False is dockerenv.docker_runtime_available(_pulumi())
 
 
 def test_up_docker_without_engine_says_what_to_do(
@@ -174,7 +179,7 @@ def test_up_docker_without_engine_says_what_to_do(
     with pytest.raises(
         UserError, match=r"^no Docker engine answers `docker info`: start Docker, or use --runtime native$"
     ):
-        dockerenv.up_docker(progress=lambda _: None)
+        dockerenv.up_docker(progress=lambda _: None, pulumi=_pulumi())
     assert [] == commands(fake_cli)
 
 
@@ -187,7 +192,7 @@ def test_up_docker_runs_the_local_stack(
     docker.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     lines: list[str] = []
-    dockerenv.up_docker(progress=lines.append)
+    dockerenv.up_docker(progress=lines.append, pulumi=_pulumi())
     assert [["up", "--stack", "local", "--yes"]] == commands(fake_cli)
     assert 2 == len(lines)
 
@@ -203,7 +208,7 @@ def test_docker_urls_come_from_the_local_stack_outputs(
         "postgresPort": 5432,
     }
     monkeypatch.setenv("FAKE_OUTPUTS", json.dumps(outputs))
-    urls = dockerenv.docker_urls()
+    urls = dockerenv.docker_urls(_pulumi())
     assert (outputs["directUrl"], "p", "a") == (urls.direct_url, urls.pooled_url, urls.admin_url)
 
 
@@ -216,7 +221,7 @@ def test_a_local_stack_from_before_the_runtime_role_says_to_update_it(
     with pytest.raises(
         UserError, match=r"^the local stack has no URL outputs: run `invoke infra.up --stack local`"
     ):
-        dockerenv.docker_urls()
+        dockerenv.docker_urls(_pulumi())
 
 
 def test_docker_urls_before_any_up_say_what_to_run(fake_cli: Path) -> None:
@@ -224,7 +229,7 @@ def test_docker_urls_before_any_up_say_what_to_run(fake_cli: Path) -> None:
     with pytest.raises(
         UserError, match=r"^no outputs for stack local: run `invoke infra.up --stack local` first$"
     ):
-        dockerenv.docker_urls()
+        dockerenv.docker_urls(_pulumi())
 
 
 def _state(*kinds: str) -> str:
@@ -268,7 +273,7 @@ def test_destroy_stopped_by_the_subnet_says_to_wait_and_rerun(
     monkeypatch.setenv("FAKE_EXPORT", _state(*left))
     monkeypatch.setenv("FAKE_EXIT", "255")
     with pytest.raises(UserError) as caught:
-        pulumi_cli.run_stack("destroy", "staging", yes=True)
+        pulumi_cli.run_stack("destroy", "staging", yes=True, pulumi=_pulumi())
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(
@@ -280,7 +285,7 @@ def test_destroy_stopped_by_the_subnet_says_to_wait_and_rerun(
     )
     assert message.endswith("run `invoke infra.destroy --stack staging` again in 1 to 2 hours to finish")
     monkeypatch.setenv("FAKE_EXIT", "0")
-    pulumi_cli.run_stack("destroy", "staging", yes=True)
+    pulumi_cli.run_stack("destroy", "staging", yes=True, pulumi=_pulumi())
     assert [["destroy", "--stack", "staging", "--yes"]] * 2 == commands(fake_cli)
 
 
@@ -300,7 +305,7 @@ def test_other_destroy_failures_are_not_blamed_on_the_subnet(
     with pytest.raises(
         UserError, match=r"^pulumi destroy --stack staging failed \(exit 255\): see its output above$"
     ):
-        pulumi_cli.run_stack("destroy", "staging", yes=True)
+        pulumi_cli.run_stack("destroy", "staging", yes=True, pulumi=_pulumi())
 
 
 def test_destroy_failure_without_readable_state_is_the_plain_one(
@@ -309,4 +314,4 @@ def test_destroy_failure_without_readable_state_is_the_plain_one(
     """When `pulumi stack export` fails too, the destroy's own failure is reported, nothing guessed."""
     monkeypatch.setenv("FAKE_EXIT", "255")
     with pytest.raises(UserError, match=r"failed \(exit 255\): see its output above$"):
-        pulumi_cli.run_stack("destroy", "staging", yes=True)
+        pulumi_cli.run_stack("destroy", "staging", yes=True, pulumi=_pulumi())

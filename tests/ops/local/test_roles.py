@@ -235,10 +235,10 @@ def test_the_docker_runtime_upgrades_a_volume_from_before_the_runtime_role(
     env.up()  # Postgres and PgBouncer back, then the roles as an old volume has them: no runtime role.
     urls = dockerenv.DockerUrls(env.direct_url(), env.pooled_url(), env.admin_url())
     _drop_runtime_role(env)
-    monkeypatch.setattr(dockerenv, "up_docker", lambda progress: None)
-    monkeypatch.setattr(dockerenv, "docker_urls", lambda: urls)
+    monkeypatch.setattr(dockerenv, "up_docker", lambda progress, pulumi: None)
+    monkeypatch.setattr(dockerenv, "docker_urls", lambda pulumi: urls)
     lines: list[str] = []
-    target = dockerenv.DockerRuntime(cfg).up(lines.append)
+    target = dockerenv.DockerRuntime(cfg, None).up(lines.append)
     assert target.runtime_role == cfg.roles.runtime
     assert f"postgres: creating role {cfg.roles.runtime} (the app's: DML only)" in lines
     assert f"postgres: {cfg.roles.runtime}: USAGE on schema {cfg.schema}" in lines

@@ -32,4 +32,4 @@ def test_docker_runtime_says_where_its_logs_are() -> None:
     from stacks.config import load_local_config
 
     with pytest.raises(UserError, match=r"run `docker logs --follow pgstack-local-postgres`"):
-        DockerRuntime(load_local_config()).log_files()
+        DockerRuntime(load_local_config(), None).log_files()

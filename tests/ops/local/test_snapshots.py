@@ -324,4 +324,4 @@ def test_docker_runtime_says_snapshots_need_the_native_one() -> None:
     from stacks.config import load_local_config
 
     with pytest.raises(UserError, match=r"^snapshots need the native runtime"):
-        store_for(DockerRuntime(load_local_config()), _quiet)
+        store_for(DockerRuntime(load_local_config(), None), _quiet)

@@ -1,0 +1,60 @@
+"""db's rollout check: compat (does the code at --base still work on this tree's schema?)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from cli import edge
+from cli.errors import reported
+from ops.errors import UserError
+
+# REF's worktrees (removed after each run) and virtualenvs (kept, one per lock hash) live here.
+CACHE = edge.PROJECT_ROOT / ".local" / "compat"
+EXTRA_VERSIONS_VARIABLE = "PGSTACK_EXTRA_VERSIONS"  # ops.migrate.revisions', without importing Alembic
+
+
+@task(
+    help={
+        "base": "the serving code: a branch, tag or commit (the PR's base branch, the deployed commit)",
+        "json": "print the report as JSON (progress goes to stderr)",
+        "output": "also write the report as Markdown to this file (the pull-request comment)",
+    }
+)
+def compat(c: Context, base: str, json: bool = False, output: str = "") -> None:
+    """Check the code at --base works on this tree's schema after the expand phase; exit 1 on BREAKING.
+
+    REF checked out (worktree + virtualenv from its lock, cached), a throwaway database built by its
+    migration job and seed, this tree's expand revisions applied; then REF's models against the
+    schema (static) and REF's app and a create/read/update/delete round trip through each of its
+    models (running). Exit 2 on bad input (unknown ref, no migrations there, a lock that cannot
+    install, a worktree left by an interrupted run). migrations/ unchanged since REF: exit 0 at once.
+    """
+    with reported():
+        from ops.compat.checkout import migrations_unchanged, resolve
+        from ops.compat.report import CompatReport
+
+        extra = bool(os.environ.get(EXTRA_VERSIONS_VARIABLE))
+        ref = resolve(edge.PROJECT_ROOT, base)
+        if not extra and migrations_unchanged(edge.PROJECT_ROOT, ref):
+            # Said at once, before the migrator and the database libraries are even imported.
+            report = CompatReport(base, ref.commit, unchanged=True)
+        else:
+            from ops.compat.run import compat as run_compat
+
+            say = edge.say_to_stderr if json else edge.say
+            report = run_compat(
+                edge.PROJECT_ROOT, base, cache=CACHE, uv=edge.uv(), progress=say, extra_versions=extra
+            )
+        print(report.to_json() if json else report.render())
+        if output:
+            try:
+                Path(output).write_text(report.markdown())
+            except OSError as exc:
+                raise UserError(f"cannot write {output} ({exc.strerror}): pick a writable path") from None
+        if not report.ok:
+            raise Exit(code=1)

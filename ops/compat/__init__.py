@@ -1,0 +1,12 @@
+"""Rollout compatibility (`db.compat --base REF`): does the code at REF, the serving release, still
+work on the schema this tree's migrations leave after the deploy's job (the expand phase)?
+
+checkout (REF's worktree and its virtualenv, cached by its lock's hash), database (a throwaway one),
+static (REF's models against the migrated schema), probe (run inside REF's virtualenv: its models,
+a create/read/update/delete round trip), running (REF's app and probe against the schema), report
+(findings BREAKING or RISK as a table, JSON or Markdown), run (the whole check: `compat(...)`, what
+the task and the deploy call).
+
+A dev and deploy-time wing (never in the image): may import `app`, `ops.errors`, `ops.migrate`,
+`ops.local` (the throwaway cluster) and `ops.checks` (the app server).
+"""

@@ -1,0 +1,196 @@
+"""`db.compat --base REF`: does the code at REF still work on the schema this tree's migrations leave
+after the deploy's job (the expand phase)? REF checked out (a worktree, a virtualenv from its lock),
+a throwaway database built by REF's own migration job and seeded with REF's seed, this tree's expand
+revisions applied one by one (each static finding names the revision that caused it), then REF's
+models checked against the schema and REF's code run on it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ops.compat import checkout, running, static
+from ops.compat.database import Scratch, scratch_database, throwaway_cluster
+from ops.compat.errors import CompatInputError
+from ops.compat.report import CompatReport, Finding
+from ops.errors import UserError
+from ops.local.native import LocalEnv
+from ops.migrate.lock import direct_connection
+from ops.migrate.migrator import migrate
+from ops.migrate.phases import EXPAND, plan
+from ops.migrate.revisions import head_revision, known_revision, pending
+from ops.migrate.state import version_rows
+
+Progress = Callable[[str], None]
+JOB_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class OldCode:
+    """REF on disk: its commit, its checkout, the python of its virtualenv."""
+
+    ref: checkout.Ref
+    path: Path
+    python: Path
+
+
+@contextlib.contextmanager
+def _stage(report: CompatReport, name: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        report.timings[name] = report.timings.get(name, 0.0) + time.monotonic() - started
+
+
+def build_old_schema(old: OldCode, scratch: Scratch) -> str:
+    """REF's migration job on the empty database, with its seed; the revision it left."""
+    env = {
+        **os.environ,
+        **running.old_environ(old.path, scratch),
+        "MIGRATE_SEED": "true",
+        "PGSTACK_ENV": "compat",
+    }
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("PGSTACK_EXTRA_VERSIONS", None)  # REF's own revisions, nothing else
+    done = subprocess.run(
+        [str(old.python), "-m", "ops.migrate", "migrate"],
+        cwd=old.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=JOB_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
+        raise CompatInputError(f"the migration job of {old.ref.name} failed on an empty database: {last}")
+    with direct_connection(scratch.target()) as connection:
+        rows = version_rows(connection, scratch.schema) or []  # as is: REF's head may be unknown here
+    if len(rows) != 1:
+        raise CompatInputError(f"the migration job of {old.ref.name} left {len(rows)} revisions recorded")
+    return rows[0]
+
+
+def old_models(old: OldCode, scratch: Scratch) -> list[dict[str, Any]]:
+    """REF's models as its probe reports them."""
+    found: list[dict[str, Any]] = running.probe(old.python, old.path, scratch, "models")["models"]
+    return found
+
+
+def _catalog(scratch: Scratch) -> static.Catalog:
+    with direct_connection(scratch.target()) as connection:
+        return static.read_catalog(connection, scratch.schema)
+
+
+def _quiet(_: str) -> None:
+    """The migrator's progress, not shown: the report says what ran."""
+
+
+def check_against(
+    old: OldCode,
+    scratch: Scratch,
+    report: CompatReport,
+    old_head: str,
+    models: list[dict[str, Any]] | None = None,
+    *,
+    app: bool = True,
+) -> None:
+    """On a database at REF's head: this tree's expand revisions one by one (static findings after
+    each, so each names its revision), then REF's code run on the result. `models`: REF's, when
+    already probed (they depend on REF alone); `app=False` leaves REF's app unstarted (its health
+    endpoints touch no table: a catalog of revisions learns nothing more from it per revision)."""
+    report.old_head, report.new_head = old_head, head_revision()
+    if known_revision(old_head) is None:
+        raise CompatInputError(
+            f"{old.ref.name}'s head revision {old_head} is not in this tree's migrations: this tree does "
+            f"not descend from it; rebase onto {old.ref.name} first"
+        )
+    steps = plan(pending(old_head, report.new_head), EXPAND)
+    report.applied = [script.revision for script in steps.apply]
+    report.held = [script.revision for script in steps.held]
+    with _stage(report, "static"):
+        if models is None:
+            models = old_models(old, scratch)
+        before = _catalog(scratch)
+        seen = {finding.key() for finding in static.check(models, before, before)}
+        cause: dict[tuple[str, str, str, str], str] = {}
+    for revision in report.applied:
+        with _stage(report, "database"):
+            migrate(scratch.target(), to=revision, progress=_quiet, phase=EXPAND)
+        with _stage(report, "static"):
+            now = {finding.key() for finding in static.check(models, before, _catalog(scratch))}
+            for key in now - seen:
+                cause[key] = revision
+            seen = now
+    with _stage(report, "static"):
+        for finding in static.check(models, before, _catalog(scratch)):
+            report.findings.append(
+                Finding(
+                    finding.severity, "static", finding.subject, finding.message, cause.get(finding.key())
+                )
+            )
+    with _stage(report, "running"), ThreadPoolExecutor(max_workers=1) as pool:
+        # The round trip runs while the app starts: two processes, each mostly waiting on imports.
+        trip = pool.submit(running.roundtrip, old.python, old.path, scratch)
+        findings, notes = running.app_checks(old.python, old.path, scratch) if app else ([], [])
+        trip_findings, skipped = trip.result()
+        report.findings += findings + trip_findings
+        report.notes += notes + skipped
+    if report.held:
+        report.notes.append(
+            f"not checked: {', '.join(report.held)} (contract phase: runs after the rollout is verified)"
+        )
+
+
+@contextlib.contextmanager
+def old_code(repo: Path, ref: checkout.Ref, cache: Path, uv: Path, report: CompatReport) -> Iterator[OldCode]:
+    """REF's worktree and virtualenv for the block (the worktree is removed afterwards)."""
+    started = time.monotonic()
+    with checkout.worktree(repo, ref, cache) as path:
+        report.timings["worktree"] = time.monotonic() - started
+        with _stage(report, "venv"):
+            python, _ = checkout.virtualenv(path, cache, uv)
+        yield OldCode(ref, path, python)
+
+
+def compat(
+    repo: Path,
+    base: str,
+    *,
+    cache: Path,
+    uv: Path,
+    cluster: LocalEnv | None = None,
+    progress: Progress = _quiet,
+    extra_versions: bool = False,
+) -> CompatReport:
+    """The whole check against `base`; `cluster` is a running local cluster to build the throwaway
+    database in (default: a throwaway cluster of its own); `extra_versions`: revisions come from a
+    directory besides migrations/ too (so an unchanged migrations/ proves nothing). Bad input raises
+    CompatInputError."""
+    ref = checkout.resolve(repo, base)
+    report = CompatReport(base, ref.commit)
+    if not extra_versions and checkout.migrations_unchanged(repo, ref):
+        report.unchanged = True
+        return report
+    try:
+        head_revision()
+    except UserError as exc:
+        raise CompatInputError(str(exc)) from None
+    progress(f"checking out {base} ({ref.short})")
+    with old_code(repo, ref, cache, uv, report) as old, contextlib.ExitStack() as stack:
+        progress("building its schema in a throwaway database")
+        with _stage(report, "database"):
+            env = cluster if cluster is not None else stack.enter_context(throwaway_cluster())
+            scratch = stack.enter_context(scratch_database(env))
+            old_head = build_old_schema(old, scratch)
+        progress(f"applying this tree's expand revisions on {old_head}, checking the old code")
+        check_against(old, scratch, report, old_head)
+    return report

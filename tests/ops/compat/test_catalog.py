@@ -1,0 +1,213 @@
+"""db.compat's catalog on real Postgres: each breaking revision caught by the static check, the
+running check, or both, naming the model attribute and the revision; the safe revisions pass; a
+contract revision is held back, not checked.
+
+One base for all: a throwaway git repository (this tree, then a commit adding an enum column to the
+models), one worktree and virtualenv of it, its schema built once by its own migration job and seed
+into a template database; each case copies the template and applies its revision (on top of the
+base's enum revision) from a versions directory of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops.compat import checkout
+from ops.compat.database import Scratch, scratch_database
+from ops.compat.report import BREAKING, RISK, CompatReport
+from ops.compat.run import OldCode, build_old_schema, check_against, old_code, old_models
+from ops.local.native import LocalEnv
+from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from tests.support.compat import MOOD_REVISION, build_repo, mood_revision
+
+REVISION = '''"""{rev}"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{rev}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+phase = "{phase}"
+
+
+def upgrade() -> None:
+{body}
+'''
+
+
+@dataclass(frozen=True)
+class Case:
+    """A revision and what must catch it: the (severity, subject) pairs each check must report."""
+
+    body: str
+    static: frozenset[tuple[str, str]] = frozenset()
+    running: frozenset[str] = frozenset()  # subjects of running findings (e.g. "User insert")
+    phase: str = "expand"
+
+
+def _case(body: str, static: set[tuple[str, str]] | None = None, running: set[str] | None = None) -> Case:
+    return Case(body, frozenset(static or ()), frozenset(running or ()))
+
+
+CASES = {
+    "drop_used_column": _case(
+        'op.drop_column("users", "picture")', {(BREAKING, "User.picture")}, {"User insert"}
+    ),
+    "rename_column": _case(
+        'op.alter_column("users", "name", new_column_name="full_name")',
+        {(BREAKING, "User.name")},
+        {"User insert"},
+    ),
+    "drop_and_rename_tables": _case(
+        'op.drop_table("oauth_tokens")\nop.rename_table("sessions", "user_sessions")',
+        {(BREAKING, "OAuthToken"), (BREAKING, "UserSession")},
+        {"OAuthToken insert", "UserSession insert"},
+    ),
+    "not_null_without_default": _case(
+        'op.add_column("users", sa.Column("plan", sa.Text(), nullable=False, server_default="free"))\n'
+        'op.alter_column("users", "plan", server_default=None)',
+        {(BREAKING, "User")},
+        {"User insert"},
+    ),
+    "narrowed_type": _case(
+        'op.alter_column("users", "name", type_=sa.String(20), existing_type=sa.Text())',
+        {(BREAKING, "User.name")},
+        {"User insert"},
+    ),
+    "enum_label_removed": _case(
+        "\n".join(
+            [
+                'op.execute("ALTER TYPE mood RENAME TO mood_old")',
+                "op.execute(\"CREATE TYPE mood AS ENUM ('happy', 'sad')\")",
+                'op.execute("ALTER TABLE users ALTER COLUMN mood TYPE mood USING mood::text::mood")',
+                'op.execute("DROP TYPE mood_old")',
+            ]
+        ),
+        {(BREAKING, "User.mood")},
+        {"User update mood"},
+    ),
+    "check_old_writes_violate": _case(
+        "op.execute(\"ALTER TABLE users ADD CONSTRAINT users_picture_https CHECK (picture LIKE 'https://%') "
+        'NOT VALID")',
+        {(RISK, "User.picture")},
+        {"User insert"},
+    ),
+    # Safe: nothing found at all.
+    "nullable_column": _case('op.add_column("users", sa.Column("nickname", sa.Text(), nullable=True))'),
+    "new_table": _case(
+        'op.create_table("teams", sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True), '
+        'sa.Column("name", sa.Text(), nullable=False))'
+    ),
+    "index_built_concurrently": _case(
+        "with op.get_context().autocommit_block():\n"
+        '    op.create_index("ix_users_name", "users", ["name"], postgresql_concurrently=True)'
+    ),
+    "column_with_server_default": _case(
+        'op.add_column("users", sa.Column("plan", sa.Text(), nullable=False, server_default="free"))'
+    ),
+    "view": _case('op.execute("CREATE VIEW user_names AS SELECT id, name FROM users")'),
+}
+SAFE = [name for name, case in CASES.items() if not case.static and not case.running]
+
+
+@dataclass(frozen=True)
+class Base:
+    """The shared base: its code on disk, its models, its head, the template database at that head."""
+
+    old: OldCode
+    models: list[dict[str, Any]]
+    head: str
+    template: str
+
+
+@pytest.fixture(name="base", scope="module")
+def _base(local_env: LocalEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
+    """One worktree, virtualenv and template database for every case of this module."""
+    root = tmp_path_factory.mktemp("compat")
+    repo, _, commit = build_repo(root, head_revision())
+    ref = checkout.Ref("base", commit)
+    report = CompatReport("base", commit)
+    with contextlib.ExitStack() as stack:
+        uv = checkout.find_uv(Path(sys.executable).parent, None)
+        old = stack.enter_context(old_code(repo, ref, root / "cache", uv, report))
+        template = stack.enter_context(scratch_database(local_env))
+        head = build_old_schema(old, template)
+        yield Base(old, old_models(old, template), head, template.name)
+
+
+def _run(
+    base: Base, local_env: LocalEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> CompatReport:
+    case = CASES[name]
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / f"{MOOD_REVISION}.py").write_text(mood_revision(head_revision()))
+    rev = f"0901_{name}"
+    body = "\n".join(f"    {line}" for line in case.body.splitlines())
+    (versions / f"{rev}.py").write_text(
+        REVISION.format(rev=rev, down=MOOD_REVISION, body=body, phase=case.phase)
+    )
+    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    script_directory.cache_clear()
+    report = CompatReport("base", base.old.ref.commit)
+    scratch: Scratch
+    with scratch_database(local_env, template=base.template) as scratch:
+        check_against(base.old, scratch, report, base.head, base.models, app=False)
+    script_directory.cache_clear()
+    return report
+
+
+@pytest.mark.parametrize("name", [name for name in CASES if name not in SAFE])
+def test_each_breaking_revision_is_caught(
+    base: Base, local_env: LocalEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The static check names the model attribute and the causing revision, the running check the
+    model and the step that failed; exit 1 (not ok) whenever anything is BREAKING."""
+    report = _run(base, local_env, tmp_path, monkeypatch, name)
+    case = CASES[name]
+    rev = f"0901_{name}"
+    assert [rev] == report.applied
+    static = {(f.severity, f.subject) for f in report.findings if f.check == "static"}
+    assert case.static <= static, report.render()
+    assert all(f.revision == rev for f in report.findings if f.check == "static"), report.render()
+    running = {f.subject for f in report.findings if f.check == "running"}
+    assert case.running <= running, report.render()
+    assert not report.ok
+    assert report.breaking
+
+
+@pytest.mark.parametrize("name", SAFE)
+def test_safe_revisions_pass(
+    base: Base, local_env: LocalEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A nullable column, a new table, an index built concurrently, a column with a server default,
+    a view: no finding, and the old code's round trip went through every model."""
+    report = _run(base, local_env, tmp_path, monkeypatch, name)
+    assert [f"0901_{name}"] == report.applied
+    assert [] == report.findings, report.render()
+    assert report.ok
+    assert not [note for note in report.notes if "round trip not tried" in note]
+
+
+def test_a_contract_revision_is_held_back_not_checked(
+    base: Base, local_env: LocalEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping the used column in a contract revision: the deploy's job holds it back, so the old
+    code meets the schema without the drop, and the report says it was not checked."""
+    CASES["contract_drop"] = Case('op.drop_column("users", "picture")', phase="contract")
+    try:
+        report = _run(base, local_env, tmp_path, monkeypatch, "contract_drop")
+    finally:
+        del CASES["contract_drop"]
+    assert ([], ["0901_contract_drop"]) == (report.applied, report.held)
+    assert report.ok, report.render()
+    assert any("not checked: 0901_contract_drop (contract phase" in note for note in report.notes)

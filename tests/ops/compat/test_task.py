@@ -1,0 +1,142 @@
+"""`invoke db.compat` end to end in a throwaway git repository: a column the serving code uses
+dropped in a second commit fails with exit 1 and the table (and the Markdown comment), the old app
+started for real; unchanged migrations exit 0 at once; bad input exits 2 in one line and leaves no
+worktree, virtualenv or database behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ops.migrate.revisions import head_revision
+from tests.support.compat import MOOD_REVISION, build_repo, commit_all, git
+
+DROP = f'''"""Users lose their picture."""
+
+from alembic import op
+
+revision = "0901_drop_picture"
+down_revision = "{MOOD_REVISION}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.drop_column("users", "picture")
+'''
+
+
+@dataclass(frozen=True)
+class Repo:
+    path: Path
+    base: str  # the serving code's commit
+    head: str  # a commit that drops users.picture
+
+
+@pytest.fixture(name="repo", scope="module")
+def _repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
+    root = tmp_path_factory.mktemp("compat-task")
+    path, _, base = build_repo(root, head_revision())
+    (path / "migrations" / "versions" / "0901_drop_picture.py").write_text(DROP)
+    head = commit_all(path, "drop users.picture")
+    yield Repo(path, base, head)
+
+
+def _compat(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "db.compat", *args],
+        cwd=repo.path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def _leftovers(repo: Repo) -> list[str]:
+    worktrees = [
+        line for line in git(repo.path, "worktree", "list").splitlines() if "/.local/compat/" in line
+    ]
+    venvs = repo.path / ".local" / "compat" / "venvs"
+    partial = (
+        [p.name for p in venvs.iterdir() if not (p / ".pgstack-complete").exists()] if venvs.exists() else []
+    )
+    return worktrees + partial
+
+
+def test_a_dropped_column_the_serving_code_uses_is_breaking(repo: Repo, tmp_path: Path) -> None:
+    """Exit 1; the static finding names User.picture and the revision; the round trip fails on it;
+    the old app started (its /readyz noted); Markdown written; nothing left behind."""
+    comment = tmp_path / "compat.md"
+    done = _compat(repo, "--base", repo.base, "--output", str(comment))
+    assert 1 == done.returncode, done.stdout + done.stderr
+    assert "BREAKING  static   User.picture" in done.stdout
+    assert "0901_drop_picture  column users.picture does not exist" in done.stdout
+    assert 'UndefinedColumn: column "picture" of relation "users" does not exist' in done.stdout
+    assert "note: the old app's /readyz answers 503" in done.stdout
+    assert done.stdout.rstrip().endswith("(2 breaking, 0 risk)")
+    markdown = comment.read_text()
+    assert markdown.startswith("## Rollout compatibility (db.compat)\n")
+    assert "| BREAKING | static | `User.picture` | `0901_drop_picture` |" in markdown
+    assert [] == _leftovers(repo)
+
+
+def test_unchanged_migrations_exit_0_at_once(repo: Repo) -> None:
+    """The base is this commit: nothing to check, said in one line."""
+    done = _compat(repo, "--base", "HEAD")
+    assert (0, "db.compat: migrations/ unchanged since HEAD: nothing to check\n") == (
+        done.returncode,
+        done.stdout,
+    )
+
+
+def _refused(repo: Repo, *args: str) -> str:
+    done = _compat(repo, *args)
+    assert 2 == done.returncode, done.stdout + done.stderr
+    assert 1 == len(done.stderr.strip().splitlines()), done.stderr
+    assert [] == _leftovers(repo)
+    return done.stderr
+
+
+def test_an_unknown_ref_exits_2(repo: Repo) -> None:
+    """A ref git does not know: one line, exit 2."""
+    assert "--base 'no-such-branch' is not a commit of this repository" in _refused(
+        repo, "--base", "no-such-branch"
+    )
+
+
+def test_a_ref_without_migrations_exits_2(repo: Repo) -> None:
+    """A commit with no migrations/versions: nothing to build the old schema from."""
+    empty = git(repo.path, "commit-tree", git(repo.path, "mktree"), "-m", "before anything")
+    assert "has no migrations/versions" in _refused(repo, "--base", empty)
+
+
+def test_a_lock_that_cannot_install_exits_2_and_leaves_nothing(repo: Repo) -> None:
+    """A base whose uv.lock is broken: one line naming the lock, no half-built virtualenv kept."""
+    git(repo.path, "checkout", "-q", "-b", "broken-lock", repo.base)
+    try:
+        (repo.path / "uv.lock").write_text("this is not a lock\n")
+        broken = commit_all(repo.path, "a broken lock")
+    finally:
+        git(repo.path, "checkout", "-q", repo.head)
+    assert "the old code's lock cannot be installed" in _refused(repo, "--base", broken)
+
+
+def test_a_worktree_left_with_changes_by_an_interrupted_run_exits_2(repo: Repo) -> None:
+    """A leftover worktree holding edits is named with the command that removes it, never reused."""
+    short = repo.base[:12]
+    leftover = repo.path / ".local" / "compat" / "worktrees" / short
+    git(repo.path, "worktree", "add", "--detach", str(leftover), repo.base)
+    try:
+        (leftover / "README.md").write_text("edited by hand\n")
+        done = _compat(repo, "--base", repo.base)
+        assert 2 == done.returncode, done.stdout + done.stderr
+        assert f"git worktree remove --force {leftover}" in done.stderr
+        assert "edited by hand\n" == (leftover / "README.md").read_text()
+    finally:
+        git(repo.path, "worktree", "remove", "--force", str(leftover))
