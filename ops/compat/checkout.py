@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,9 +131,11 @@ def virtualenv(checkout: Path, cache: Path, uv: Path) -> tuple[Path, bool]:
         return python, True
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)}
+    # This interpreter, never one uv downloads (as ./dev installs the project's own venv).
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
     env.pop("VIRTUAL_ENV", None)
-    argv = [str(uv), "sync", "--frozen", "--no-install-project", "--no-dev", "--project", str(checkout)]
+    argv = [str(uv), "sync", "--frozen", "--no-install-project", "--no-dev", "--python", sys.executable]
+    argv += ["--project", str(checkout)]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         shutil.rmtree(venv, ignore_errors=True)

@@ -24,7 +24,7 @@ from ops.errors import UserError
 from ops.local.native import LocalEnv
 from ops.migrate.lock import direct_connection
 from ops.migrate.migrator import migrate
-from ops.migrate.phases import EXPAND, plan
+from ops.migrate.phases import EXPAND, Phase, plan
 from ops.migrate.revisions import head_revision, known_revision, pending
 from ops.migrate.state import version_rows
 
@@ -102,18 +102,20 @@ def check_against(
     models: list[dict[str, Any]] | None = None,
     *,
     app: bool = True,
+    phase: Phase = EXPAND,
 ) -> None:
     """On a database at REF's head: this tree's expand revisions one by one (static findings after
     each, so each names its revision), then REF's code run on the result. `models`: REF's, when
     already probed (they depend on REF alone); `app=False` leaves REF's app unstarted (its health
-    endpoints touch no table: a catalog of revisions learns nothing more from it per revision)."""
+    endpoints touch no table: a catalog of revisions learns nothing more from it per revision);
+    `phase` contract applies the contract revisions too (a rollback after the contract phase ran)."""
     report.old_head, report.new_head = old_head, head_revision()
     if known_revision(old_head) is None:
         raise CompatInputError(
             f"{old.ref.name}'s head revision {old_head} is not in this tree's migrations: this tree does "
             f"not descend from it; rebase onto {old.ref.name} first"
         )
-    steps = plan(pending(old_head, report.new_head), EXPAND)
+    steps = plan(pending(old_head, report.new_head), phase)
     report.applied = [script.revision for script in steps.apply]
     report.held = [script.revision for script in steps.held]
     with _stage(report, "static"):
@@ -124,7 +126,7 @@ def check_against(
         cause: dict[tuple[str, str, str, str], str] = {}
     for revision in report.applied:
         with _stage(report, "database"):
-            migrate(scratch.target(), to=revision, progress=_quiet, phase=EXPAND)
+            migrate(scratch.target(), to=revision, progress=_quiet, phase=phase)
         with _stage(report, "static"):
             now = {finding.key() for finding in static.check(models, before, _catalog(scratch))}
             for key in now - seen:
@@ -170,11 +172,13 @@ def compat(
     cluster: LocalEnv | None = None,
     progress: Progress = _quiet,
     extra_versions: bool = False,
+    phase: Phase = EXPAND,
 ) -> CompatReport:
     """The whole check against `base`; `cluster` is a running local cluster to build the throwaway
     database in (default: a throwaway cluster of its own); `extra_versions`: revisions come from a
-    directory besides migrations/ too (so an unchanged migrations/ proves nothing). Bad input raises
-    CompatInputError."""
+    directory besides migrations/ too (so an unchanged migrations/ proves nothing); `phase`: the
+    schema the deploy's job leaves (expand, before a rollout) or the one after the contract phase
+    (a rollback's question once it ran). Bad input raises CompatInputError."""
     ref = checkout.resolve(repo, base)
     report = CompatReport(base, ref.commit)
     if not extra_versions and checkout.migrations_unchanged(repo, ref):
@@ -192,5 +196,5 @@ def compat(
             scratch = stack.enter_context(scratch_database(env))
             old_head = build_old_schema(old, scratch)
         progress(f"applying this tree's expand revisions on {old_head}, checking the old code")
-        check_against(old, scratch, report, old_head)
+        check_against(old, scratch, report, old_head, phase=phase)
     return report

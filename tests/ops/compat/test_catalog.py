@@ -24,6 +24,7 @@ from ops.compat.database import Scratch, scratch_database
 from ops.compat.report import BREAKING, RISK, CompatReport
 from ops.compat.run import OldCode, build_old_schema, check_against, old_code, old_models
 from ops.local.native import LocalEnv
+from ops.migrate.phases import CONTRACT, EXPAND, Phase
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
 from tests.support.compat import MOOD_REVISION, build_repo, mood_revision
 
@@ -145,11 +146,19 @@ def _base(local_env: LocalEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def _run(
-    base: Base, local_env: LocalEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+    base: Base,
+    local_env: LocalEnv,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    *,
+    phase: Phase = EXPAND,
 ) -> CompatReport:
     case = CASES[name]
-    versions = tmp_path / "versions"
-    versions.mkdir()
+    versions = tmp_path / "versions"  # the same revision asked about in both phases: one directory
+    versions.mkdir(exist_ok=True)
+    monkeypatch.delenv(EXTRA_VERSIONS_VARIABLE, raising=False)  # the shipped head, below the base's
+    script_directory.cache_clear()
     (versions / f"{MOOD_REVISION}.py").write_text(mood_revision(head_revision()))
     rev = f"0901_{name}"
     body = "\n".join(f"    {line}" for line in case.body.splitlines())
@@ -161,7 +170,7 @@ def _run(
     report = CompatReport("base", base.old.ref.commit)
     scratch: Scratch
     with scratch_database(local_env, template=base.template) as scratch:
-        check_against(base.old, scratch, report, base.head, base.models, app=False)
+        check_against(base.old, scratch, report, base.head, base.models, app=False, phase=phase)
     script_directory.cache_clear()
     return report
 
@@ -202,12 +211,18 @@ def test_a_contract_revision_is_held_back_not_checked(
     base: Base, local_env: LocalEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Dropping the used column in a contract revision: the deploy's job holds it back, so the old
-    code meets the schema without the drop, and the report says it was not checked."""
+    code meets the schema without the drop, and the report says it was not checked; asked about the
+    schema after the contract phase (a rollback's question once it ran), the drop is breaking."""
     CASES["contract_drop"] = Case('op.drop_column("users", "picture")', phase="contract")
     try:
         report = _run(base, local_env, tmp_path, monkeypatch, "contract_drop")
+        after = _run(base, local_env, tmp_path, monkeypatch, "contract_drop", phase=CONTRACT)
     finally:
         del CASES["contract_drop"]
     assert ([], ["0901_contract_drop"]) == (report.applied, report.held)
     assert report.ok, report.render()
     assert any("not checked: 0901_contract_drop (contract phase" in note for note in report.notes)
+    assert (["0901_contract_drop"], []) == (after.applied, after.held)
+    assert (BREAKING, "User.picture", "0901_contract_drop") in {
+        (f.severity, f.subject, f.revision) for f in after.findings
+    }
