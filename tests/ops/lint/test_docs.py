@@ -4,6 +4,8 @@ gone fails, naming each."""
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,13 @@ def test_an_output_directory_that_is_not_a_build_is_left_alone(checkout: Path, t
     with pytest.raises(UserError, match="is not a docs build"):
         build_docs(checkout, output)
     assert "keep me" == (output / "notes.txt").read_text()
+
+
+def test_the_architecture_page_states_each_import_contract_once() -> None:
+    """docs/architecture.md's import rules name every contract of pyproject.toml by its id, and no
+    contract that is not there: the prose and the contracts stay one set of rules."""
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    contracts = {contract["id"] for contract in config["tool"]["importlinter"]["contracts"]}
+    page = (REPO_ROOT / DOCS_DIR / "architecture.md").read_text()
+    stated = re.findall(r"^- \*\*`([a-z-]+)`\*\*:", page.split("\n## Import rules\n", 1)[1], re.MULTILINE)
+    assert sorted(contracts) == sorted(stated)
