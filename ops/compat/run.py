@@ -61,7 +61,7 @@ def build_old_schema(old: OldCode, scratch: Scratch) -> str:
     env.pop("VIRTUAL_ENV", None)
     env.pop("PGSTACK_EXTRA_VERSIONS", None)  # REF's own revisions, nothing else
     done = subprocess.run(
-        [str(old.python), "-m", "ops.migrate", "migrate"],
+        [str(old.python), "-m", "ops.migrate"],  # the plain run, as a deploy runs the job
         cwd=old.path,
         env=env,
         capture_output=True,
@@ -79,9 +79,9 @@ def build_old_schema(old: OldCode, scratch: Scratch) -> str:
     return rows[0]
 
 
-def old_models(old: OldCode, scratch: Scratch) -> list[dict[str, Any]]:
-    """REF's models as its probe reports them."""
-    found: list[dict[str, Any]] = running.probe(old.python, old.path, scratch, "models")["models"]
+def old_models(old: OldCode) -> list[dict[str, Any]]:
+    """REF's models as its probe reports them (no database needed)."""
+    found: list[dict[str, Any]] = running.probe(old.python, old.path, None, "models")["models"]
     return found
 
 
@@ -120,7 +120,7 @@ def check_against(
     report.held = [script.revision for script in steps.held]
     with _stage(report, "static"):
         if models is None:
-            models = old_models(old, scratch)
+            models = old_models(old)
         before = _catalog(scratch)
         seen = {finding.key() for finding in static.check(models, before, before)}
         cause: dict[tuple[str, str, str, str], str] = {}
@@ -188,13 +188,28 @@ def compat(
         head_revision()
     except UserError as exc:
         raise CompatInputError(str(exc)) from None
-    progress(f"checking out {base} ({ref.short})")
-    with old_code(repo, ref, cache, uv, report) as old, contextlib.ExitStack() as stack:
-        progress("building its schema in a throwaway database")
+    progress(f"checking out {base} ({ref.short}) while a throwaway database starts")
+    with contextlib.ExitStack() as stack:
+        databases = stack.enter_context(contextlib.ExitStack())  # closed last: after the pool's thread
+
+        def start_database() -> Scratch:
+            started = time.monotonic()
+            env = cluster if cluster is not None else databases.enter_context(throwaway_cluster())
+            scratch = databases.enter_context(scratch_database(env))
+            report.timings["database"] = report.timings.get("database", 0.0) + time.monotonic() - started
+            return scratch
+
+        # The cluster starts while the worktree, the virtualenv and REF's models are made: mostly
+        # waiting on processes, so the two overlap even on two cores.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            database = pool.submit(start_database)
+            old = stack.enter_context(old_code(repo, ref, cache, uv, report))
+            with _stage(report, "static"):
+                models = old_models(old)
+            scratch = database.result()
+        progress("building its schema with its own migration job and seed")
         with _stage(report, "database"):
-            env = cluster if cluster is not None else stack.enter_context(throwaway_cluster())
-            scratch = stack.enter_context(scratch_database(env))
             old_head = build_old_schema(old, scratch)
         progress(f"applying this tree's expand revisions on {old_head}, checking the old code")
-        check_against(old, scratch, report, old_head, phase=phase)
+        check_against(old, scratch, report, old_head, models, phase=phase)
     return report

@@ -25,12 +25,14 @@ INFORMATIONAL = "/readyz"
 SKIPPED = "skipped:"  # the probe's word for a model it could not try (its parent row failed)
 
 
-def old_environ(checkout: Path, scratch: Scratch) -> dict[str, str]:
-    """The old code's process environment: its checkout importable, the scratch database's settings."""
-    return {**scratch.environ(), "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
+def old_environ(checkout: Path, scratch: Scratch | None) -> dict[str, str]:
+    """The old code's process environment: its checkout importable, the scratch database's settings
+    (none for what needs no database: its models)."""
+    settings = scratch.environ() if scratch is not None else {}
+    return {**settings, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def probe(python: Path, checkout: Path, scratch: Scratch, command: str) -> dict[str, Any]:
+def probe(python: Path, checkout: Path, scratch: Scratch | None, command: str) -> dict[str, Any]:
     """Run the probe's `command` in the old code's virtualenv; its JSON document."""
     env = {**os.environ, **old_environ(checkout, scratch)}
     env.pop("VIRTUAL_ENV", None)

@@ -142,7 +142,7 @@ def _base(local_env: LocalEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
         old = stack.enter_context(old_code(repo, ref, root / "cache", uv, report))
         template = stack.enter_context(scratch_database(local_env))
         head = build_old_schema(old, template)
-        yield Base(old, old_models(old, template), head, template.name)
+        yield Base(old, old_models(old), head, template.name)
 
 
 def _run(

@@ -1,0 +1,83 @@
+"""`db.compat` on this repository's revisions, cold (no virtualenv cached for the base's lock) then
+warm (the same cache), with where the time goes: worktree, venv, database (a throwaway cluster, the
+base's migration job and seed, this tree's expand revisions), static, running, and the rest (the
+worktree's removal, the cluster's stop). The cluster starts while the worktree, the virtualenv and
+the models probe run, so the stages overlap: a negative rest is that overlap.
+
+Run: .venv/bin/python bench/compat.py [--base REF] [--runs N]
+The default base is the commit before the newest revision was added, so one revision is checked.
+"Cold" still has uv's own package cache (as any machine that ran ./dev has): only the virtualenv
+for the base's lock is new. Target: under 30 s cold, under 10 s warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ops.compat.checkout import find_uv
+from ops.compat.report import CompatReport
+from ops.compat.run import compat
+from stacks.stackfile import REPO_ROOT
+
+STAGES = ("worktree", "venv", "database", "static", "running")
+
+
+def _default_base() -> str:
+    """The parent of the commit that added the newest revision file."""
+    newest = sorted((REPO_ROOT / "migrations" / "versions").glob("[0-9]*.py"))[-1]
+    added = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "log", "--diff-filter=A", "--format=%H", "-1", "--", str(newest)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return f"{added}^"
+
+
+def _run(base: str, cache: Path) -> tuple[CompatReport, float]:
+    uv = find_uv(Path(sys.executable).parent, os.environ.get("PATH"))
+    started = time.perf_counter()
+    report = compat(REPO_ROOT, base, cache=cache, uv=uv)
+    return report, time.perf_counter() - started
+
+
+def _row(label: str, figures: dict[str, float], total: float) -> str:
+    cells = [f"{figures.get(stage, 0.0):8.2f}" for stage in STAGES]
+    rest = total - sum(figures.get(stage, 0.0) for stage in STAGES)
+    return f"{label:<5} " + " ".join(cells) + f" {rest:8.2f} {total:8.2f}"
+
+
+def main() -> None:
+    """Time one cold run and N warm runs (medians), print the stages side by side."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", default="", help="the serving code's commit (default: see above)")
+    parser.add_argument("--runs", type=int, default=3, help="warm runs (the median is shown)")
+    args = parser.parse_args()
+    base = args.base or _default_base()
+    cache = Path(tempfile.mkdtemp(prefix="pgstack-bench-compat-"))
+    try:
+        cold, cold_total = _run(base, cache)
+        warm = [_run(base, cache) for _ in range(args.runs)]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    median = {stage: statistics.median(r.timings.get(stage, 0.0) for r, _ in warm) for stage in STAGES}
+    warm_total = statistics.median(total for _, total in warm)
+    print(f"db.compat --base {base} ({cold.base_commit[:12]}): {cold.verdict()}")
+    checked = ", ".join(cold.applied) or "nothing"
+    print(f"  checked {checked} on {cold.old_head}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'':<5} " + " ".join(f"{s:>8}" for s in (*STAGES, "rest", "total")) + "   (seconds)")
+    print(_row("cold", cold.timings, cold_total))
+    print(_row("warm", median, warm_total) + f"   (median of {args.runs})")
+    print(f"warm / cold: {warm_total / cold_total:.2f}   targets: cold < 30 s, warm < 10 s")
+
+
+if __name__ == "__main__":
+    main()
