@@ -41,6 +41,7 @@ def deploy(c: Context, stack: str, yes: bool = False, dry_run: bool = False, jso
             stack=stack,
             root=edge.deploy_root(),
             lint=edge.lint_setup(),
+            compat=edge.compat_setup(),
             pulumi=edge.pulumi_cli(),
             environ=edge.child_environ(),
             yes=yes,

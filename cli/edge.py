@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the runtimes, the migrator and the checks load only when a 
 
     from ops.checks.smoke import SmokeReport
     from ops.cloud.gcloud import JobOutcome, JobTarget
+    from ops.compat.checkout import CompatSetup
     from ops.lint.run import Setup as LintSetup
     from ops.local.runtime import Runtime
     from ops.migrate.lock import Timeouts
@@ -166,6 +167,14 @@ def uv() -> Path:
     from ops.compat.checkout import find_uv
 
     return find_uv(Path(sys.executable).parent, os.environ.get("PATH"))
+
+
+def compat_setup() -> CompatSetup:
+    """db.compat's cache (REF's worktrees, removed after each run, and virtualenvs, one per lock) in
+    the checkout's .local, and uv."""
+    from ops.compat.checkout import CompatSetup
+
+    return CompatSetup(PROJECT_ROOT / ".local" / "compat", uv())
 
 
 # The deploy's waits, in seconds (the tests shorten them): the first retry of a known transient

@@ -13,8 +13,6 @@ from cli import edge
 from cli.errors import reported
 from ops.errors import UserError
 
-# REF's worktrees (removed after each run) and virtualenvs (kept, one per lock hash) live here.
-CACHE = edge.PROJECT_ROOT / ".local" / "compat"
 EXTRA_VERSIONS_VARIABLE = "PGSTACK_EXTRA_VERSIONS"  # ops.migrate.revisions', without importing Alembic
 
 
@@ -47,8 +45,9 @@ def compat(c: Context, base: str, json: bool = False, output: str = "") -> None:
             from ops.compat.run import compat as run_compat
 
             say = edge.say_to_stderr if json else edge.say
+            setup = edge.compat_setup()
             report = run_compat(
-                edge.PROJECT_ROOT, base, cache=CACHE, uv=edge.uv(), progress=say, extra_versions=extra
+                edge.PROJECT_ROOT, base, cache=setup.cache, uv=setup.uv, progress=say, extra_versions=extra
             )
         print(report.to_json() if json else report.render())
         if output:

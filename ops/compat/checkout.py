@@ -20,6 +20,14 @@ VENV_MARKER = ".pgstack-complete"  # written last: a venv without it was cut sho
 
 
 @dataclass(frozen=True)
+class CompatSetup:
+    """Where db.compat keeps REF's worktrees and virtualenvs, and the uv that builds them (the edge's)."""
+
+    cache: Path
+    uv: Path
+
+
+@dataclass(frozen=True)
 class Ref:
     """A commit of the repository: what the user named it, and its full hash."""
 

@@ -1,6 +1,7 @@
 """The deploy's preflight, read-only: the work tree is clean and its commit is what deploys; the
 stack's policies hold on its whole offline plan; the migrations lint clean; pulumi and gcloud are
-installed and logged in; and which revision serves now (the way back, if the rollout fails).
+installed and logged in; which revision serves now (the way back, if the rollout fails); and the
+serving commit's code still works on the schema this deploy's migration leaves (db.compat).
 
 The offline checks run first: a deploy refused for a dirty tree or a policy costs no cloud call.
 """
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ops.cloud.gcloud import QUERY_TIMEOUT_S, Gcloud
 from ops.cloud.pulumi_cli import backend_stacks
@@ -19,6 +21,9 @@ from ops.deploy.commands import DeployCommands
 from ops.errors import UserError
 from ops.lint.run import Setup
 from ops.plan.planner import Plan
+
+if TYPE_CHECKING:
+    from ops.compat.checkout import CompatSetup
 
 GIT_TIMEOUT_S = 30
 # How many of a dirty tree's paths the error names.
@@ -140,6 +145,41 @@ def last_deployed_commit(cli: str, commands: DeployCommands, root: Path) -> str 
             if head:
                 return str(head)
     return None
+
+
+def check_compat(
+    setup: CompatSetup | None, root: Path, serving_commit: str | None, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """db.compat against the commit of the stack's last successful update: the code serving now
+    runs on the new schema from the migration until the rollout ends, and for good after a
+    rollback. BREAKING refuses the deploy; a serving commit not in this clone refuses it too."""
+    if setup is None:
+        return {"skipped": "not configured"}
+    if serving_commit is None:
+        return {"skipped": "nothing deployed yet: no code serves on the schema"}
+    if not (root / "migrations").is_dir():
+        return {"skipped": "the deploying checkout holds no migrations"}
+    from ops.compat.errors import CompatInputError
+    from ops.compat.run import compat
+
+    try:
+        report = compat(root, serving_commit, cache=setup.cache, uv=setup.uv, progress=progress)
+    except CompatInputError as exc:
+        raise UserError(
+            f"db.compat against the serving commit {serving_commit[:12]} could not run ({exc}); "
+            "nothing was deployed"
+        ) from None
+    if not report.ok:
+        causes = "; ".join(
+            f"{f.subject}: {f.message}" + (f" ({f.revision})" if f.revision else "")
+            for f in report.breaking[:3]
+        )
+        raise UserError(
+            f"the serving code ({serving_commit[:12]}) breaks on the schema this deploy's migration leaves: "
+            f"{causes}; see `invoke db.compat --base {serving_commit[:12]}`, then mark the revision "
+            'phase = "contract" (it runs after the rollout) or change it; nothing was deployed'
+        )
+    return {"base": serving_commit, "verdict": report.verdict(), "risks": len(report.findings)}
 
 
 def serving(gcloud: Gcloud, commands: DeployCommands) -> ServiceState:

@@ -2,7 +2,8 @@
 failure leaving a report of the state it left and the exact command to resume or go back.
 
 1. preflight (read-only): clean tree, commit, policies and lint offline, tools and credentials,
-   the revision serving now;
+   the revision serving now, and its commit's code against the schema the migration leaves
+   (db.compat: BREAKING stops the deploy here);
 2. image-and-job: the image, the migration job and what they need (`pulumi up --target`, the
    offline plan's closure of the job: never the service);
 3. migrate: the job executed (`gcloud run jobs execute --wait`), its result line read back from
@@ -24,6 +25,7 @@ from ops.cloud.gcloud import Gcloud, JobOutcome, run_job
 from ops.cloud.pulumi_cli import check_stack_file, find_cli
 from ops.cloud.pulumi_stream import Streamed, stream
 from ops.cloud.run_service import ServiceState, describe
+from ops.compat.checkout import CompatSetup
 from ops.deploy import preflight
 from ops.deploy.commands import DeployCommands, shown
 from ops.deploy.report import STEPS, DeployReport, DeployStopped, StepOutcome, Stop
@@ -44,6 +46,7 @@ class DeployRequest:
     stack: str
     root: Path  # the checkout that deploys: its commit, its stack files, pulumi's working directory
     lint: Setup  # where db.lint finds its settings and squawk (the edge's)
+    compat: CompatSetup | None = None  # where db.compat keeps its worktrees and venvs (the edge's)
     pulumi: str | None = None  # the CLI PULUMI_CLI names, else the one on PATH
     environ: Mapping[str, str] = field(default_factory=dict)  # for pulumi (its login, the pack's stack)
     yes: bool = False
@@ -80,6 +83,7 @@ def _titles(commands: DeployCommands, request: DeployRequest) -> dict[str, tuple
                 offline,
                 shown(["pulumi", *commands.stack_list()]),
                 shown(["pulumi", *commands.history()]),
+                "invoke db.compat --base <the commit of the last successful update>",
                 shown(["gcloud", *commands.gcloud_account()]),
                 shown(["gcloud", *commands.describe()]),
             ],
@@ -251,7 +255,9 @@ def deploy(
         run.gcloud = Gcloud()
         preflight.check_backend(run.cli, request.stack, request.root)
         step.figures["account"] = preflight.check_account(run.cloud, commands)
-        step.figures["last_deployed_commit"] = preflight.last_deployed_commit(run.cli, commands, request.root)
+        last = preflight.last_deployed_commit(run.cli, commands, request.root)
+        step.figures["last_deployed_commit"] = last
+        step.figures["compat"] = preflight.check_compat(request.compat, request.root, last, run.progress)
         state = describe(run.cloud, commands.service)
         report.serving_before = state.serving_revision
         step.figures["first_deploy"] = not state.exists

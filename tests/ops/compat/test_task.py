@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ops.migrate.revisions import head_revision
+from ops.compat.checkout import CompatSetup, find_uv
+from ops.deploy.preflight import check_compat
+from ops.errors import UserError
+from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
 from tests.support.compat import MOOD_REVISION, build_repo, commit_all, git
 
 DROP = f'''"""Users lose their picture."""
@@ -140,3 +143,36 @@ def test_a_worktree_left_with_changes_by_an_interrupted_run_exits_2(repo: Repo) 
         assert "edited by hand\n" == (leftover / "README.md").read_text()
     finally:
         git(repo.path, "worktree", "remove", "--force", str(leftover))
+
+
+def test_the_deploy_preflight_refuses_a_serving_commit_the_new_schema_breaks(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deploy's preflight runs db.compat against the last deployed commit: BREAKING stops the
+    deploy naming the attribute, the revision and the way out; nothing deployed yet, or a checkout
+    without migrations, skips it; a serving commit missing from the clone refuses."""
+    versions = tmp_path / "versions"  # this tree's revisions on top of the shipped ones, as in repo
+    versions.mkdir()
+    for name in (f"{MOOD_REVISION}.py", "0901_drop_picture.py"):
+        (versions / name).write_text((repo.path / "migrations" / "versions" / name).read_text())
+    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    script_directory.cache_clear()
+    setup = CompatSetup(tmp_path / "cache", find_uv(Path(sys.executable).parent, None))
+    lines: list[str] = []
+    with pytest.raises(UserError) as refused:
+        check_compat(setup, repo.path, repo.base, lines.append)
+    message = str(refused.value)
+    assert (
+        f"the serving code ({repo.base[:12]}) breaks on the schema this deploy's migration leaves" in message
+    )
+    assert "User.picture: column users.picture does not exist (0901_drop_picture)" in message
+    assert 'mark the revision phase = "contract"' in message
+    assert {"skipped": "nothing deployed yet: no code serves on the schema"} == check_compat(
+        setup, repo.path, None, lines.append
+    )
+    assert {"skipped": "the deploying checkout holds no migrations"} == check_compat(
+        setup, tmp_path, repo.base, lines.append
+    )
+    with pytest.raises(UserError, match=r"could not run .*is not a commit of this repository"):
+        check_compat(setup, repo.path, "4f1d2c9a8b7e6d5c4b3a29181706f5e4d3c2b1a0", lines.append)
+    script_directory.cache_clear()
