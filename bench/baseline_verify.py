@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -51,31 +52,25 @@ from ops.migrate import revisions
 from ops.migrate.compare import compare
 from ops.migrate.fingerprint import fingerprint
 from ops.migrate.migrator import verify
+from stacks.stackfile import REPO_ROOT
 
 REVISION = "0001_bench"
 LOCKS_PER_TRANSACTION = 512
-_REVISION_FILE = f'''"""The generated bench schema.
-
-Revision ID: {REVISION}
-"""
-
-from pathlib import Path
-
-from alembic import op
-
-revision = "{REVISION}"
-down_revision = None
-branch_labels = None
-depends_on = None
 
 
-def upgrade() -> None:
-    op.execute((Path(__file__).parent / "bench.sql").read_text())
+def _revision_file() -> str:
+    """The bench schema's one revision: it runs the generated bench.sql."""
+    # The revision skeleton lives with the tests' helpers, beside this checkout's packages.
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.support.revisions import revision_source
 
-
-def downgrade() -> None:
-    pass
-'''
+    return revision_source(
+        REVISION,
+        None,
+        'op.execute((Path(__file__).parent / "bench.sql").read_text())',
+        doc="The generated bench schema.",
+        preamble="from pathlib import Path",
+    )
 
 
 def generated_metadata(tables: int) -> MetaData:
@@ -174,7 +169,7 @@ def measure(
     versions = scripts / "versions"
     shutil.rmtree(versions, ignore_errors=True)
     versions.mkdir()
-    (versions / f"{REVISION}.py").write_text(_REVISION_FILE)
+    (versions / f"{REVISION}.py").write_text(_revision_file())
     (versions / "bench.sql").write_text(script)
     revisions.script_directory.cache_clear()
 

@@ -45,31 +45,17 @@ BODY = """
                         if_not_exists=True)
 """
 
-REVISION = '''"""Generated revision {n} for bench/lint.py."""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-{body}
-
-def downgrade() -> None:
-    pass
-'''
-
 
 def _generate(versions: Path, count: int) -> None:
+    # The revision skeleton lives with the tests' helpers, beside this checkout's packages.
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.support.revisions import write_revision
+
     down = head_revision()
     for n in range(1, count + 1):
         rev = f"{9000 + n:04d}_bench_{n}"
-        body = BODY.format(n=n).strip("\n")
-        (versions / f"{rev}.py").write_text(REVISION.format(n=n, rev=rev, down=down, body=body))
+        doc = f"Generated revision {n} for bench/lint.py."
+        write_revision(versions, rev, down, BODY.format(n=n), doc=doc)
         down = rev
 
 

@@ -8,7 +8,6 @@ so its requests reach the real PgBouncer and Postgres of the harness.
 from __future__ import annotations
 
 import logging
-import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.urls import libpq_dsn
 from tests.support import TestDatabase
+from tests.support.revisions import write_revision
 
 FIRST_REVISION = "a1first"
 HEAD_REVISION = "b2second"
@@ -33,23 +33,7 @@ def write_script_directory(root: Path) -> Path:
     versions = root / "versions"
     versions.mkdir(parents=True)
     for revision, down in ((FIRST_REVISION, None), (HEAD_REVISION, FIRST_REVISION)):
-        (versions / f"{revision}.py").write_text(
-            textwrap.dedent(
-                f'''
-                """Test revision {revision}."""
-                revision = "{revision}"
-                down_revision = {down!r}
-                branch_labels = None
-                depends_on = None
-
-                def upgrade() -> None:
-                    pass
-
-                def downgrade() -> None:
-                    pass
-                '''
-            )
-        )
+        write_revision(versions, revision, down, doc=f"Test revision {revision}.")
     return root
 
 

@@ -9,27 +9,9 @@ import subprocess
 from pathlib import Path
 
 from stacks.stackfile import REPO_ROOT
+from tests.support.revisions import revision_source
 
 MOOD_REVISION = "0900_users_mood"
-MOOD = f'''"""Users' mood, an enum."""
-
-from alembic import op
-
-revision = "{MOOD_REVISION}"
-down_revision = "{{down}}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("CREATE TYPE mood AS ENUM ('happy', 'meh', 'sad')")
-    op.execute("ALTER TABLE users ADD COLUMN mood mood")
-
-
-def downgrade() -> None:
-    op.execute("ALTER TABLE users DROP COLUMN mood")
-    op.execute("DROP TYPE mood")
-'''
 MODEL_LINE = "    picture: Mapped[str | None] = mapped_column(Text)\n"
 MOOD_LINE = '    mood: Mapped[str | None] = mapped_column(Enum("happy", "meh", "sad", name="mood"))\n'
 
@@ -50,7 +32,19 @@ def commit_all(repo: Path, message: str) -> str:
 
 def mood_revision(head: str) -> str:
     """The base's enum revision, on top of this tree's head."""
-    return MOOD.format(down=head)
+    return revision_source(
+        MOOD_REVISION,
+        head,
+        """
+        op.execute("CREATE TYPE mood AS ENUM ('happy', 'meh', 'sad')")
+        op.execute("ALTER TABLE users ADD COLUMN mood mood")
+        """,
+        downgrade="""
+        op.execute("ALTER TABLE users DROP COLUMN mood")
+        op.execute("DROP TYPE mood")
+        """,
+        doc="Users' mood, an enum.",
+    )
 
 
 def build_repo(root: Path, head: str) -> tuple[Path, str, str]:

@@ -27,22 +27,7 @@ from ops.local.native import LocalEnv
 from ops.migrate.phases import CONTRACT, EXPAND, Phase
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
 from tests.support.compat import MOOD_REVISION, build_repo, mood_revision
-
-REVISION = '''"""{rev}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-phase = "{phase}"
-
-
-def upgrade() -> None:
-{body}
-'''
+from tests.support.revisions import write_revision
 
 
 @dataclass(frozen=True)
@@ -161,10 +146,7 @@ def _run(
     script_directory.cache_clear()
     (versions / f"{MOOD_REVISION}.py").write_text(mood_revision(head_revision()))
     rev = f"0901_{name}"
-    body = "\n".join(f"    {line}" for line in case.body.splitlines())
-    (versions / f"{rev}.py").write_text(
-        REVISION.format(rev=rev, down=MOOD_REVISION, body=body, phase=case.phase)
-    )
+    write_revision(versions, rev, MOOD_REVISION, case.body, phase=case.phase, downgrade=None)
     monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
     script_directory.cache_clear()
     report = CompatReport("base", base.old.ref.commit)

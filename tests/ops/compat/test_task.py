@@ -18,20 +18,15 @@ from ops.deploy.preflight import check_compat
 from ops.errors import UserError
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
 from tests.support.compat import MOOD_REVISION, build_repo, commit_all, git
+from tests.support.revisions import revision_source
 
-DROP = f'''"""Users lose their picture."""
-
-from alembic import op
-
-revision = "0901_drop_picture"
-down_revision = "{MOOD_REVISION}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.drop_column("users", "picture")
-'''
+DROP = revision_source(
+    "0901_drop_picture",
+    MOOD_REVISION,
+    'op.drop_column("users", "picture")',
+    downgrade=None,
+    doc="Users lose their picture.",
+)
 
 
 @dataclass(frozen=True)

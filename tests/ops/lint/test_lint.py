@@ -25,28 +25,10 @@ from ops.lint.settings import Acknowledgement, LintSettings
 from ops.lint.squawk import find_squawk
 from ops.migrate.lock import Timeouts
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from tests.support.revisions import write_revision
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = lint_settings.load(REPO_ROOT / "pyproject.toml")
-
-REVISION = '''"""{doc}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-{body}
-
-
-def downgrade() -> None:
-    pass
-'''
 
 
 @pytest.fixture(name="extra", autouse=True)
@@ -62,11 +44,7 @@ def _extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def _add(versions: Path, rev: str, body: str, down: str | None = None) -> str:
     """Write a revision after `down` (default: the current head) whose upgrade() is `body`."""
-    down = down or head_revision()
-    text = REVISION.format(
-        doc=rev, rev=rev, down=down, body="\n".join(f"    {line}" for line in body.splitlines())
-    )
-    (versions / f"{rev}.py").write_text(text)
+    write_revision(versions, rev, down or head_revision(), body)
     script_directory.cache_clear()
     return rev
 

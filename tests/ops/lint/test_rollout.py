@@ -20,25 +20,10 @@ from ops.lint.settings import Acknowledgement, LintSettings
 from ops.lint.squawk import find_squawk
 from ops.migrate.lock import Timeouts
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from tests.support.revisions import write_revision
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = lint_settings.load(REPO_ROOT / "pyproject.toml")
-
-REVISION = '''"""{rev}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-phase = "{phase}"
-
-
-def upgrade() -> None:
-{body}
-'''
 
 # Each breaking kind the issue names, as Alembic writes it or as a raw op.execute, with its rule.
 BREAKING = {
@@ -110,8 +95,7 @@ def _chain(versions: Path, cases: dict[str, str], phase: str) -> dict[str, str]:
     down, ids = head_revision(), {}
     for number, (case, code) in enumerate(cases.items(), start=901):
         rev = f"{number:04d}_{case}"
-        body = "\n".join(f"    {line}" for line in code.splitlines())
-        (versions / f"{rev}.py").write_text(REVISION.format(rev=rev, down=down, phase=phase, body=body))
+        write_revision(versions, rev, down, code, phase=phase, downgrade=None)
         ids[case], down = rev, rev
     script_directory.cache_clear()
     return ids

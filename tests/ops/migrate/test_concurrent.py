@@ -18,39 +18,26 @@ from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, script_directory
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
 from tests.support.migrate import history_rows, version
+from tests.support.revisions import write_revision
 
 CONCURRENT = "0004_usage_events_user_ts_index"
 INDEX = "ix_usage_events_user_id_ts"
 
 # A test-only revision after head: what the session looks like before, inside and after its block.
-PROBE = '''"""Probe of the autocommit block's session."""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0005_probe_autocommit_block"
-down_revision = "0004_usage_events_user_ts_index"
-branch_labels = None
-depends_on = None
-
+PROBE_SEEN = """
 SEEN = sa.text(
     "INSERT INTO seen SELECT :phase, current_setting('statement_timeout'), "
     "current_setting('transaction_isolation'), EXISTS (SELECT 1 FROM pg_locks WHERE "
     "locktype = 'advisory' AND granted AND pid = pg_backend_pid() AND classid = {cls} AND objid = {key})"
 )
-
-
-def upgrade() -> None:
-    op.execute("CREATE TABLE seen (phase text, statement_timeout text, isolation text, locked boolean)")
-    op.execute(SEEN.bindparams(phase="before"))
-    with op.get_context().autocommit_block():
-        op.execute(SEEN.bindparams(phase="inside"))
-    op.execute(SEEN.bindparams(phase="after"))
-
-
-def downgrade() -> None:
-    op.execute("DROP TABLE seen")
-'''
+"""
+PROBE_UPGRADE = """
+op.execute("CREATE TABLE seen (phase text, statement_timeout text, isolation text, locked boolean)")
+op.execute(SEEN.bindparams(phase="before"))
+with op.get_context().autocommit_block():
+    op.execute(SEEN.bindparams(phase="inside"))
+op.execute(SEEN.bindparams(phase="after"))
+"""
 
 
 def _quiet(_: str) -> None:
@@ -73,8 +60,14 @@ def test_an_autocommit_block_keeps_the_lock_and_gets_the_concurrent_statement_ti
     versions = tmp_path / "versions"
     versions.mkdir()
     key = lock_key(target.schema)
-    (versions / "0005_probe_autocommit_block.py").write_text(
-        PROBE.replace("{cls}", str(LOCK_CLASS)).replace("{key}", str(key))
+    write_revision(
+        versions,
+        "0005_probe_autocommit_block",
+        "0004_usage_events_user_ts_index",
+        PROBE_UPGRADE,
+        downgrade='op.execute("DROP TABLE seen")',
+        doc="Probe of the autocommit block's session.",
+        preamble=PROBE_SEEN.replace("{cls}", str(LOCK_CLASS)).replace("{key}", str(key)),
     )
     monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
     script_directory.cache_clear()

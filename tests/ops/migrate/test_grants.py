@@ -3,7 +3,6 @@ them; a new revision's table is usable at once; Cloud SQL's extra role powers ar
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ops.migrate import revisions
 from ops.migrate.migrator import migrate
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
+from tests.support.revisions import write_revision
 
 
 def _quiet(_: str) -> None:
@@ -78,36 +78,19 @@ def test_the_runtime_role_reads_and_writes_the_tables(migrated: TestDatabase) ->
             conn.execute(_in(schema, "SELECT * FROM {schema}.pgstack_migration_history"))
 
 
-NEW_TABLE_REVISION = '''
-    """Test-only revision: a new table with a sequence; the revision gives nobody any privilege.
-
-    Revision ID: 0099_widgets_for_tests
-    Revises: {head}
-    Create Date: 2026-11-28
-    """
-
-    import sqlalchemy as sa
-    from alembic import op
-
-    revision = "0099_widgets_for_tests"
-    down_revision = "{head}"
-    branch_labels = None
-    depends_on = None
-
-
-    def upgrade() -> None:
-        op.create_table(
-            "widgets",
-            sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-            sa.Column("name", sa.Text, nullable=False),
-        )
-        op.execute("CREATE SEQUENCE widget_serials")
-
-
-    def downgrade() -> None:
-        op.execute("DROP SEQUENCE widget_serials")
-        op.drop_table("widgets")
-'''
+# A test-only revision: a new table with a sequence; the revision gives nobody any privilege.
+NEW_TABLE_UPGRADE = """
+op.create_table(
+    "widgets",
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+)
+op.execute("CREATE SEQUENCE widget_serials")
+"""
+NEW_TABLE_DOWNGRADE = """
+op.execute("DROP SEQUENCE widget_serials")
+op.drop_table("widgets")
+"""
 
 
 @pytest.fixture(name="widgets_revision")
@@ -116,8 +99,10 @@ def _widgets_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     versions = tmp_path / "versions"
     versions.mkdir()
     head = revisions.head_revision()  # the shipped head, before the extra directory is seen
-    revision = textwrap.dedent(NEW_TABLE_REVISION).replace("{head}", head)
-    (versions / "0099_widgets_for_tests.py").write_text(revision)
+    doc = "Test-only revision: a new table with a sequence; the revision gives nobody any privilege."
+    write_revision(
+        versions, "0099_widgets_for_tests", head, NEW_TABLE_UPGRADE, downgrade=NEW_TABLE_DOWNGRADE, doc=doc
+    )
     monkeypatch.setenv(revisions.EXTRA_VERSIONS_VARIABLE, str(versions))
     revisions.script_directory.cache_clear()
     yield versions

@@ -23,31 +23,11 @@ from ops.migrate.status import status
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
 from tests.support.migrate import start_migrator, version
-
-REVISION = '''"""{doc}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-{phase}
-
-def upgrade() -> None:
-    {body}
-
-
-def downgrade() -> None:
-    pass
-'''
+from tests.support.revisions import write_revision
 
 
 def _write(versions: Path, rev: str, down: str, body: str, phase: str = "") -> str:
-    text = REVISION.format(doc=rev, rev=rev, down=down, body=body, phase=phase and f'phase = "{phase}"\n')
-    (versions / f"{rev}.py").write_text(text)
-    return rev
+    return write_revision(versions, rev, down, body, phase=phase or None)
 
 
 def _quiet(_: str) -> None:

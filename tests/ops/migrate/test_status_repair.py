@@ -24,6 +24,7 @@ from ops.migrate.status import StatusReport, status
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
 from tests.support.migrate import SLOW_VERSIONS, history_rows
+from tests.support.revisions import revision_source
 
 ALL = [
     "0001_baseline",
@@ -31,23 +32,13 @@ ALL = [
     "0003_users_last_login",
     "0004_usage_events_user_ts_index",
 ]
-UNSAFE = '''"""Index users by name, the plain (blocking) way."""
-
-from alembic import op
-
-revision = "0005_users_name_index"
-down_revision = "0004_usage_events_user_ts_index"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_index("ix_users_name", "users", ["name"])
-
-
-def downgrade() -> None:
-    op.drop_index("ix_users_name", table_name="users")
-'''
+UNSAFE = revision_source(
+    "0005_users_name_index",
+    "0004_usage_events_user_ts_index",
+    'op.create_index("ix_users_name", "users", ["name"])',
+    downgrade='op.drop_index("ix_users_name", table_name="users")',
+    doc="Index users by name, the plain (blocking) way.",
+)
 
 
 def _quiet(_: str) -> None:

@@ -23,6 +23,7 @@ from ops.migrate.migrator import migrate
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, MIGRATIONS_DIR, head_revision, script_directory
 from ops.migrate.target import DatabaseTarget
 from stacks.stackfile import REPO_ROOT
+from tests.support.revisions import write_revision
 
 TEMPLATE = MIGRATIONS_DIR / "script.py.mako"
 # The template's placeholders mapped onto this project's users table (a self-referencing key).
@@ -39,26 +40,6 @@ NAMES = {
     '["u_id"]': '["referrer_id"]',
 }
 
-REVISION = '''"""{rev}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-phase = "{phase}"
-
-
-def upgrade() -> None:
-{body}
-
-
-def downgrade() -> None:
-    pass
-'''
-
 
 def _examples() -> list[str]:
     """The code lines the template shows in its comments, on this project's tables."""
@@ -74,8 +55,7 @@ def _examples() -> list[str]:
 
 
 def _write(versions: Path, rev: str, down: str, lines: list[str], phase: str = "expand") -> None:
-    body = "\n".join(f"    {line}" for line in lines)
-    (versions / f"{rev}.py").write_text(REVISION.format(rev=rev, down=down, body=body, phase=phase))
+    write_revision(versions, rev, down, "\n".join(lines), phase=phase)
 
 
 def test_the_templates_patterns_lint_clean_and_apply(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 
 import psycopg
@@ -23,6 +22,7 @@ from ops.migrate.revisions import MIGRATIONS_DIR, head_revision, script_director
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
 from tests.support.migrate import apply_legacy, version
+from tests.support.revisions import write_revision
 
 BASELINE = "0001_baseline"
 
@@ -142,49 +142,33 @@ def test_a_refused_stamp_leaves_the_drifted_copy_byte_identical(
 
 
 # A revision on top of head with one object of the kinds the legacy schema lacks.
-EVERY_KIND = '''
-"""Test-only: one object of each kind the legacy schema lacks.
-
-Revision ID: {revision}
-Revises: {down}
-"""
-
-from alembic import op
-
-revision = "{revision}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("""
-    CREATE TYPE event_kind AS ENUM ('meeting', 'focus', 'travel');
-    CREATE DOMAIN positive_minutes AS integer CONSTRAINT positive_minutes_check CHECK (VALUE > 0);
-    ALTER TABLE users ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
-    CREATE FUNCTION touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        NEW.updated_at := now();
-        RETURN NEW;
-    END
-    $$;
-    CREATE TRIGGER users_touch_updated_at BEFORE UPDATE ON users
-        FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
-    CREATE VIEW upcoming_events AS SELECT id, user_id, start_ts FROM events WHERE start_ts > now();
-    CREATE POLICY own_events ON events USING (user_id = current_setting('app.user_id')::bigint);
-    """)
-
-
-def downgrade() -> None:
-    op.execute("""
-    DROP POLICY own_events ON events;
-    DROP VIEW upcoming_events;
-    DROP TRIGGER users_touch_updated_at ON users;
-    DROP FUNCTION touch_updated_at();
-    ALTER TABLE users DROP COLUMN updated_at;
-    DROP DOMAIN positive_minutes;
-    DROP TYPE event_kind;
-    """)
+EVERY_KIND_UPGRADE = '''
+op.execute("""
+CREATE TYPE event_kind AS ENUM ('meeting', 'focus', 'travel');
+CREATE DOMAIN positive_minutes AS integer CONSTRAINT positive_minutes_check CHECK (VALUE > 0);
+ALTER TABLE users ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+CREATE FUNCTION touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER users_touch_updated_at BEFORE UPDATE ON users
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE VIEW upcoming_events AS SELECT id, user_id, start_ts FROM events WHERE start_ts > now();
+CREATE POLICY own_events ON events USING (user_id = current_setting('app.user_id')::bigint);
+""")
+'''
+EVERY_KIND_DOWNGRADE = '''
+op.execute("""
+DROP POLICY own_events ON events;
+DROP VIEW upcoming_events;
+DROP TRIGGER users_touch_updated_at ON users;
+DROP FUNCTION touch_updated_at();
+ALTER TABLE users DROP COLUMN updated_at;
+DROP DOMAIN positive_minutes;
+DROP TYPE event_kind;
+""")
 '''
 
 KIND_DRIFTS = {
@@ -229,8 +213,14 @@ def _every_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     down = head_revision()
     revision = "9999_every_kind"
-    source = textwrap.dedent(EVERY_KIND).format(revision=revision, down=down)
-    (scripts / "versions" / f"{revision}.py").write_text(source)
+    write_revision(
+        scripts / "versions",
+        revision,
+        down,
+        EVERY_KIND_UPGRADE,
+        downgrade=EVERY_KIND_DOWNGRADE,
+        doc="Test-only: one object of each kind the legacy schema lacks.",
+    )
     monkeypatch.setattr(revisions, "MIGRATIONS_DIR", scripts)
     script_directory.cache_clear()
     return revision
