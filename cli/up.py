@@ -27,7 +27,9 @@ def up(c: Context, runtime: str = "auto") -> None:
         from ops.migrate.seed import seed
 
         timeouts = edge.timeouts(edge.LOCAL)
-        migrate(target, progress=_progress, timeouts=timeouts)
+        # Every phase: the local environment serves this checkout's code only, no older release
+        # relies on what a contract revision removes (and the seed and smoke checks want head).
+        migrate(target, progress=_progress, timeouts=timeouts, phase="contract")
         if chosen.config.seed:  # the local stack's pgstack:seed (true as shipped)
             seed(target, progress=_progress, timeouts=timeouts)
         report = edge.smoke_report(target, chosen)  # the runtime just brought up, native or Docker
