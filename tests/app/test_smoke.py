@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from ops.local.throwaway import write_stack_file
 from ops.migrate import migrator
 from ops.migrate.revisions import script_directory
 from ops.migrate.target import DatabaseTarget
+from tests.support.tasks import run_task
 
 REPO = Path(__file__).resolve().parents[2]
 APP_CHECKS = ["app /healthz", "app /healthz/db", "app /readyz"]
@@ -52,20 +50,11 @@ def _smoke_cli(env: LocalEnv, tmp_path: Path) -> tuple[int, dict[str, object]]:
     """`invoke smoke --json` on the private environment, as a user or CI runs it."""
     stack_file = write_stack_file(tmp_path / "Pulumi.local.yaml", env.config)
     environ = {
-        **os.environ,
         "PGSTACK_STACK_FILE": str(stack_file),
         "PGSTACK_STATE_DIR": str(env.state_dir),
         "HEALTH_TIMEOUT_MS": "1000",  # the started app answers its failing checks sooner
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", "smoke", "--json"],
-        cwd=REPO,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_task("smoke", "--json", environ=environ, cwd=REPO, timeout=120)
     return done.returncode, json.loads(done.stdout)
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 
 import pytest
 from invoke.context import Context
@@ -15,18 +14,11 @@ from invoke.exceptions import Exit
 
 from cli.infra.review import check
 from ops.local.native import LocalEnv
-from stacks.stackfile import REPO_ROOT
+from tests.support.tasks import run_task
 
 
 def _invoke(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_task(*args, timeout=120)
 
 
 def test_env_url_env_format_is_what_a_shell_evaluates(local_env: LocalEnv) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from invoke.tasks import Task
 
 import tasks
+from tests.support.tasks import run_task
 
 # The names `invoke --list` shows, as users and CI scripts call them: renaming or dropping one breaks
 # them, so a change here is deliberate (add a new task's name when adding the task).
@@ -70,3 +72,11 @@ def test_each_task_has_a_summary_and_help_for_every_argument(name: str) -> None:
     probe.help = dict(found.help)  # get_arguments() pops what it uses from the help it is given
     bare = [argument.name for argument in probe.get_arguments() if not argument.help]
     assert [] == bare, f"{name}: arguments without help"
+
+
+def test_invoke_lists_the_same_names_as_a_user_sees_them() -> None:
+    """`invoke --list`, run as a user runs it, names every published task and nothing else."""
+    listed = run_task("--list", timeout=120)
+    assert 0 == listed.returncode, listed.stderr
+    names = re.findall(r"^  (\S+)", listed.stdout, re.MULTILINE)  # continuation lines indent more
+    assert TASK_NAMES == sorted(names)

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from ops.local.processes import pid_alive
 from ops.local.throwaway import make_state_root, throwaway_config, write_stack_file
 from stacks.config import LocalConfig
 from stacks.stackfile import REPO_ROOT
+from tests.support.tasks import invoke_command, run_task
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,11 @@ class Scratch:
         return {"PGSTACK_STACK_FILE": str(self.stack_file), "PGSTACK_STATE_DIR": str(self.state_dir)}
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "invoke", *args]
+        return invoke_command(*args)
 
     def invoke(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         """Run an invoke task on this environment from the repository root, output captured."""
-        return subprocess.run(
-            self.command(*args),
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **self.variables},
-            check=False,
-        )
+        return run_task(*args, environ=self.variables, timeout=timeout)
 
     def start(self, *args: str, output: int | None = subprocess.DEVNULL) -> subprocess.Popen[str]:
         """Start an invoke task in a session of its own (a process group a test can signal);

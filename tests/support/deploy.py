@@ -14,6 +14,7 @@ from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 from tests.support.gcloud import GcloudStandIn, log_entries
 from tests.support.pulumi import PulumiStandIn
+from tests.support.tasks import run_task
 
 RECORDED = Path(__file__).resolve().parents[1] / "ops" / "deploy"
 STACK_FILES = ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "Pulumi.local.yaml")
@@ -60,11 +61,7 @@ class Stage:
         return env
 
     def invoke(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(Path(sys.executable).parent / "invoke"), *args],
-            cwd=REPO_ROOT, env=env or self.environ(),
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+        return run_task(*args, environ=env or self.environ(), timeout=300)
 
     def order(self) -> list[list[str]]:
         """Every stand-in call, `gcloud ...` and `pulumi ...` alike, in the order they came."""

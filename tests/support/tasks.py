@@ -1,12 +1,14 @@
-"""What the fault tests share: the tasks run as a user runs them (a subprocess of `invoke`), and a
-database URL rewritten into the other forms libpq accepts."""
+"""The tasks run as a user runs them: `invoke` (every test that runs a task as a subprocess goes
+through `run_task`) and the migration job's command; a task's one error line; and a database URL
+rewritten into the other forms libpq accepts (the fault tests')."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from stacks.stackfile import REPO_ROOT
@@ -16,16 +18,33 @@ from stacks.stackfile import REPO_ROOT
 URL_VARIABLES = ("DATABASE_URL", "DIRECT_DATABASE_URL", "DB_SCHEMA", "DB_RUNTIME_ROLE", "DB_POOL_MODE")
 
 
-def run_task(
-    *args: str, environ: Mapping[str, str] | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    """`invoke ARGS` from the repository root, with `environ` over this process's environment."""
-    env = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
+def invoke_command(*args: str) -> list[str]:
+    """The command line of `invoke ARGS`, run by this Python (the venv's invoke)."""
+    return [sys.executable, "-m", "invoke", *args]
+
+
+def task_environ(environ: Mapping[str, str] | None = None, unset: Iterable[str] = ()) -> dict[str, str]:
+    """This process's environment without the database URLs (a task gets the ones its test gives
+    it, never the developer's) nor the variables in `unset`, then `environ` over it."""
+    dropped = {*URL_VARIABLES, *unset}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(environ or {})
+    return env
+
+
+def run_task(
+    *args: str,
+    environ: Mapping[str, str] | None = None,
+    unset: Iterable[str] = (),
+    cwd: Path = REPO_ROOT,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess[str]:
+    """`invoke ARGS` as a user runs it: from `cwd` (the repository root), with `task_environ(environ,
+    unset)`, output captured as text, the exit code left to the test."""
     return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        env=env,
+        invoke_command(*args),
+        cwd=cwd,
+        env=task_environ(environ, unset),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -35,12 +54,10 @@ def run_task(
 
 def run_job(*args: str, environ: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """`python -m ops.migrate ARGS`, the migration job's command, with `environ` exported."""
-    env = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
-    env.update(environ)
     return subprocess.run(
         [sys.executable, "-m", "ops.migrate", *args],
         cwd=REPO_ROOT,
-        env=env,
+        env=task_environ(environ),
         capture_output=True,
         text=True,
         timeout=180,

@@ -24,6 +24,7 @@ from ops.migrate.jobresult import JobResult, find_result, job_arguments
 from stacks.config import load_cloud_config
 from tests.support import TestDatabase
 from tests.support.gcloud import GcloudStandIn, log_entries, recorded
+from tests.support.tasks import run_task
 
 JOB = "pgstack-staging-migrate"
 EXECUTION = "pgstack-staging-migrate-x7k2p"
@@ -55,14 +56,7 @@ def _job(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[str]
 
 
 def _invoke(gcloud: GcloudStandIn, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "invoke"), *args],
-        env=gcloud.environ(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_task(*args, environ=gcloud.environ(), timeout=120)
 
 
 def _replay(gcloud: GcloudStandIn, ran: subprocess.CompletedProcess[str], execution: str = EXECUTION) -> None:
@@ -164,10 +158,7 @@ def test_status_reads_the_jobs_report_and_lints_the_pending_here(
 
 def test_with_a_url_exported_nothing_runs_in_the_cloud(gcloud: GcloudStandIn, database: TestDatabase) -> None:
     env = {**gcloud.environ(), **database.environ()}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "invoke"), "db.current", "--env", "staging"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = run_task("db.current", "--env", "staging", environ=env, timeout=120)
     assert 0 == done.returncode, done.stderr
     assert "empty: -" in done.stdout
     assert [] == gcloud.calls()
@@ -196,11 +187,8 @@ def test_what_the_job_cannot_do_is_said(gcloud: GcloudStandIn, args: list[str], 
 
 
 def test_gcloud_missing_a_job_not_deployed_and_logs_not_readable(gcloud: GcloudStandIn) -> None:
-    missing = subprocess.run(
-        [str(Path(sys.executable).parent / "invoke"), "db.check", "--env", "staging"],
-        env={**gcloud.environ(), "PATH": str(Path(sys.executable).parent)}, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+    bare = {**gcloud.environ(), "PATH": str(Path(sys.executable).parent)}
+    missing = run_task("db.check", "--env", "staging", environ=bare, timeout=120)
     assert 1 == missing.returncode
     assert "error: the gcloud CLI is not installed: install the Google Cloud CLI" in missing.stderr
     gcloud.reply("run jobs execute", stderr=recorded("execute_not_found.stderr"), exit=1, times=1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from ops.cloud import pulumi_cli
 from ops.errors import UserError
 from ops.local import docker as dockerenv
-from stacks.stackfile import REPO_ROOT
+from tests.support.tasks import run_task
 
 FAKE_CLI = """#!{python}
 import json, os, signal, sys, time
@@ -140,16 +139,9 @@ def test_ctrl_c_lets_pulumi_finish_cancelling(fake_cli: Path, monkeypatch: pytes
 
 def test_infra_task_prints_one_line_and_exits_non_zero(tmp_path: Path) -> None:
     """`invoke infra.preview` without a CLI prints one error line and exits 1, no traceback."""
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
-    env.pop("PULUMI_CLI", None)
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "invoke"), "infra.preview", "--stack", "staging"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    environ = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+    result = run_task(
+        "infra.preview", "--stack", "staging", environ=environ, unset=["PULUMI_CLI"], timeout=60
     )
     assert 1 == result.returncode
     expected = f"error: the Pulumi CLI is not installed: {pulumi_cli.INSTALL_HINT}"

@@ -19,6 +19,7 @@ from ops.errors import UserError
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
 from tests.support.compat import MOOD_REVISION, build_repo, commit_all, git
 from tests.support.revisions import revision_source
+from tests.support.tasks import run_task
 
 DROP = revision_source(
     "0901_drop_picture",
@@ -46,14 +47,7 @@ def _repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
 
 
 def _compat(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "db.compat", *args],
-        cwd=repo.path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    return run_task("db.compat", *args, cwd=repo.path, timeout=600)
 
 
 def _leftovers(repo: Repo) -> list[str]:

@@ -26,6 +26,7 @@ from ops.lint.squawk import find_squawk
 from ops.migrate.lock import Timeouts
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
 from tests.support.revisions import write_revision
+from tests.support.tasks import run_task
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = lint_settings.load(REPO_ROOT / "pyproject.toml")
@@ -58,8 +59,7 @@ def _lint(settings: LintSettings = SHIPPED) -> LintReport:
 
 
 def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    argv = [str(Path(sys.executable).parent / "invoke"), "db.lint", *args]
-    return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    return run_task("db.lint", *args, environ=env)
 
 
 def test_the_shipped_revisions_pass_with_0002_acknowledged() -> None:

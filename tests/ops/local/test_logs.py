@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,17 +15,11 @@ from ops.errors import UserError
 from ops.local import logs
 from ops.local.native import LocalEnv
 from stacks.stackfile import REPO_ROOT
+from tests.support.tasks import invoke_command, run_task, task_environ
 
 
 def _invoke(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_task(*args, timeout=120)
 
 
 def test_last_lines_reads_only_the_end(tmp_path: Path) -> None:
@@ -114,8 +107,9 @@ def test_env_logs_follow_shows_a_new_server_message(local_env: LocalEnv) -> None
     """`env.logs --follow` prints a line Postgres logs after it started (a failed login), then
     stops cleanly on Ctrl-C."""
     follower = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "env.logs", "--follow", "--service", "postgres", "--lines", "0"],
+        invoke_command("env.logs", "--follow", "--service", "postgres", "--lines", "0"),
         cwd=REPO_ROOT,
+        env=task_environ(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from ops.local.native import LocalEnv
 from ops.local.processes import free_port
 from ops.local.statedir import MARKER, MARKER_KIND, SERVICE_USER
 from ops.local.throwaway import make_state_root, throwaway_config, throwaway_env, write_stack_file
-from stacks.stackfile import REPO_ROOT
+from tests.support.tasks import run_task
 
 
 @pytest.fixture(name="state_root")
@@ -44,15 +43,7 @@ def _private_env() -> Iterator[LocalEnv]:
 
 def invoke(*args: str, env_vars: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run an invoke task the way a user does, from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env_vars or {})},
-        check=False,
-    )
+    return run_task(*args, environ=env_vars, timeout=120)
 
 
 def test_busy_port_is_refused_before_anything_starts(state_root: Path) -> None:

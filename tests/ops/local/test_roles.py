@@ -7,7 +7,6 @@ import dataclasses
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from ops.migrate.migrator import migrate
 from pgbouncer import render_userlist
 from stacks.config import DbRoles
 from stacks.local import PASSWORD_FILE, RUNTIME_PASSWORD_FILE, init_script
-from stacks.stackfile import REPO_ROOT
+from tests.support.tasks import run_task
 
 
 def _quiet(_: str) -> None:
@@ -141,15 +140,7 @@ def test_an_environment_from_before_the_runtime_role_is_upgraded_in_place(privat
 
 def test_env_url_prints_both_roles_masked(local_env: LocalEnv) -> None:
     """`invoke env.url`: the owner's direct URL and the runtime role's pooled URL, passwords masked."""
-    result = subprocess.run(
-        [sys.executable, "-m", "invoke", "env.url"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-        check=False,
-    )
+    result = run_task("env.url", timeout=60)
     assert result.returncode == 0, result.stderr
     cfg = local_env.config
     assert f"{cfg.roles.owner}:***@" in result.stdout

@@ -5,10 +5,8 @@ restore gives back; bad names; snapshots across env.down/up and gone after env.r
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import psycopg
@@ -22,7 +20,7 @@ from ops.local.snapshots.quiesce import run_bounded
 from ops.local.throwaway import throwaway_env, write_stack_file
 from ops.migrate.migrator import head_revision, migrate
 from ops.migrate.seed import seed
-from stacks.stackfile import REPO_ROOT
+from tests.support.tasks import run_task
 
 
 def _quiet(_: str) -> None:
@@ -271,15 +269,7 @@ def test_a_large_copy_shows_progress(snap_env: LocalEnv, store: SnapshotStore) -
 
 
 def _invoke(env: LocalEnv, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **env.test_environ},  # type: ignore[attr-defined]
-        check=False,
-    )
+    return run_task(*args, environ=env.test_environ)  # type: ignore[attr-defined]
 
 
 def test_the_tasks(snap_env: LocalEnv, store: SnapshotStore) -> None:

@@ -34,6 +34,7 @@ from tests.support.migrate import (
     migrator_env,
     version,
 )
+from tests.support.tasks import run_task
 
 
 def _quiet(_: str) -> None:
@@ -154,8 +155,7 @@ def test_plain_alembic_cli_and_the_db_check_task(
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "alembic", "upgrade", "head"], cwd=REPO_ROOT, env=env, check=True)
     assert ["0004_usage_events_user_ts_index"] == version(sql_conn, database.schema)
-    argv = [str(bin_dir / "invoke"), "db.check", "--json", "--env", "test"]
-    checked = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    checked = run_task("db.check", "--json", "--env", "test", environ=env)
     assert 0 == checked.returncode, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["ok"]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,9 +19,9 @@ from ops.migrate.diff import Database, Revision, diff
 from ops.migrate.migrator import migrate
 from ops.migrate.revisions import head_revision
 from ops.migrate.target import DatabaseTarget
-from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 from tests.support.migrate import migrator_env
+from tests.support.tasks import run_task
 
 
 def _quiet(_: str) -> None:
@@ -32,9 +30,7 @@ def _quiet(_: str) -> None:
 
 def _invoke(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[str]:
     """`invoke db.diff ...` as a user runs it, with the test database's settings exported."""
-    argv = [str(Path(sys.executable).parent / "invoke"), "db.diff", *args]
-    env = migrator_env(database)
-    return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    return run_task("db.diff", *args, environ=migrator_env(database))
 
 
 def test_a_migrated_database_equals_head_and_exits_0(database: TestDatabase, target: DatabaseTarget) -> None:

@@ -4,9 +4,7 @@ confirmations each environment needs, and when sessions hold its tables, with no
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -22,8 +20,8 @@ from ops.migrate.migrator import current, head_revision, migrate
 from ops.migrate.reset import reset_schema
 from ops.migrate.seed import seed
 from ops.migrate.target import DatabaseTarget
-from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
+from tests.support.tasks import run_task
 
 
 def _quiet(_: str) -> None:
@@ -113,15 +111,7 @@ def test_reset_names_the_sessions_holding_the_schema(
 
 
 def _invoke(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **environ},
-        check=False,
-    )
+    return run_task(*args, environ=environ)
 
 
 def test_reset_refuses_without_the_confirmations(

@@ -3,7 +3,6 @@ against rows that were already there, all or nothing, and run by the migration j
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from ops.migrate.target import DatabaseTarget
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 from tests.support.migrate import migrator_env
+from tests.support.tasks import run_task
 
 TABLES = ("users", "sessions", "oauth_tokens", "events", "usage_events")
 
@@ -135,15 +135,7 @@ def test_the_migration_job_seeds_only_when_asked(
 
 
 def _invoke(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **environ},
-        check=False,
-    )
+    return run_task(*args, environ=environ, timeout=300)
 
 
 def test_up_seeds_the_local_database_and_db_seed_guards_cloud_ones(
