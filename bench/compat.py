@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ops.compat.checkout import find_uv
+from ops.compat.checkout import CompatSetup, find_uv
 from ops.compat.report import CompatReport
 from ops.compat.run import compat
 from stacks.stackfile import REPO_ROOT
@@ -45,7 +45,7 @@ def _default_base() -> str:
 def _run(base: str, cache: Path) -> tuple[CompatReport, float]:
     uv = find_uv(Path(sys.executable).parent, os.environ.get("PATH"))
     started = time.perf_counter()
-    report = compat(REPO_ROOT, base, cache=cache, uv=uv)
+    report = compat(REPO_ROOT, base, setup=CompatSetup(cache, uv, dict(os.environ)))
     return report, time.perf_counter() - started
 
 

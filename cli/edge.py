@@ -174,7 +174,7 @@ def compat_setup() -> CompatSetup:
     the checkout's .local, and uv."""
     from ops.compat.checkout import CompatSetup
 
-    return CompatSetup(PROJECT_ROOT / ".local" / "compat", uv())
+    return CompatSetup(PROJECT_ROOT / ".local" / "compat", uv(), child_environ())
 
 
 # The deploy's waits, in seconds (the tests shorten them): the first retry of a known transient

@@ -46,9 +46,7 @@ def compat(c: Context, base: str, json: bool = False, output: str = "") -> None:
 
             say = edge.say_to_stderr if json else edge.say
             setup = edge.compat_setup()
-            report = run_compat(
-                edge.PROJECT_ROOT, base, cache=setup.cache, uv=setup.uv, progress=say, extra_versions=extra
-            )
+            report = run_compat(edge.PROJECT_ROOT, base, setup=setup, progress=say, extra_versions=extra)
         print(report.to_json() if json else report.render())
         if output:
             try:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.compat.errors import CompatInputError
@@ -25,6 +24,7 @@ class CompatSetup:
 
     cache: Path
     uv: Path
+    environ: Mapping[str, str] = field(default_factory=dict)  # child processes' (the edge's)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def lock_hash(checkout: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def virtualenv(checkout: Path, cache: Path, uv: Path) -> tuple[Path, bool]:
+def virtualenv(checkout: Path, cache: Path, uv: Path, environ: Mapping[str, str]) -> tuple[Path, bool]:
     """The python of a virtualenv with the checkout's locked runtime packages (not the project itself:
     the checkout is put on PYTHONPATH); built once per lock. Returns (python, reused)."""
     venv = cache / "venvs" / lock_hash(checkout)
@@ -140,7 +140,7 @@ def virtualenv(checkout: Path, cache: Path, uv: Path) -> tuple[Path, bool]:
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
     # This interpreter, never one uv downloads (as ./dev installs the project's own venv).
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
+    env = {**environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
     env.pop("VIRTUAL_ENV", None)
     argv = [str(uv), "sync", "--frozen", "--no-install-project", "--no-dev", "--python", sys.executable]
     argv += ["--project", str(checkout)]

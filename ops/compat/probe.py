@@ -3,7 +3,8 @@ checkout on PYTHONPATH): what its models map, and a create/read/update/delete ro
 each of them against DATABASE_URL in DB_SCHEMA. Prints one JSON document on stdout.
 
 Standalone on purpose: it imports SQLAlchemy and the old checkout's `app.models`, nothing of this
-repository, so the old code is judged by its own models and its own library versions.
+repository, so the old code is judged by its own models and its own library versions. It is its
+own process's edge, so it reads DATABASE_URL and DB_SCHEMA from the environment itself.
 """
 
 from __future__ import annotations

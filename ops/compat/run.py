@@ -7,10 +7,9 @@ models checked against the schema and REF's code run on it."""
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ class OldCode:
     ref: checkout.Ref
     path: Path
     python: Path
+    environ: Mapping[str, str]  # for its processes: the edge's, plus the database's settings
 
 
 @contextlib.contextmanager
@@ -53,7 +53,7 @@ def _stage(report: CompatReport, name: str) -> Iterator[None]:
 def build_old_schema(old: OldCode, scratch: Scratch) -> str:
     """REF's migration job on the empty database, with its seed; the revision it left."""
     env = {
-        **os.environ,
+        **old.environ,
         **running.old_environ(old.path, scratch),
         "MIGRATE_SEED": "true",
         "PGSTACK_ENV": "compat",
@@ -81,7 +81,7 @@ def build_old_schema(old: OldCode, scratch: Scratch) -> str:
 
 def old_models(old: OldCode) -> list[dict[str, Any]]:
     """REF's models as its probe reports them (no database needed)."""
-    found: list[dict[str, Any]] = running.probe(old.python, old.path, None, "models")["models"]
+    found: list[dict[str, Any]] = running.probe(old.python, old.path, None, "models", old.environ)["models"]
     return found
 
 
@@ -141,7 +141,7 @@ def check_against(
             )
     with _stage(report, "running"), ThreadPoolExecutor(max_workers=1) as pool:
         # The round trip runs while the app starts: two processes, each mostly waiting on imports.
-        trip = pool.submit(running.roundtrip, old.python, old.path, scratch)
+        trip = pool.submit(running.roundtrip, old.python, old.path, scratch, old.environ)
         findings, notes = running.app_checks(old.python, old.path, scratch) if app else ([], [])
         trip_findings, skipped = trip.result()
         report.findings += findings + trip_findings
@@ -153,28 +153,30 @@ def check_against(
 
 
 @contextlib.contextmanager
-def old_code(repo: Path, ref: checkout.Ref, cache: Path, uv: Path, report: CompatReport) -> Iterator[OldCode]:
+def old_code(
+    repo: Path, ref: checkout.Ref, setup: checkout.CompatSetup, report: CompatReport
+) -> Iterator[OldCode]:
     """REF's worktree and virtualenv for the block (the worktree is removed afterwards)."""
     started = time.monotonic()
-    with checkout.worktree(repo, ref, cache) as path:
+    with checkout.worktree(repo, ref, setup.cache) as path:
         report.timings["worktree"] = time.monotonic() - started
         with _stage(report, "venv"):
-            python, _ = checkout.virtualenv(path, cache, uv)
-        yield OldCode(ref, path, python)
+            python, _ = checkout.virtualenv(path, setup.cache, setup.uv, setup.environ)
+        yield OldCode(ref, path, python, setup.environ)
 
 
 def compat(
     repo: Path,
     base: str,
     *,
-    cache: Path,
-    uv: Path,
+    setup: checkout.CompatSetup,
     cluster: LocalEnv | None = None,
     progress: Progress = _quiet,
     extra_versions: bool = False,
     phase: Phase = EXPAND,
 ) -> CompatReport:
-    """The whole check against `base`; `cluster` is a running local cluster to build the throwaway
+    """The whole check against `base` (`setup`: the cache, uv and the child processes' environment,
+    from the edge); `cluster` is a running local cluster to build the throwaway
     database in (default: a throwaway cluster of its own); `extra_versions`: revisions come from a
     directory besides migrations/ too (so an unchanged migrations/ proves nothing); `phase`: the
     schema the deploy's job leaves (expand, before a rollout) or the one after the contract phase
@@ -203,7 +205,7 @@ def compat(
         # waiting on processes, so the two overlap even on two cores.
         with ThreadPoolExecutor(max_workers=1) as pool:
             database = pool.submit(start_database)
-            old = stack.enter_context(old_code(repo, ref, cache, uv, report))
+            old = stack.enter_context(old_code(repo, ref, setup, report))
             with _stage(report, "static"):
                 models = old_models(old)
             scratch = database.result()

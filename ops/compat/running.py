@@ -5,8 +5,8 @@ health endpoints asked."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,12 @@ def old_environ(checkout: Path, scratch: Scratch | None) -> dict[str, str]:
     return {**settings, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def probe(python: Path, checkout: Path, scratch: Scratch | None, command: str) -> dict[str, Any]:
-    """Run the probe's `command` in the old code's virtualenv; its JSON document."""
-    env = {**os.environ, **old_environ(checkout, scratch)}
+def probe(
+    python: Path, checkout: Path, scratch: Scratch | None, command: str, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """Run the probe's `command` in the old code's virtualenv (`environ`: the edge's, for a child);
+    its JSON document."""
+    env = {**environ, **old_environ(checkout, scratch)}
     env.pop("VIRTUAL_ENV", None)
     try:
         done = subprocess.run(
@@ -55,10 +58,12 @@ def probe(python: Path, checkout: Path, scratch: Scratch | None, command: str) -
     return document
 
 
-def roundtrip(python: Path, checkout: Path, scratch: Scratch) -> tuple[list[Finding], list[str]]:
+def roundtrip(
+    python: Path, checkout: Path, scratch: Scratch, environ: Mapping[str, str]
+) -> tuple[list[Finding], list[str]]:
     """A create/read/update/delete round trip through each of the old code's models; (findings,
     notes: the models not tried because a parent row failed)."""
-    found = probe(python, checkout, scratch, "roundtrip")
+    found = probe(python, checkout, scratch, "roundtrip", environ)
     failures = found["failures"]
     skipped = [f["model"] for f in failures if f["error"].startswith(SKIPPED)]
     findings = [

@@ -163,7 +163,7 @@ def check_compat(
     from ops.compat.run import compat
 
     try:
-        report = compat(root, serving_commit, cache=setup.cache, uv=setup.uv, progress=progress)
+        report = compat(root, serving_commit, setup=setup, progress=progress)
     except CompatInputError as exc:
         raise UserError(
             f"db.compat against the serving commit {serving_commit[:12]} could not run ({exc}); "

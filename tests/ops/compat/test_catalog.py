@@ -11,6 +11,7 @@ base's enum revision) from a versions directory of its own.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,7 +125,8 @@ def _base(local_env: LocalEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
     report = CompatReport("base", commit)
     with contextlib.ExitStack() as stack:
         uv = checkout.find_uv(Path(sys.executable).parent, None)
-        old = stack.enter_context(old_code(repo, ref, root / "cache", uv, report))
+        setup = checkout.CompatSetup(root / "cache", uv, dict(os.environ))
+        old = stack.enter_context(old_code(repo, ref, setup, report))
         template = stack.enter_context(scratch_database(local_env))
         head = build_old_schema(old, template)
         yield Base(old, old_models(old), head, template.name)

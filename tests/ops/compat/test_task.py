@@ -5,6 +5,7 @@ worktree, virtualenv or database behind."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -146,7 +147,7 @@ def test_the_deploy_preflight_refuses_a_serving_commit_the_new_schema_breaks(
         (versions / name).write_text((repo.path / "migrations" / "versions" / name).read_text())
     monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
     script_directory.cache_clear()
-    setup = CompatSetup(tmp_path / "cache", find_uv(Path(sys.executable).parent, None))
+    setup = CompatSetup(tmp_path / "cache", find_uv(Path(sys.executable).parent, None), dict(os.environ))
     lines: list[str] = []
     with pytest.raises(UserError) as refused:
         check_compat(setup, repo.path, repo.base, lines.append)
