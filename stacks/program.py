@@ -62,6 +62,8 @@ def gcp_stack(values: EngineValues) -> dict[str, Any]:
     identity = ServiceIdentity(
         "identity", config, RUNTIME, service_reads, after_apis, iam_login=config.iam_auth
     )
+    if config.iam_auth:
+        database.iam_user(config, identity.account)
     job_env = migration_env(config, database.secrets)
     migrator = ServiceIdentity("migrator", config, MIGRATOR, secrets_read(job_env, extra=[ca]), after_apis)
     inputs = ServiceInputs(registry.image, database, identity, network, sidecar, service_env)

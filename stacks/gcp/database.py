@@ -171,18 +171,8 @@ class CloudSqlDatabase(pulumi.ComponentResource):
             opts=child,
         )
         self.runtime_password: pulumi.Output[str] | None = None
-        if config.iam_auth:
-            # The service account logs in with an access token as its password (app/db.py).
-            self.runtime_user = gcp.sql.User(
-                "runtime-user",
-                name=config.roles.runtime,
-                project=config.project,
-                instance=self.instance.name,
-                type=IAM_SERVICE_ACCOUNT_USER,
-                deletion_policy="ABANDON",  # its privileges keep it from being dropped
-                opts=child,
-            )
-        else:
+        self.runtime_user: gcp.sql.User | None = None
+        if not config.iam_auth:  # with iamAuth: iam_user(), once the service's account exists
             generated = random.RandomPassword(
                 "runtime-password", length=PASSWORD_LENGTH, special=False, opts=child
             )
@@ -196,7 +186,7 @@ class CloudSqlDatabase(pulumi.ComponentResource):
                 deletion_policy="ABANDON",  # its privileges keep it from being dropped
                 opts=child,
             )
-        self.users: list[pulumi.Resource] = [self.user, self.runtime_user]
+        self.users: list[pulumi.Resource] = [self.user, *([self.runtime_user] if self.runtime_user else [])]
         self.connection_name = self.instance.connection_name
         self.private_ip = self.instance.private_ip_address
         # Not secret: it is what every client checks the server against (`pulumi stack output`).
@@ -204,16 +194,16 @@ class CloudSqlDatabase(pulumi.ComponentResource):
         # The owner's URL goes to the instance itself: migrations need a session, never a pooler.
         self.direct_url = self._url(self.user.name, self.secret_password, self.private_ip, POSTGRES_PORT)
         runtime_password = self.runtime_password  # None with IAM: the token is the app's to fetch
+        # With IAM the user comes later (iam_user); its name is the config's either way.
+        runtime = (
+            self.runtime_user.name if self.runtime_user else pulumi.Output.from_input(config.roles.runtime)
+        )
         if config.run.pooler == "sidecar":
-            self.pooled_url = self._url(self.runtime_user.name, runtime_password, LOOPBACK, SIDECAR_PORT)
+            self.pooled_url = self._url(runtime, runtime_password, LOOPBACK, SIDECAR_PORT)
         elif config.run.pooler == "managed":
-            self.pooled_url = self._url(
-                self.runtime_user.name, runtime_password, self.private_ip, MANAGED_POOLER_PORT
-            )
+            self.pooled_url = self._url(runtime, runtime_password, self.private_ip, MANAGED_POOLER_PORT)
         else:
-            self.pooled_url = self._url(
-                self.runtime_user.name, runtime_password, self.private_ip, POSTGRES_PORT
-            )
+            self.pooled_url = self._url(runtime, runtime_password, self.private_ip, POSTGRES_PORT)
         # The owner's credentials are the migration job's, the runtime role's the service's; the
         # labels say whose, for the policies. The CA bundle is no credential (and no label).
         self.secrets: dict[str, StoredSecret] = {
@@ -230,6 +220,22 @@ class CloudSqlDatabase(pulumi.ComponentResource):
                 "secret_ids": [s.secret.secret_id for s in self.secrets.values()],
             }
         )
+
+    def iam_user(self, config: CloudConfig, account: gcp.serviceaccount.Account) -> None:
+        """With pgstack:iamAuth: the service account's IAM database user, which logs in with an
+        access token as its password (app/db.py). Cloud SQL refuses an IAM user for an account that
+        does not exist yet, and its name comes from config, so only `depends_on` orders it after the
+        account. Called before the service and the job, which depend on `users`."""
+        self.runtime_user = gcp.sql.User(
+            "runtime-user",
+            name=config.roles.runtime,
+            project=config.project,
+            instance=self.instance.name,
+            type=IAM_SERVICE_ACCOUNT_USER,
+            deletion_policy="ABANDON",  # its privileges keep it from being dropped
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
+        )
+        self.users.append(self.runtime_user)
 
     def _url(
         self,

@@ -47,7 +47,7 @@ class JobInputs:
 
 
 class MigrationJob(pulumi.ComponentResource):
-    """One task, no automatic retry: a failed migration needs a person, not a second attempt."""
+    """One task; up to two retries of it (see max_retries), each bounded."""
 
     def __init__(
         self,
@@ -71,7 +71,12 @@ class MigrationJob(pulumi.ComponentResource):
                 parallelism=1,
                 template=run_v2.JobTemplateTemplateArgs(
                     service_account=inputs.identity.email,
-                    max_retries=0,
+                    # Cloud Run's known issues: a task can be marked as retried (or failed) spuriously,
+                    # and Google advises keeping retries. The migrator is idempotent under its advisory
+                    # lock (a retry finds the revisions applied and goes on), so a second attempt is
+                    # safe where a spurious failure would stop the deploy. A real failure fails thrice
+                    # within the same 900 s bound per attempt.
+                    max_retries=2,
                     timeout="900s",
                     vpc_access=run_v2.JobTemplateTemplateVpcAccessArgs(
                         network_interfaces=[

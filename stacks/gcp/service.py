@@ -18,8 +18,6 @@ from stacks.gcp.tls import CA_DIR, CA_FILE, CA_VOLUME
 
 run_v2 = gcp.cloudrunv2
 APP_PORT = 8080
-PUBLIC_MEMBER = "allUsers"
-INVOKER_ROLE = "roles/run.invoker"
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ def _app_container(config: CloudConfig, inputs: ServiceInputs) -> run_v2.Service
 
 
 class AppService(pulumi.ComponentResource):
-    """The service, and the public invoker binding only when the stack says `public: true`."""
+    """The service; public (its invoker check off) only when the stack says `public: true`."""
 
     def __init__(
         self,
@@ -131,6 +129,11 @@ class AppService(pulumi.ComponentResource):
             location=config.region,
             ingress=run.ingress,
             deletion_protection=config.deletion_protection,
+            # A public service (pgstack:public) turns Cloud Run's invoker check off instead of binding
+            # allUsers as invoker: organisations enforcing domain-restricted sharing reject an allUsers
+            # binding (the no-public-invoker policy refuses one), and the check off is its documented
+            # replacement. Otherwise callers need roles/run.invoker.
+            invoker_iam_disabled=run.public,
             # The connection budget's instance count: a revision-level max holds per revision, so
             # during a rollout the old and the new revision could each reach it; the service-level
             # max is "the combined maximum for all revisions" receiving traffic. Min instances are
@@ -166,15 +169,4 @@ class AppService(pulumi.ComponentResource):
             ),
         )
         self.url = self.service.uri
-        self.invoker: run_v2.ServiceIamMember | None = None
-        if run.public:
-            self.invoker = run_v2.ServiceIamMember(
-                "public-invoker",
-                project=config.project,
-                location=config.region,
-                name=self.service.name,
-                role=INVOKER_ROLE,
-                member=PUBLIC_MEMBER,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
         self.register_outputs({"url": self.url, "name": self.service.name})

@@ -41,6 +41,7 @@ TASK_NAMES = [
     "env.status",
     "env.up",
     "env.url",
+    "infra.bootstrap",
     "infra.check",
     "infra.destroy",
     "infra.diff",

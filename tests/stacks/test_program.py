@@ -122,12 +122,15 @@ def test_each_workload_reads_only_its_own_secrets_and_has_no_project_role(
 
 
 def test_no_public_invoker_unless_public(staging_run: Run, prod_run: Run) -> None:
-    """allUsers may invoke prod (public: true) and nothing in staging (public: false)."""
-    assert [] == staging_run.of_type(RUN_INVOKER)
-    invokers = [r.inputs for r in prod_run.of_type(RUN_INVOKER)]
-    assert [("roles/run.invoker", "allUsers")] == [(i["role"], i["member"]) for i in invokers]
+    """prod (public: true) turns Cloud Run's invoker check off; staging keeps it; no allUsers binding
+    anywhere (organisations enforcing domain-restricted sharing reject one)."""
+    assert [] == staging_run.of_type(RUN_INVOKER) and [] == prod_run.of_type(RUN_INVOKER)
+    (prod_service,) = prod_run.of_type("gcp:cloudrunv2/service:Service")
+    (staging_service,) = staging_run.of_type("gcp:cloudrunv2/service:Service")
+    assert prod_service.inputs["invokerIamDisabled"] is True
+    assert staging_service.inputs.get("invokerIamDisabled") in (False, None)
     for run in (staging_run, prod_run):
-        iam = [r for r in run.resources if "member" in r.inputs and r.type != RUN_INVOKER]
+        iam = [r for r in run.resources if "member" in r.inputs]
         assert [] == [r.name for r in iam if r.inputs["member"] in ("allUsers", "allAuthenticatedUsers")]
 
 

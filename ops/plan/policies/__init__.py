@@ -53,7 +53,7 @@ POLICIES: tuple[Policy, ...] = (
     ),
     Policy(
         "no-public-invoker",
-        "nobody unauthenticated may invoke the service unless pgstack:public is true",
+        "no allUsers/allAuthenticatedUsers invoker binding; the invoker check off only on a public stack",
         no_public_invoker,
     ),
     Policy(

@@ -46,10 +46,10 @@ def least_privilege(resource: PlannedResource, ctx: PolicyContext) -> list[Viola
 
 
 def no_public_invoker(resource: PlannedResource, ctx: PolicyContext) -> list[Violation]:
-    if isinstance(ctx.cloud, CloudConfig) and ctx.cloud.run.public:
-        return []
-    fix = "set pgstack:public to true if the service is meant to be public"
     if resource.type == RUN_SERVICE and resource.inputs.get("invokerIamDisabled") is True:
+        if isinstance(ctx.cloud, CloudConfig) and ctx.cloud.run.public:
+            return []
+        fix = "set pgstack:public to true if the service is meant to be public"
         return found("no-public-invoker", resource, "invokerIamDisabled", f"is true: {fix}")
     if resource.type not in RUN_INVOKER_IAM or resource.inputs.get("role") != "roles/run.invoker":
         return []
@@ -57,6 +57,9 @@ def no_public_invoker(resource: PlannedResource, ctx: PolicyContext) -> list[Vio
     public = [m for m in members if m in PUBLIC_MEMBERS]
     if not public:
         return []
+    # Even for a public service: organisations that enforce domain-restricted sharing reject the
+    # binding; Cloud Run's invoker check off (invoker_iam_disabled) is what makes it public.
+    fix = "make the service public with invoker_iam_disabled (pgstack:public true), never a binding"
     return found("no-public-invoker", resource, "member", f"lets {public[0]} invoke: {fix}")
 
 

@@ -123,9 +123,12 @@ def test_prod_rules_do_not_apply_to_staging(sample_plan: SamplePlan) -> None:
     assert [] == evaluate(sample_plan("staging", availabilityType="ZONAL", pitr=False))
 
 
-def test_public_invoker_allowed_when_configured(sample_plan: SamplePlan) -> None:
-    """An allUsers invoker passes when the stack says the service is public."""
-    assert [] == evaluate(sample_plan("staging", publicInvoker=True, public=True))
+def test_an_all_users_invoker_is_refused_even_when_public(sample_plan: SamplePlan) -> None:
+    """A public stack is public through the invoker check off, never an allUsers binding (which
+    domain-restricted sharing rejects)."""
+    violations = evaluate(sample_plan("staging", publicInvoker=True, public=True))
+    assert [("no-public-invoker", "member")] == [(v.policy, v.input) for v in violations]
+    assert "never a binding" in violations[0].message
 
 
 def test_local_ports_must_bind_loopback(sample_plan: SamplePlan) -> None:
