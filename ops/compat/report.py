@@ -89,8 +89,8 @@ class CompatReport:
             return f"db.compat: {self.verdict()}"
         lines = [f"db.compat: {self._span()}"]
         if self.findings:
-            width = max(len(f.subject) for f in self.findings)
-            rev = max(len(f.revision or "-") for f in self.findings)
+            width = max(len("subject"), *(len(f.subject) for f in self.findings))
+            rev = max(len("revision"), *(len(f.revision or "-") for f in self.findings))
             lines.append(f"{'severity':<8}  {'check':<7}  {'subject':<{width}}  {'revision':<{rev}}  what")
             for f in self.findings:
                 revision = f.revision or "-"
