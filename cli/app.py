@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-
 from invoke.context import Context
+from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from app.urls import mask_url
 from cli import edge
 from cli.errors import reported
-from stacks.stackfile import REPO_ROOT
 
 
 @task(
@@ -24,10 +22,11 @@ def serve(c: Context, port: int = 8000, host: str = "127.0.0.1", reload: bool = 
     """Serve the app with uvicorn against the local stack until Ctrl-C."""
     with reported():
         target = edge.target(edge.LOCAL)  # a clear error if the local environment was never started
-        print(f"serving http://{host}:{port} on {mask_url(target.app_url)}")
-        from ops.checks.appserver import uvicorn_command  # here: its HTTP client slows every `invoke`
+        from ops.checks.appserver import serve as serve_app  # here: its HTTP client slows every `invoke`
 
-        extra = ("--reload", "--reload-dir", str(REPO_ROOT / "app")) if reload else ()
-        command = uvicorn_command(port, host, extra)
-        # Foreground child: Ctrl-C reaches uvicorn too, which shuts down gracefully.
-        subprocess.run(command, cwd=REPO_ROOT, env=edge.child_environ(**target.environ()), check=False)
+        def starting() -> None:
+            print(f"serving http://{host}:{port} on {mask_url(target.app_url)}", flush=True)
+
+        code = serve_app(edge.child_environ(**target.environ()), port, host, reload, starting)
+        if code != 0:  # uvicorn said why on stderr (a port taken since the check, an app that failed)
+            raise Exit(f"error: the app server exited with code {code}", code=code)

@@ -36,8 +36,9 @@ def _format_status(status: EnvStatus) -> list[str]:
         version = proc.version or "-"
         lines.append(f"  {proc.name:<10} {state:<5} {pid:<11} 127.0.0.1:{proc.port:<6} {version}")
     for pool in status.pools:
+        paused = " PAUSED," if int(pool.get("paused") or 0) else ""
         lines.append(
-            f"  pool {pool['database']}/{pool['user']}: {pool['pool_mode']}, clients active "
+            f"  pool {pool['database']}/{pool['user']}:{paused} {pool['pool_mode']}, clients active "
             f"{pool['cl_active']} waiting {pool['cl_waiting']}, servers active {pool['sv_active']} "
             f"idle {pool['sv_idle']}"
         )
@@ -102,7 +103,10 @@ def reset(c: Context, yes: bool = False, runtime: str = "") -> None:
 def status(c: Context, json_: bool = False, runtime: str = "") -> None:
     """Show each process: up/down, pid, port, version, and PgBouncer's pools.
 
-    Exit code 0 when both run, 3 when either is down (scripts can wait on it).
+    Also says what a killed task left (a PgBouncer pool still paused, a half-made snapshot copy),
+    which `env.up` undoes, and what a running snapshot operation holds up.
+    Exit code 0 when both run and serve, 3 when either is down, 4 when a pool is paused or a killed
+    task left something (scripts can wait on it).
     """
     with reported():
         chosen = edge.runtime(runtime)
@@ -123,14 +127,24 @@ def status(c: Context, json_: bool = False, runtime: str = "") -> None:
                     for p in (current.postgres, current.pgbouncer)
                 ],
                 "pools": current.pools,
+                "leftovers": current.leftovers,
+                "in_progress": current.in_progress,
             }
             print(json.dumps(payload, indent=2, default=str))
         else:
             if not current.initialised:
                 print(f"no local environment in {current.state_dir}: `invoke env.up` creates it")
             print("\n".join(_format_status(current)))
+            for line in current.in_progress:
+                print(f"  in progress: {line}")
+            for line in current.leftovers:
+                print(f"  left by a killed task: {line}")
+            if current.leftovers:
+                print("  `invoke env.up` undoes what killed tasks left")
         if not current.running:
             raise Exit(code=3)
+        if current.leftovers or not current.serving:
+            raise Exit(code=4)
 
 
 URL_FORMATS = ("text", "env", "json")

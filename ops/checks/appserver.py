@@ -15,12 +15,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ops.errors import UserError
-from ops.local.processes import free_port
+from ops.local.processes import free_port, port_in_use
 from stacks.stackfile import REPO_ROOT
 
 START_TIMEOUT_S = 20.0
@@ -64,6 +64,22 @@ def uvicorn_command(
         "--no-access-log",
         *extra,
     ]
+
+
+def serve(environ: dict[str, str], port: int, host: str, reload: bool, starting: Callable[[], None]) -> int:
+    """Run the app in the foreground until it stops (Ctrl-C reaches it too); its exit code.
+    `starting` is called once the port is known to be free.
+
+    A port that is taken is refused first, in one line: uvicorn would say so in a log line and exit,
+    and a task that went on to exit 0 would tell a script the app had served.
+    """
+    if port_in_use(port, host):
+        raise UserError(f"port {port} on {host} is already in use: stop what listens there, or pass --port")
+    starting()
+    extra = ("--reload", "--reload-dir", str(REPO_ROOT / "app")) if reload else ()
+    return subprocess.run(
+        uvicorn_command(port, host, extra), cwd=REPO_ROOT, env=environ, check=False
+    ).returncode
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -277,6 +277,11 @@ def check_pools(pools: Callable[[], list[dict[str, Any]] | None], database: str)
         raise _Failed(f"no PgBouncer pool for database {database!r}")
     pool = mine[0]
     mode, waiting = pool.get("pool_mode"), int(pool.get("cl_waiting") or 0)
+    if int(pool.get("paused") or 0):
+        raise _Failed(
+            f"pool {database!r} is paused: the app's queries wait ({waiting} waiting); `invoke env.status` "
+            "says by whom, `invoke env.up` resumes a pause left by a killed task"
+        )
     if mode != "transaction":
         raise _Failed(f"pool {database!r} is in {mode} mode: the app is written for transaction pooling")
     return (

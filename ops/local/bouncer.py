@@ -176,4 +176,12 @@ class NativeBouncer:
             cur.execute("SHOW POOLS")
             names = [d.name for d in cur.description or []]
             pools = [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
+            # A paused pool (PAUSE, KILL) holds every query: SHOW POOLS does not say so, SHOW DATABASES does.
+            cur.execute("SHOW DATABASES")
+            names = [d.name for d in cur.description or []]
+            paused = {
+                row[names.index("name")]: int(row[names.index("paused")] or 0) for row in cur.fetchall()
+            }
+        for pool in pools:
+            pool["paused"] = paused.get(pool.get("database"), 0)
         return version, [p for p in pools if p.get("database") != "pgbouncer"]

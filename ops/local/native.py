@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from app.urls import mask_secrets
 from ops.errors import UserError
 from ops.local.binaries import Binaries, find_binaries
 from ops.local.bouncer import NativeBouncer
@@ -30,6 +31,8 @@ from stacks.config import Key, LocalConfig
 if TYPE_CHECKING:
     import psycopg
 
+    from ops.local.snapshots.ledger import PauseLedger
+    from ops.local.snapshots.leftovers import Leftovers
     from ops.migrate.target import DatabaseTarget
 
 Progress = Callable[[str], None]
@@ -129,6 +132,19 @@ class LocalEnv:
         return self.bouncer.log
 
     @property
+    def pause_ledger(self) -> PauseLedger:
+        """Where snapshot operations record the PgBouncer pause they hold (run/)."""
+        from ops.local.snapshots.ledger import PauseLedger  # psycopg: see ops/local/postgres.py
+
+        return PauseLedger(self.run_dir)
+
+    def leftovers(self) -> Leftovers:
+        """What killed snapshot tasks left in this environment (ops/local/snapshots/leftovers.py)."""
+        from ops.local.snapshots.leftovers import Leftovers
+
+        return Leftovers(self.admin_url(), self.config.database, self.bouncer_console, self.pause_ledger)
+
+    @property
     def binaries(self) -> Binaries:
         if self._binaries is None:
             self._binaries = find_binaries(self.config.postgres_version, self.config.source)
@@ -183,11 +199,19 @@ class LocalEnv:
         bouncer_pid = bouncer.pid() if initialised else None
         bouncer_version: str | None = None
         pools: list[dict[str, Any]] = []
+        leftovers: list[str] = []
+        in_progress: list[str] = []
         if bouncer_pid is not None:
             import psycopg
 
             with contextlib.suppress(psycopg.Error):
                 bouncer_version, pools = bouncer.admin_info()
+        if pg_version is not None:
+            import psycopg
+
+            with contextlib.suppress(psycopg.Error):
+                found, in_progress = self.leftovers().find()
+                leftovers = [leftover.what for leftover in found]
         cfg = self.config
         return EnvStatus(
             state_dir=self.state_dir,
@@ -197,6 +221,8 @@ class LocalEnv:
                 "pgbouncer", bouncer_version is not None, bouncer_pid, cfg.pgbouncer_port, bouncer_version
             ),
             pools=pools,
+            leftovers=leftovers,
+            in_progress=in_progress,
         )
 
     def pools(self) -> list[dict[str, Any]] | None:
@@ -283,6 +309,17 @@ class LocalEnv:
             raise
         if syncing is not None:
             postgres.wait_synced(syncing, progress)
+        self._undo_leftovers(progress)
+
+    def _undo_leftovers(self, progress: Progress) -> None:
+        """Last, on a running environment: what a killed snapshot task left (a paused pool first)."""
+        import psycopg
+
+        try:
+            self.leftovers().undo(lambda line: progress(f"snapshots: {line}"))
+        except psycopg.Error as exc:  # the environment is up: say what could not be checked, go on
+            first = (mask_secrets(str(exc).strip()) or "no message").splitlines()[0]
+            progress(f"snapshots: could not look for what a killed task left: {first}")
 
     def _grant_runtime(self, progress: Progress) -> None:
         """The runtime role's privileges on the schema, as its owner (ops/migrate/grants.py)."""

@@ -86,3 +86,14 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def started_ticks(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot): with the pid, it names one process, as a
+    pid alone does not once it is reused. None when the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None

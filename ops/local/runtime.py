@@ -16,6 +16,7 @@ from stacks.stackfile import REPO_ROOT
 if TYPE_CHECKING:
     import psycopg
 
+    from ops.local.snapshots.ledger import PauseLedger
     from ops.migrate.target import DatabaseTarget
     from stacks.config import LocalConfig
 
@@ -31,6 +32,10 @@ class Runtime(Protocol):
     name: str
     config: LocalConfig  # the stack file it runs
     reads_pools: bool  # whether `pools()` can reach PgBouncer's admin console at all
+
+    @property
+    def pause_ledger(self) -> PauseLedger | None:
+        """Where snapshot operations record the PgBouncer pause they hold (None: no snapshots here)."""
 
     def up(self, progress: Progress) -> DatabaseTarget:
         """Start Postgres and PgBouncer (creating what is missing); the database they serve."""

@@ -29,7 +29,16 @@ class EnvStatus:
     pgbouncer: ProcessStatus
     pools: list[dict[str, Any]] = field(default_factory=list)
     runtime: str = "native"
+    # What a killed task left (a paused pool, a half-made copy): `env.up` undoes each. One line each.
+    leftovers: list[str] = field(default_factory=list)
+    # Operations running now that hold something up (a snapshot's pause). One line each.
+    in_progress: list[str] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
         return self.postgres.running and self.pgbouncer.running
+
+    @property
+    def serving(self) -> bool:
+        """Running, and no pool paused: the app's queries are answered."""
+        return self.running and not any(int(pool.get("paused") or 0) for pool in self.pools)

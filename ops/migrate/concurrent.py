@@ -24,6 +24,9 @@ from ops.migrate.lock import Timeouts
 
 # Added to an error raised inside a block, so the migrator's one-line message can say so.
 IN_BLOCK_NOTE = "raised in a revision's autocommit block"
+# Added too when the revision wrote something before its block: Alembic committed it as the block
+# began, so a rerun (from the top of the revision) meets it again.
+COMMITTED_BEFORE_NOTE = "statements before the block were committed"
 
 _INVALID_INDEXES = """
 SELECT i.relname, c.relname
@@ -47,6 +50,16 @@ def raised_in_block(exc: BaseException) -> bool:
     return IN_BLOCK_NOTE in getattr(exc, "__notes__", ())
 
 
+def committed_before_block(exc: BaseException) -> bool:
+    """True when the revision whose block raised `exc` had written something before the block."""
+    return COMMITTED_BEFORE_NOTE in getattr(exc, "__notes__", ())
+
+
+def _wrote(connection: Connection) -> bool:
+    """True when the open transaction has written anything (Postgres gives it an id only then)."""
+    return bool(connection.execute(text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")).scalar())
+
+
 def invalid_indexes(connection: Connection, schema: str) -> list[str]:
     """`index on table` for each INVALID index in `schema`: a concurrent build that failed (or one
     still running)."""
@@ -63,6 +76,7 @@ def _with_timeout(context: MigrationContext, connection: Connection, timeouts: T
 
     @contextmanager
     def block() -> Iterator[None]:
+        committed_before = _wrote(connection)
         # Alembic's block commits, then switches this same Connection object to autocommit.
         with plain():
             _set_statement_timeout(connection, timeouts.concurrent_statement_timeout)
@@ -70,6 +84,8 @@ def _with_timeout(context: MigrationContext, connection: Connection, timeouts: T
                 yield
             except DBAPIError as exc:
                 exc.add_note(IN_BLOCK_NOTE)
+                if committed_before:
+                    exc.add_note(COMMITTED_BEFORE_NOTE)
                 raise
             finally:
                 # A lost connection raises here too: the block's own error says what happened.

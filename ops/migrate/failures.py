@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.exc import DBAPIError
 
 from app.dberrors import error_line, sqlstate
-from ops.migrate.concurrent import raised_in_block
+from ops.migrate.concurrent import committed_before_block, raised_in_block
 from ops.migrate.lock import Timeouts
 
 
@@ -43,6 +43,15 @@ def block_failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, le
     else:
         cause = f"failed in its autocommit block: {first}"
     left = f"; it left INVALID index {', '.join(leftovers)} behind (db.check lists it)" if leftovers else ""
+    if committed_before_block(exc):
+        # Alembic committed the revision's earlier statements as the block began: they stay, and a
+        # rerun, from the top of the revision, meets them again.
+        return (
+            f"revision {revision} {cause}{left}; it is not recorded as applied, but its statements "
+            "before the autocommit block were committed when the block began and stay: undo them by "
+            "hand (or make them idempotent: IF NOT EXISTS) before rerunning `db.migrate`, which runs "
+            "the revision again from the top"
+        )
     return (
         f"revision {revision} {cause}{left}; it is not recorded as applied: rerun `db.migrate` once the "
         "cause is gone, it runs again from the top (the template's pattern drops an invalid index first)"

@@ -10,13 +10,17 @@ import select
 import psycopg
 
 from app.urls import libpq_dsn
+from ops.local.snapshots.ledger import PauseLedger
 from ops.local.snapshots.lock import LOCK
 
 BACKGROUND_START_S = 5.0  # how long a task waits for its background job to hold the lock
 
 
-def run_in_background(admin_url: str, statements: list[str]) -> None:
-    """Run `statements` in a detached process of their own, under the snapshots' lock.
+def run_in_background(
+    admin_url: str, statements: list[str], ledger: PauseLedger | None = None, database: str = ""
+) -> None:
+    """Run `statements` in a detached process of their own, under the snapshots' lock; while it runs,
+    it keeps a task record in `ledger` (one a SIGKILL leaves sends `env.up` looking for its work).
 
     Forked twice, so the process outlives this one, is nobody's zombie and costs no interpreter
     start-up; this returns once it holds the lock (or after a few seconds), so whatever snapshot
@@ -34,7 +38,14 @@ def run_in_background(admin_url: str, statements: list[str]) -> None:
         os.setsid()
         if os.fork() == 0:
             _detach(keep=ready_write)
-            _run_locked(admin_url, statements, ready_write)
+            if ledger is not None:
+                with contextlib.suppress(OSError):  # a record is a courtesy; the work is not
+                    ledger.task_started(database, "a snapshot's background copy or drop")
+            try:
+                _run_locked(admin_url, statements, ready_write)
+            finally:
+                if ledger is not None:
+                    ledger.task_ended()
     finally:
         os._exit(0)  # never run the parent's cleanup (atexit, pytest's teardown) in a child
 

@@ -14,6 +14,7 @@ import psycopg
 
 from app.identifiers import IDENTIFIER_RULE, is_identifier
 from ops.errors import UserError
+from ops.local.snapshots.ledger import PauseLedger
 from ops.migrate.sessions import ON_DATABASE, Session, listed
 
 Progress = Callable[[str], None]
@@ -41,11 +42,20 @@ class Quiescer:
     console: Console
     progress: Progress
     pause_wait_s: float = PAUSE_WAIT_S
+    ledger: PauseLedger | None = (
+        None  # where the pause is recorded while held (ops/local/snapshots/ledger.py)
+    )
 
     @contextlib.contextmanager
-    def quiet(self, conn: psycopg.Connection, database: str, force: bool) -> Iterator[None]:
+    def quiet(
+        self, conn: psycopg.Connection, database: str, force: bool, doing: str = "a snapshot operation"
+    ) -> Iterator[None]:
         """No other session on `database` while the block runs: PgBouncer's pool for it paused (with
-        `force`: its clients disconnected), other sessions refused, or with `force` ended."""
+        `force`: its clients disconnected), other sessions refused, or with `force` ended.
+
+        The pause is recorded (`ledger`, as `doing`) before it is made and forgotten after the
+        RESUME, so one this process cannot lift (SIGKILL) is known for an orphan.
+        """
         # Idle PgBouncer server connections are not in the way: the pause closes them.
         in_the_way = [s for s in self.others(conn, database) if not (s.via_pgbouncer and s.state == "idle")]
         if in_the_way and not force:
@@ -53,6 +63,8 @@ class Quiescer:
         console = self.console()
         try:
             if console is not None:
+                if self.ledger is not None:
+                    self.ledger.record(database, doing)  # KILL holds new clients until RESUME too
                 if force:
                     console.execute(f"KILL {_console_name(database)}")
                 else:
@@ -67,6 +79,10 @@ class Quiescer:
             if console is not None:
                 with contextlib.suppress(psycopg.Error), console:
                     console.execute(f"RESUME {_console_name(database)}")
+                # Resumed, or the RESUME failed because PgBouncer is gone (and its pause with it);
+                # a pause that somehow outlives this shows as one nobody holds.
+                if self.ledger is not None:
+                    self.ledger.clear(database)
 
     def _pause(self, console: psycopg.Connection, database: str, conn: psycopg.Connection) -> None:
         """PAUSE the database's pool, waiting at most `pause_wait_s` for its transactions in flight."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.local.snapshots.background import run_in_background
 from ops.local.snapshots.copying import PROGRESS_EVERY_S, copy_database, file_copy
+from ops.local.snapshots.interrupts import stopped_cleanly
+from ops.local.snapshots.ledger import PauseLedger
 from ops.local.snapshots.lock import one_at_a_time, wait_for_unlock
 from ops.local.snapshots.quiesce import PAUSE_WAIT_S, Console, Progress, Quiescer
 from ops.local.snapshots.snapshot import (
@@ -56,6 +59,7 @@ class SnapshotStore:
         pause_wait_s: float = PAUSE_WAIT_S,
         progress_every_s: float = PROGRESS_EVERY_S,
         spares: bool = True,
+        ledger: PauseLedger | None = None,
     ) -> None:
         self.admin_url = admin_url
         self.database = database
@@ -65,6 +69,7 @@ class SnapshotStore:
         self.pause_wait_s = pause_wait_s
         self.progress_every_s = progress_every_s
         self.spares = spares  # keep a ready copy of each snapshot: a restore then copies nothing
+        self.ledger = ledger  # where a pause is recorded while held (None: not recorded)
 
     # --- names ----------------------------------------------------------------------------
     def snapshot_database(self, name: str) -> str:
@@ -103,7 +108,12 @@ class SnapshotStore:
         """Copy the database into snapshot `name` (which must not exist yet)."""
         target = self.snapshot_database(name)
         quiescer = self._quiescer()
-        with self._admin() as conn, one_at_a_time(conn, self.progress):
+        with (
+            stopped_cleanly(),
+            self._task(f"db.snapshot {name}"),
+            self._admin() as conn,
+            one_at_a_time(conn, self.progress),
+        ):
             for snapshot in self._list(conn):
                 if snapshot.name == name:
                     raise UserError(
@@ -115,33 +125,40 @@ class SnapshotStore:
             size = self._size(conn, self.database)
             self.progress(f"snapshot {name!r}: copying {self.database!r} ({human_size(size)})")
             started = time.monotonic()
-            with quiescer.quiet(conn, self.database, force):
-                self._copy(
-                    conn,
-                    sql.SQL("CREATE DATABASE {} TEMPLATE {}{} ALLOW_CONNECTIONS false").format(
-                        sql.Identifier(target), sql.Identifier(self.database), file_copy(conn)
-                    ),
-                    size,
-                    force=force,
-                    retry_busy=True,
+            try:
+                with quiescer.quiet(conn, self.database, force, doing=f"db.snapshot {name}"):
+                    self._copy(
+                        conn,
+                        sql.SQL("CREATE DATABASE {} TEMPLATE {}{} ALLOW_CONNECTIONS false").format(
+                            sql.Identifier(target), sql.Identifier(self.database), file_copy(conn)
+                        ),
+                        size,
+                        force=force,
+                        retry_busy=True,
+                    )
+                meta = {
+                    "pgstack": "snapshot",
+                    "name": name,
+                    "source": self.database,
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "revision": revision,
+                }
+                conn.execute(
+                    sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                        sql.Identifier(target), sql.Literal(json.dumps(meta))
+                    )
                 )
-            meta = {
-                "pgstack": "snapshot",
-                "name": name,
-                "source": self.database,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "revision": revision,
-            }
-            conn.execute(
-                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                    sql.Identifier(target), sql.Literal(json.dumps(meta))
-                )
-            )
+            except BaseException:
+                # Stopped between the copy and its record (the comment): a snapshot nobody can
+                # tell the revision of is dropped, not left half-registered.
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(target)))
+                raise
             taken = self._existing(conn, name)
             later = [self._make_spare(conn, name)] if self.spares else []
         self.progress(f"snapshot {name!r} taken in {time.monotonic() - started:.1f} s")
         if later:
-            run_in_background(self.admin_url, later)
+            run_in_background(self.admin_url, later, self.ledger, self.database)
             self.progress("  a spare copy for a fast restore is being made in the background")
         return taken
 
@@ -152,7 +169,12 @@ class SnapshotStore:
         background; without one, the snapshot is copied first.
         """
         quiescer = self._quiescer()
-        with self._admin() as conn, one_at_a_time(conn, self.progress):
+        with (
+            stopped_cleanly(),
+            self._task(f"db.restore {name}"),
+            self._admin() as conn,
+            one_at_a_time(conn, self.progress),
+        ):
             snapshot = self._existing(conn, name)
             self._require_source(conn)
             old = database_settings(conn, self.database)
@@ -174,7 +196,7 @@ class SnapshotStore:
                     snapshot.size_bytes,
                 )
             try:
-                with quiescer.quiet(conn, self.database, force):
+                with quiescer.quiet(conn, self.database, force, doing=f"db.restore {name}"):
                     swap(conn, self.database, source, replaced, old, quiescer=quiescer, force=force)
             except BaseException:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(restoring)))
@@ -186,14 +208,31 @@ class SnapshotStore:
                 later.append(self._make_spare(conn, name))
         took = time.monotonic() - started
         self.progress(f"restored {self.database!r} from snapshot {name!r} in {took:.1f} s")
-        run_in_background(self.admin_url, later)
+        run_in_background(self.admin_url, later, self.ledger, self.database)
         what = "dropped, and a new spare copy made," if self.spares else "dropped"
         self.progress(f"  the replaced copy of {self.database!r} is being {what} in the background")
+        self._warn_unknown_revision(snapshot)
         return snapshot
+
+    def _warn_unknown_revision(self, snapshot: Snapshot) -> None:
+        """Say so when the restored schema is at a revision this code's migrations do not have."""
+        from ops.migrate.revisions import known_revision  # Alembic's script directory: only here
+
+        if snapshot.revision is not None and known_revision(snapshot.revision) is None:
+            self.progress(
+                f"warning: snapshot {snapshot.name!r} is at revision {snapshot.revision}, which this "
+                "code's migrations do not have (taken on another branch?): `db.migrate` and the app "
+                "may fail on it; check out the code it was taken with, or restore another snapshot"
+            )
 
     def delete(self, name: str) -> Snapshot:
         """Drop snapshot `name`."""
-        with self._admin() as conn, one_at_a_time(conn, self.progress):
+        with (
+            stopped_cleanly(),
+            self._task(f"db.snapshot --delete {name}"),
+            self._admin() as conn,
+            one_at_a_time(conn, self.progress),
+        ):
             snapshot = self._existing(conn, name)
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(self.spare_database(name)))
@@ -214,15 +253,30 @@ class SnapshotStore:
     def _admin(self) -> Iterator[psycopg.Connection]:
         try:
             conn = psycopg.connect(
-                libpq_dsn(self.admin_url), autocommit=True, application_name="pgstack-snapshot"
+                libpq_dsn(self.admin_url),
+                autocommit=True,
+                application_name=f"pgstack-snapshot pid={os.getpid()}",
             )
         except psycopg.OperationalError:
             raise UserError("Postgres does not answer: start it with `invoke env.up`") from None
         with conn:
             yield conn
 
+    @contextlib.contextmanager
+    def _task(self, doing: str) -> Iterator[None]:
+        """Keep a record that this process works on the snapshots while the block runs: one a
+        SIGKILL leaves tells `env.up` to look for what the task left half-done."""
+        if self.ledger is None:
+            yield
+            return
+        self.ledger.task_started(self.database, doing)
+        try:
+            yield
+        finally:
+            self.ledger.task_ended()
+
     def _quiescer(self) -> Quiescer:
-        return Quiescer(self.console, self.progress, self.pause_wait_s)
+        return Quiescer(self.console, self.progress, self.pause_wait_s, self.ledger)
 
     def _copy(
         self,
@@ -276,4 +330,5 @@ def store_for(runtime: Runtime, progress: Progress) -> SnapshotStore:
         schema=config.schema,
         console=runtime.bouncer_console,
         progress=progress,
+        ledger=runtime.pause_ledger,
     )
