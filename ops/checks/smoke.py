@@ -316,19 +316,32 @@ def run_smoke(
     if url and not url.startswith(("http://", "https://")):
         raise UserError(f"--url must be an http(s) URL (got {url!r})")
     report = SmokeReport(target.env)
-    report.checks.append(_run("direct connection", lambda: check_direct(target)))
-    report.checks.append(_run("pooled connection", lambda: check_pooled(target)))
-    report.checks.append(_run("migrations", lambda: check_migrations(target)))
-    report.checks.append(_run("privileges", lambda: check_privileges(target)))
-    try:
-        with _app_url(target, url, progress) as base_url:
-            for path in APP_ENDPOINTS:
-                report.checks.append(_run(f"app {path}", partial(check_endpoint, base_url, path)))
-    except UserError as exc:  # the app could not start: every endpoint check fails with why
-        report.checks.extend(SmokeCheck(f"app {path}", "FAIL", str(exc)) for path in APP_ENDPOINTS)
+    # Read first: through a paused pool every pooled check would wait out PgBouncer's query_wait_timeout.
     if pools is not None:
         database = _database_name(target)
-        report.checks.append(_run("pgbouncer pools", lambda: check_pools(pools, database)))
+        pools_check = _run("pgbouncer pools", lambda: check_pools(pools, database))
     else:
-        report.checks.append(_skip("pgbouncer pools", "only for --env local (its admin console)"))
+        pools_check = _skip("pgbouncer pools", "only for --env local (its admin console)")
+    paused = pools_check.failed and " is paused" in pools_check.summary
+    held = "PgBouncer's pool is paused (see `pgbouncer pools`): not tried"
+    report.checks.append(_run("direct connection", lambda: check_direct(target)))
+    report.checks.append(
+        _skip("pooled connection", held)
+        if paused
+        else _run("pooled connection", lambda: check_pooled(target))
+    )
+    report.checks.append(_run("migrations", lambda: check_migrations(target)))
+    report.checks.append(
+        _skip("privileges", held) if paused else _run("privileges", lambda: check_privileges(target))
+    )
+    if paused:
+        report.checks.extend(_skip(f"app {path}", held) for path in APP_ENDPOINTS)
+    else:
+        try:
+            with _app_url(target, url, progress) as base_url:
+                for path in APP_ENDPOINTS:
+                    report.checks.append(_run(f"app {path}", partial(check_endpoint, base_url, path)))
+        except UserError as exc:  # the app could not start: every endpoint check fails with why
+            report.checks.extend(SmokeCheck(f"app {path}", "FAIL", str(exc)) for path in APP_ENDPOINTS)
+    report.checks.append(pools_check)
     return report
