@@ -18,11 +18,13 @@ from ops.migrate.compare import Options, compare, digest, lines
 from ops.migrate.concurrent import invalid_indexes
 from ops.migrate.fingerprint import Fingerprint, fingerprint, is_application_object
 from ops.migrate.lock import direct_connection
+from ops.migrate.phases import EXPAND, plan
 from ops.migrate.revisions import (
     audit_checksums,
     fingerprint_at,
     head_revision,
     in_scratch_schema,
+    pending,
     script_directory,
 )
 from ops.migrate.state import State, detect
@@ -110,6 +112,17 @@ def _models_match(changes: list[str], head: str) -> CheckResult:
 def _at_head(state: State, revision: str | None, head: str) -> CheckResult:
     if revision == head:
         return CheckResult("database at head", True, f"at {head}")
+    if revision is not None:
+        # Where the deploy's job stops: only contract revisions (and those after them) are left,
+        # for `db.migrate --phase contract` once the rollout is verified.
+        steps = plan(pending(revision, head), EXPAND)
+        if not steps.apply and steps.held:
+            held = ", ".join(script.revision for script in steps.held)
+            return CheckResult(
+                "database at head",
+                True,
+                f"at {revision}, the end of the expand phase; {held} wait for `db.migrate --phase contract`",
+            )
     where = revision or state.value
     return CheckResult("database at head", False, f"at {where}, head is {head}: run `invoke db.migrate`")
 

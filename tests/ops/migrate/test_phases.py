@@ -16,7 +16,7 @@ from cli.db import migrations as migration_tasks
 from ops.errors import UserError
 from ops.migrate.jobresult import find_result, job_arguments
 from ops.migrate.lock import direct_connection
-from ops.migrate.migrator import migrate
+from ops.migrate.migrator import check, migrate
 from ops.migrate.phases import phase_of
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
 from ops.migrate.status import status
@@ -85,6 +85,11 @@ def test_the_job_holds_a_contract_revision_back_and_the_contract_phase_applies_i
         result.report["phase"],
         result.report["actions"],
     )
+
+    # The deploy's verify step runs db.check through the job: where the expand phase stops is fine.
+    at_head = next(r for r in check(target).results if r.name == "database at head")
+    assert at_head.ok, at_head.summary
+    assert f"at {add}, the end of the expand phase; {drop}, {after} wait for" in at_head.summary
 
     again, out, err = _job(database)  # a second deploy's job: still held, nothing applied
     assert 0 == again, err
