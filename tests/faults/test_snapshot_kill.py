@@ -143,3 +143,38 @@ def test_a_killed_snapshot_is_reported_and_undone_by_env_up(scratch_env: Scratch
     assert pooled_answers(env)
     assert [] == snapshot_names(env)
     assert 0 == scratch_env.invoke("env.status").returncode
+
+
+def test_a_restore_killed_during_its_copy_leaves_a_copy_env_up_drops(scratch_env: Scratch) -> None:
+    """SIGKILL while a restore copies the snapshot (no spare ready): the copy finishes in Postgres
+    under a name nobody will use; env.status names it, env.up drops it, the live data is untouched."""
+    env = scratch_env.env
+    env.up()
+    with psycopg.connect(libpq_dsn(env.direct_url()), autocommit=True) as conn:
+        conn.execute("CREATE TABLE app.kept (v text)")
+        conn.execute("INSERT INTO app.kept VALUES ('live')")
+    store = store_for(env, lambda _: None)
+    store.take("s")
+    store.wait_for_background()
+    with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {store.spare_database('s')}")  # the restore must copy
+    snapshot_db = store.snapshot_database("s")
+    with psycopg.connect(libpq_dsn(env.admin_url())) as holder:
+        holder.execute(f"COMMENT ON DATABASE {snapshot_db} IS 'held by the test'")  # the copy waits on it
+        task = scratch_env.start("db.restore", "s")
+        wait_for(lambda: copy_waiting(env), what="the restore's copy starting")
+        os.kill(task.pid, signal.SIGKILL)
+        task.wait(timeout=30)
+        holder.rollback()
+    wait_for(lambda: counted(env, LOCK_HELD) == 0, what="the orphaned copy finishing")
+
+    status = scratch_env.invoke("env.status")
+    assert 4 == status.returncode
+    assert "the copy of an interrupted restore (pgstack_restoring__app)" in status.stdout
+    up = scratch_env.invoke("env.up")
+    assert 0 == up.returncode, up.stderr
+    assert "dropped pgstack_restoring__app" in up.stdout
+    assert 0 == scratch_env.invoke("env.status").returncode
+    with psycopg.connect(libpq_dsn(env.direct_url())) as conn:
+        assert [("live",)] == conn.execute("SELECT v FROM app.kept").fetchall()
+    assert ["s"] == snapshot_names(env)
