@@ -64,10 +64,34 @@ def runtime(requested: str | None = None) -> Runtime:
     return runtime_from_environ(requested or None, os.environ)
 
 
+def known_env(env: str) -> str:
+    """`env` when it is `local` or a stack of this project (a Pulumi.<env>.yaml); any other name is
+    refused (exit 2) before anything runs: a typo must never pass for some environment that is
+    "not production" and go where the exported URLs point."""
+    from stacks.stackfile import stack_names
+
+    names = stack_names(PROJECT_ROOT)
+    if env == LOCAL or env in names:
+        return env
+    from difflib import get_close_matches
+
+    from ops.errors import UnknownName
+
+    close = get_close_matches(env, [LOCAL, *names], n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UnknownName(
+        f"--env {env!r} is neither `local` nor a stack of this project "
+        f"({', '.join(name for name in names if name != LOCAL)}): "
+        f"{hint}nothing was done"
+    )
+
+
 def database_or_job(env: str, requested_runtime: str | None = None) -> DatabaseTarget | JobTarget:
     """What `--env` names, resolved once: `local` is the runtime's database; a cloud stack with no
     database URL exported is its migration job (the database has a private IP only, and the job
-    runs where it is reachable); anything else is the database the exported URLs name."""
+    runs where it is reachable); any other stack is the database the exported URLs name. A name
+    that is no stack of this project is refused (known_env)."""
+    known_env(env)
     if env == LOCAL:
         return runtime(requested_runtime).target()
     if not any(os.environ.get(name) for name in URL_VARIABLES):

@@ -6,3 +6,10 @@ class UserError(Exception):
     `exit_code` is what a task exits with (a kind of error may need its own, e.g. db.compat's 2)."""
 
     exit_code = 1
+
+
+class UnknownName(UserError):
+    """A name on the command line that the project does not have (an --env that is neither `local`
+    nor a stack): a usage error, so exit 2, as argparse and invoke exit for theirs."""
+
+    exit_code = 2

@@ -70,7 +70,7 @@ def seed(c: Context, env: str = "local") -> None:
     `db.reset` run it locally.
     """
     with reported():
-        if env != edge.LOCAL and not seeds_env(env):
+        if env != edge.LOCAL and not seeds_env(edge.known_env(env)):
             raise UserError(
                 f"--env {env}: Pulumi.{env}.yaml does not set pgstack:seed: true; demo data goes into a "
                 "cloud database only where its stack asks for it (nothing was inserted)"

@@ -191,11 +191,15 @@ def stack_seeds(stack: str, root: Path = REPO_ROOT) -> bool:
 
 def is_production(stack: str, root: Path = REPO_ROOT) -> bool:
     """`prod`/`production`, or a stack whose file turns deletion protection on: production either way
-    (`db.reset` asks for the database's name there)."""
+    (`db.reset` asks for the database's name there). A stack with no file is refused, never taken
+    for "not production": a typo must not lift the guard."""
     if stack in PRODUCTION_STACKS:
         return True
     if not stack_file(stack, root).exists():
-        return False
+        raise ConfigError(
+            f"{stack_file(stack, root).name} not found: whether {stack!r} is production is read from "
+            "its stack file (deletionProtection); name a stack this project has"
+        )
     values = read_stack(stack, root)
     return str(values.get(Key.DELETION_PROTECTION)).lower() == "true"
 

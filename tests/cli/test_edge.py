@@ -6,7 +6,7 @@ import pytest
 
 from cli import edge
 from ops.cloud.gcloud import JobTarget
-from ops.errors import UserError
+from ops.errors import UnknownName, UserError
 from ops.migrate.target import DatabaseTarget
 from stacks import stackfile
 
@@ -64,10 +64,18 @@ def test_a_database_only_task_on_a_job_env_says_which_tasks_run_there(stack_read
     assert ["staging"] == stack_reads
 
 
-def test_an_env_that_is_no_stack_needs_a_url(stack_reads: list[str]) -> None:
-    """An unknown env with no URL exported is not a job: the one line says what to export."""
-    with pytest.raises(UserError, match=r"^--env nowhere needs DIRECT_DATABASE_URL .*export it and retry$"):
-        edge.database_or_job("nowhere")
+def test_an_env_that_is_no_stack_is_refused(stack_reads: list[str]) -> None:
+    """An env that is neither `local` nor a stack is a usage error (exit 2), URL exported or not:
+    the one line names the stacks and the likely one."""
+    for exported in ({}, {"DIRECT_DATABASE_URL": DIRECT}):
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in exported.items():
+                patch.setenv(name, value)
+            with pytest.raises(
+                UnknownName, match=r"^--env 'stagin' is neither .* did you mean 'staging'\?"
+            ) as raised:
+                edge.database_or_job("stagin")
+        assert 2 == raised.value.exit_code
     assert [] == stack_reads
 
 

@@ -175,7 +175,6 @@ def test_with_a_url_exported_nothing_runs_in_the_cloud(gcloud: GcloudStandIn, da
             ["db.migrate", "--env", "staging", "--sql"],
             "--sql reads the database itself: export DIRECT_DATABASE_URL",
         ),
-        (["db.check", "--env", "nowhere"], "--env nowhere needs DIRECT_DATABASE_URL"),
     ],
 )
 def test_what_the_job_cannot_do_is_said(gcloud: GcloudStandIn, args: list[str], message: str) -> None:

@@ -155,7 +155,7 @@ def test_plain_alembic_cli_and_the_db_check_task(
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "alembic", "upgrade", "head"], cwd=REPO_ROOT, env=env, check=True)
     assert ["0004_usage_events_user_ts_index"] == version(sql_conn, database.schema)
-    checked = run_task("db.check", "--json", "--env", "test", environ=env)
+    checked = run_task("db.check", "--json", "--env", "staging", environ=env)
     assert 0 == checked.returncode, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["ok"]
 
@@ -173,13 +173,13 @@ def test_db_tasks_refuse_unconfirmed_actions_and_fail_on_drift(
     migrate(target, progress=_quiet)
     context = Context()
     with pytest.raises(Exit, match="error: --no-verify records a revision without checking"):
-        migrations.stamp(context, revision="0001_baseline", env="test", verify=False)
+        migrations.stamp(context, revision="0001_baseline", env="staging", verify=False)
     with pytest.raises(Exit, match="rerun with --yes"):
-        migrations.downgrade(context, to="base", env="test")
+        migrations.downgrade(context, to="base", env="staging")
     assert ["0004_usage_events_user_ts_index"] == version(sql_conn, target.schema)
     sql_conn.execute(f'ALTER TABLE "{target.schema}".users ADD COLUMN nickname text')
     with pytest.raises(Exit) as failed:
-        schema.check(context, env="test")
+        schema.check(context, env="staging")
     assert 1 == failed.value.code
     out = capsys.readouterr().out
     assert "FAIL  live schema matches migrations" in out

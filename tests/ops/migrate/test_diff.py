@@ -34,11 +34,11 @@ def _invoke(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[s
 
 
 def test_a_migrated_database_equals_head_and_exits_0(database: TestDatabase, target: DatabaseTarget) -> None:
-    """`db.diff head test` (an env read from the environment) after db.migrate: no differences."""
+    """`db.diff head staging` (an env read from the environment) after db.migrate: no differences."""
     migrate(target, progress=_quiet)
-    done = _invoke(database, "head", "test")
+    done = _invoke(database, "head", "staging")
     assert 0 == done.returncode, done.stdout + done.stderr
-    assert done.stdout.startswith(f"A: head = {head_revision()} (built in a throwaway schema)\nB: test (")
+    assert done.stdout.startswith(f"A: head = {head_revision()} (built in a throwaway schema)\nB: staging (")
     assert "no differences (fingerprint " in done.stdout
 
 
@@ -72,7 +72,7 @@ def test_json_lists_every_difference_with_full_values(
     """--json: the sides, each difference's properties, and both sides' extensions."""
     migrate(target, progress=_quiet)
     sql_conn.execute(sql.SQL("ALTER TABLE {}.events SET UNLOGGED").format(sql.Identifier(target.schema)))
-    done = _invoke(database, "head", "test", "--json")
+    done = _invoke(database, "head", "staging", "--json")
     assert 1 == done.returncode, done.stderr
     report = json.loads(done.stdout)
     assert not report["equal"]
@@ -116,8 +116,8 @@ def test_two_databases_and_the_opt_ins(
         (
             ("head", "stagin"),
             "error: B 'stagin' is not `local`, a URL, `head`, `base` or a revision of this code (see "
-            "`invoke db.history`), so it was taken for an environment: --env stagin needs "
-            "DIRECT_DATABASE_URL",
+            "`invoke db.history`), so it was taken for an environment: --env 'stagin' is neither "
+            "`local` nor a stack of this project (prod, staging): did you mean 'staging'?",
         ),
         (("9999_nope", "head"), "error: A '9999_nope' is not `local`, a URL"),
         (

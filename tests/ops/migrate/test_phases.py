@@ -174,10 +174,10 @@ def test_the_migrate_task_takes_the_phase(
     migrate(target, to=base, progress=_quiet)
     for key, value in database.environ().items():
         monkeypatch.setenv(key, value)
-    migration_tasks.migrate(Context(), env="test")
+    migration_tasks.migrate(Context(), env="staging")
     assert [add] == version(sql_conn, target.schema)
     assert f"held back 2 revision(s) from {drop} on" in capsys.readouterr().out
-    migration_tasks.migrate(Context(), env="test", phase="contract")
+    migration_tasks.migrate(Context(), env="staging", phase="contract")
     assert [after] == version(sql_conn, target.schema)
     with pytest.raises(Exit, match="--phase must be expand \\(the default\\) or contract, not 'later'"):
-        migration_tasks.migrate(Context(), env="test", phase="later")
+        migration_tasks.migrate(Context(), env="staging", phase="later")

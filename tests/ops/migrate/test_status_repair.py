@@ -91,13 +91,13 @@ def test_status_task_shows_lint_findings_of_pending_revisions(
     monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
     script_directory.cache_clear()
     migrate(target, to=ALL[-1], progress=_quiet)
-    db_tasks.status(Context(), env="test")
+    db_tasks.status(Context(), env="staging")
     out = capsys.readouterr().out
     assert "  pending  0005_users_name_index" in out
     assert "db.migrate would: upgrade 0005_users_name_index" in out
     assert "lint of the pending revisions:" in out
     assert "0005_users_name_index.py: require-concurrent-index-creation" in out
-    db_tasks.status(Context(), env="test", json=True)
+    db_tasks.status(Context(), env="staging", json=True)
     payload = json.loads(capsys.readouterr().out)
     assert ["0005_users_name_index"] == payload["pending"]
     assert ["require-concurrent-index-creation"] == [f["rule"] for f in payload["lint"]["new"]]
@@ -141,8 +141,10 @@ def test_repair_accepts_an_edited_applied_revision_with_its_reason(
     with pytest.raises(Exit, match="rerun with --yes"):
         db_tasks.repair(Context(), revision="0005_slow_for_tests", reason="a comment only")
     with pytest.raises(Exit, match="needs --reason"):
-        db_tasks.repair(Context(), revision="0005_slow_for_tests", env="test", yes=True)
-    db_tasks.repair(Context(), revision="0005_slow_for_tests", reason="a comment only", env="test", yes=True)
+        db_tasks.repair(Context(), revision="0005_slow_for_tests", env="staging", yes=True)
+    db_tasks.repair(
+        Context(), revision="0005_slow_for_tests", reason="a comment only", env="staging", yes=True
+    )
 
     action, revision, ok = history_rows(sql_conn, target.schema)[-1]
     assert ("repair", "0005_slow_for_tests", True) == (action, revision, ok)
