@@ -186,7 +186,11 @@ def _run_on(connection: Connection, schema: str) -> None:
         # The migrator passes its timeouts: autocommit blocks (CREATE INDEX CONCURRENTLY) get the
         # longer concurrent statement timeout; inside a caller's transaction they run in place.
         blocks = autocommit_blocks(
-            context.get_context(), connection, config.attributes.get("timeouts"), outer
+            context.get_context(),
+            connection,
+            config.attributes.get("timeouts"),
+            outer,
+            config.attributes.get("progress"),
         )
         with context.begin_transaction(), blocks:
             context.run_migrations()

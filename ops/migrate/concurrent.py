@@ -12,7 +12,7 @@ a private, empty table the plain statement builds the same index.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import DBAPIError
 
 from ops.migrate.lock import Timeouts
+from ops.migrate.waits import WAITED_NOTE, WaitWatch
 
 # Added to an error raised inside a block, so the migrator's one-line message can say so.
 IN_BLOCK_NOTE = "raised in a revision's autocommit block"
@@ -71,7 +72,9 @@ def _set_statement_timeout(connection: Connection, value: str) -> None:
     connection.execute(text("SELECT set_config('statement_timeout', :value, false)"), {"value": value})
 
 
-def _with_timeout(context: MigrationContext, connection: Connection, timeouts: Timeouts) -> Any:
+def _with_timeout(
+    context: MigrationContext, connection: Connection, timeouts: Timeouts, progress: Callable[[str], None]
+) -> Any:
     plain = context.autocommit_block
 
     @contextmanager
@@ -80,14 +83,19 @@ def _with_timeout(context: MigrationContext, connection: Connection, timeouts: T
         # Alembic's block commits, then switches this same Connection object to autocommit.
         with plain():
             _set_statement_timeout(connection, timeouts.concurrent_statement_timeout)
+            watch = WaitWatch.start(connection, timeouts.concurrent_wait_s, progress)
             try:
                 yield
             except DBAPIError as exc:
                 exc.add_note(IN_BLOCK_NOTE)
                 if committed_before:
                     exc.add_note(COMMITTED_BEFORE_NOTE)
+                if watch is not None and watch.cancelled_for is not None:
+                    exc.add_note(WAITED_NOTE + watch.cancelled_for)
                 raise
             finally:
+                if watch is not None:
+                    watch.stop()
                 # A lost connection raises here too: the block's own error says what happened.
                 with suppress(DBAPIError):
                     _set_statement_timeout(connection, timeouts.statement_timeout)
@@ -109,16 +117,26 @@ def _in_place() -> Iterator[None]:
     yield
 
 
+def _quiet(_: str) -> None:
+    """No progress sink was passed: the watch's lines go nowhere, its bound still holds."""
+
+
 @contextmanager
 def autocommit_blocks(
-    context: MigrationContext, connection: Connection, timeouts: Timeouts | None, in_outer_transaction: bool
+    context: MigrationContext,
+    connection: Connection,
+    timeouts: Timeouts | None,
+    in_outer_transaction: bool,
+    progress: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
     """For one run of the migrations on `connection` (migrations/env.py): autocommit blocks get the
-    concurrent statement timeout (when the migrator passed its `timeouts`), or run in place inside
-    an outer transaction. `context` is the run's own, so its block is replaced for this run only."""
+    concurrent statement timeout and a watch on their waits (ops/migrate/waits.py), when the
+    migrator passed its `timeouts` (and `progress`), or run in place inside an outer transaction.
+    `context` is the run's own, so its block is replaced for this run only."""
     if not in_outer_transaction:
         if timeouts is not None:
-            context.autocommit_block = _with_timeout(context, connection, timeouts)  # type: ignore[method-assign]
+            block = _with_timeout(context, connection, timeouts, progress or _quiet)
+            context.autocommit_block = block  # type: ignore[method-assign]
         yield
         return
     context.autocommit_block = _in_place  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 from app.dberrors import error_line, sqlstate
 from ops.migrate.concurrent import committed_before_block, raised_in_block
 from ops.migrate.lock import Timeouts
+from ops.migrate.waits import WAITED_NOTE
 
 
 def failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, what: str = "revision") -> str:
@@ -30,7 +31,19 @@ def failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, what: st
 def block_failure_message(exc: DBAPIError, revision: str, timeouts: Timeouts, leftovers: list[str]) -> str:
     """A failure inside the revision's autocommit block, where nothing is rolled back."""
     state, first = sqlstate(exc), error_line(exc)
-    if state == "57014":
+    waited = [
+        note.removeprefix(WAITED_NOTE)
+        for note in getattr(exc, "__notes__", ())
+        if note.startswith(WAITED_NOTE)
+    ]
+    if waited:
+        pid = waited[0].split()[1]
+        cause = (
+            f"waited MIGRATE_CONCURRENT_WAIT_S={timeouts.concurrent_wait_s:g}s in its autocommit block for "
+            f"{waited[0]} and was cancelled: end that session (SELECT pg_terminate_backend({pid})) or "
+            "let its transaction finish"
+        )
+    elif state == "57014":
         cause = (
             f"exceeded MIGRATE_CONCURRENT_STATEMENT_TIMEOUT={timeouts.concurrent_statement_timeout} "
             "in its autocommit block (raise it for a big table)"

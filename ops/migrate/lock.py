@@ -45,14 +45,17 @@ class Timeouts:
     statement_timeout: str = "15min"
     lock_wait_s: float = 120.0
     concurrent_statement_timeout: str = "2h"
+    # How long, in all, an autocommit block's statement may wait for other sessions' transactions
+    # (a concurrent build's "waiting for ..." phases) before it is cancelled, naming the session.
+    concurrent_wait_s: float = 300.0
     # How long the first connection retries a server it cannot reach (a cold network); 0: once.
     connect_timeout_s: float = 120.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Timeouts:
         """Defaults overridden by MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT, MIGRATE_LOCK_WAIT_S,
-        MIGRATE_CONCURRENT_STATEMENT_TIMEOUT and MIGRATE_CONNECT_TIMEOUT_S in `environ` (the edge's
-        os.environ)."""
+        MIGRATE_CONCURRENT_STATEMENT_TIMEOUT, MIGRATE_CONCURRENT_WAIT_S and MIGRATE_CONNECT_TIMEOUT_S
+        in `environ` (the edge's os.environ)."""
         return cls(
             lock_timeout=environ.get("MIGRATE_LOCK_TIMEOUT", cls.lock_timeout),
             statement_timeout=environ.get("MIGRATE_STATEMENT_TIMEOUT", cls.statement_timeout),
@@ -61,6 +64,7 @@ class Timeouts:
             concurrent_statement_timeout=environ.get(
                 "MIGRATE_CONCURRENT_STATEMENT_TIMEOUT", cls.concurrent_statement_timeout
             ),
+            concurrent_wait_s=_seconds(environ, "MIGRATE_CONCURRENT_WAIT_S", cls.concurrent_wait_s),
         )
 
 

@@ -149,13 +149,20 @@ def _run_alembic(
     action: history.Action,
     steps: list[str],
     run: Callable[[Config], None],
+    progress: Progress,
 ) -> None:
     """Run one Alembic command on the locked connection; a failed revision is rolled back by its
-    own transaction, recorded as a failure, and reported in one line."""
+    own transaction, recorded as a failure, and reported in one line. `progress` hears the watch
+    on autocommit blocks (whom a concurrent build waits for)."""
     connection.commit()
     recorder = StepRecorder()
     config = alembic_config(
-        connection=connection, schema=schema, on_version_apply=recorder, timeouts=timeouts, migrator=True
+        connection=connection,
+        schema=schema,
+        on_version_apply=recorder,
+        timeouts=timeouts,
+        migrator=True,
+        progress=progress,
     )
     started = time.monotonic()
     try:
@@ -188,7 +195,13 @@ def _pending(schema: str, current: str | None, to: str) -> list[Script]:
 
 
 def _upgrade(
-    connection: Connection, schema: str, current: str | None, to: str | None, timeouts: Timeouts
+    connection: Connection,
+    schema: str,
+    current: str | None,
+    to: str | None,
+    timeouts: Timeouts,
+    *,
+    progress: Progress,
 ) -> list[str]:
     if to is None:
         return []
@@ -201,6 +214,7 @@ def _upgrade(
             action="upgrade",
             steps=steps,
             run=lambda cfg: command.upgrade(cfg, to),
+            progress=progress,
         )
     return steps
 
@@ -266,7 +280,7 @@ def migrate(
         if steps.held:
             report.held = [script.revision for script in steps.held]
             progress(held_message(steps.held))
-        applied = _upgrade(connection, schema, current, steps.goal, timeouts)
+        applied = _upgrade(connection, schema, current, steps.goal, timeouts, progress=progress)
         report.actions.extend(f"upgrade {revision}" for revision in applied)
         for revision in applied:
             progress(f"applied {revision}")
@@ -343,6 +357,7 @@ def downgrade(
             action="downgrade",
             steps=steps,
             run=lambda cfg: command.downgrade(cfg, goal),
+            progress=progress,
         )
         for revision in steps:
             progress(f"undid {revision}")

@@ -18,6 +18,27 @@ from stacks.gcp.tls import libpq_env
 
 EnvValue = str | StoredSecret
 
+# The migration job's task timeout: Cloud Run kills the task there, leaving no result line and,
+# mid-build, an INVALID index. The migrator's own bounds are set inside it (migrator_bounds).
+JOB_TIMEOUT_S = 900
+_CONNECT_S = 120  # a cold network's first connection (ops/migrate/connect.py)
+_LOCK_WAIT_S = 120  # another migrator's advisory lock
+_MARGIN_S = 60  # start-up, the other revisions' quick statements, the grants, the result line
+
+
+def migrator_bounds(job_timeout_s: int = JOB_TIMEOUT_S) -> dict[str, str]:
+    """The migrator's waits and statement timeouts, each ending before the job's task timeout, so
+    the job reports what held it (which session, which statement) instead of being killed."""
+    statement_s = job_timeout_s - _CONNECT_S - _LOCK_WAIT_S - _MARGIN_S
+    return {
+        "MIGRATE_CONNECT_TIMEOUT_S": str(_CONNECT_S),
+        "MIGRATE_LOCK_WAIT_S": str(_LOCK_WAIT_S),
+        "MIGRATE_STATEMENT_TIMEOUT": f"{statement_s}s",
+        "MIGRATE_CONCURRENT_STATEMENT_TIMEOUT": f"{statement_s}s",
+        # A concurrent build waiting on a forgotten session is cancelled, naming it, well before.
+        "MIGRATE_CONCURRENT_WAIT_S": str(statement_s // 2),
+    }
+
 
 def app_reaches_instance(config: CloudConfig) -> bool:
     """True when the app connects to Cloud SQL's address itself (no sidecar between them)."""
@@ -59,6 +80,7 @@ def migration_env(config: CloudConfig, secrets: dict[str, StoredSecret]) -> dict
         "DB_RUNTIME_ROLE": config.roles.runtime,
         "GOOGLE_CLOUD_PROJECT": config.project,
         **libpq_env(),
+        **migrator_bounds(),
     }
     if config.seed:  # only where the stack asks: demo data never reaches a database by default
         env["MIGRATE_SEED"] = "true"

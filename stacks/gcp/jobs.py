@@ -9,7 +9,7 @@ import pulumi_gcp as gcp
 
 from stacks.config import CloudConfig
 from stacks.gcp.database import CloudSqlDatabase
-from stacks.gcp.env import EnvValue
+from stacks.gcp.env import JOB_TIMEOUT_S, EnvValue
 from stacks.gcp.identity import ServiceIdentity
 from stacks.gcp.network import PrivateNetwork
 from stacks.gcp.tls import CA_DIR, CA_FILE, CA_VOLUME
@@ -75,9 +75,9 @@ class MigrationJob(pulumi.ComponentResource):
                     # and Google advises keeping retries. The migrator is idempotent under its advisory
                     # lock (a retry finds the revisions applied and goes on), so a second attempt is
                     # safe where a spurious failure would stop the deploy. A real failure fails thrice
-                    # within the same 900 s bound per attempt.
+                    # within the same JOB_TIMEOUT_S bound per attempt.
                     max_retries=2,
-                    timeout="900s",
+                    timeout=f"{JOB_TIMEOUT_S}s",
                     vpc_access=run_v2.JobTemplateTemplateVpcAccessArgs(
                         network_interfaces=[
                             run_v2.JobTemplateTemplateVpcAccessNetworkInterfaceArgs(
