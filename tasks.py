@@ -9,7 +9,11 @@ import gc
 
 from invoke.collection import Collection
 
-from cli import app, db, deploy, dev, docs, env, infra, smoke, up
+from cli import app, db, deploy, dev, docs, edge, env, infra, smoke, up
+
+# Before any task runs: the shell's PGSSLMODE, PGHOST, PGPASSWORD... must not redirect or break
+# what --env and the stack file name (PGSTACK_LIBPQ_ENV=PGSSLROOTCERT,... keeps some, `all` all).
+edge.ignore_libpq_environment()
 
 ns = Collection()
 ns.add_task(up.up)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -43,7 +44,35 @@ ENV_HELP = (
     "current and status run as the stack's Cloud Run migration job (gcloud)"
 )
 URL_VARIABLES = ("DIRECT_DATABASE_URL", "DATABASE_URL")
+# libpq's environment variables (PostgreSQL's "Environment Variables" page, up to 17), and the
+# server's PGDATA: each fills in what a URL or a command line leaves out, in this process (psycopg)
+# and in every libpq program it starts (psql, pg_dump, pg_ctl, initdb). A shell's PGSSLMODE for
+# another database broke every pooled path; its PGHOST or PGPASSWORD could point a task elsewhere.
+LIBPQ_VARIABLES = (
+    "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE",
+    "PGREQUIREAUTH", "PGCHANNELBINDING", "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGAPPNAME",
+    "PGSSLMODE", "PGREQUIRESSL", "PGSSLNEGOTIATION", "PGSSLCOMPRESSION", "PGSSLCERT", "PGSSLKEY",
+    "PGSSLCERTMODE", "PGSSLROOTCERT", "PGSSLCRL", "PGSSLCRLDIR", "PGSSLSNI", "PGREQUIREPEER",
+    "PGSSLMINPROTOCOLVERSION", "PGSSLMAXPROTOCOLVERSION", "PGGSSENCMODE", "PGKRBSRVNAME",
+    "PGGSSLIB", "PGGSSDELEGATION", "PGCONNECT_TIMEOUT", "PGCLIENTENCODING", "PGDATESTYLE", "PGTZ",
+    "PGGEQO", "PGTARGETSESSIONATTRS", "PGLOADBALANCEHOSTS", "PGSYSCONFDIR", "PGLOCALEDIR", "PGDATA",
+)  # fmt: skip
+KEEP_LIBPQ_VARIABLE = "PGSTACK_LIBPQ_ENV"  # names to keep, comma-separated, or `all`
 JOB_TASKS = "db.migrate, db.check, db.current and db.status"
+
+
+def ignore_libpq_environment(environ: MutableMapping[str, str] = os.environ) -> list[str]:
+    """Drop the shell's libpq variables (LIBPQ_VARIABLES) from `environ`, this process's, so that
+    neither libpq here nor any program a task starts sees them; those PGSTACK_LIBPQ_ENV names
+    (comma-separated, or `all`) stay. Called once, by tasks.py, before any task runs; the names
+    dropped, in order. The migration job never calls it: its PGSSLMODE comes from the stack."""
+    keep = {name.strip().upper() for name in environ.get(KEEP_LIBPQ_VARIABLE, "").split(",")}
+    if "ALL" in keep:
+        return []
+    dropped = [name for name in LIBPQ_VARIABLES if name in environ and name not in keep]
+    for name in dropped:
+        del environ[name]
+    return dropped
 
 
 def namespace(name: str, *modules: ModuleType) -> Collection:
