@@ -7,6 +7,7 @@ this merges the project's declared defaults with the stack file's values, as the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +85,38 @@ def project_defaults(root: Path = REPO_ROOT) -> dict[str, Any]:
     return defaults
 
 
-def read_stack(stack: str, root: Path = REPO_ROOT, path: Path | None = None) -> StackValues:
+def _refuse_undeclared(source: str, name: str, declared: dict[str, Any]) -> None:
+    """A `pgstack:` key that Pulumi.yaml does not declare is a typo the engine would keep silently
+    (`postgrePort: 5433` left Postgres on 5432): refused, with the declared key it most resembles.
+    A renamed key passes here: the config reader names its new name (RENAMED_KEYS)."""
+    from stacks.config.keys import RENAMED_KEYS  # at call time: stacks.config imports this module
+
+    if name in declared or name in RENAMED_KEYS:
+        return
+    close = get_close_matches(name, list(declared), n=1, cutoff=0.6)
+    hint = f"did you mean {PROJECT}:{close[0]}? " if close else ""
+    raise StackFileError(
+        f"{source}: {PROJECT}:{name} is not a key of this project (Pulumi.yaml declares every one): "
+        f"{hint}fix the key, or declare it in Pulumi.yaml"
+    )
+
+
+def read_stack(
+    stack: str, root: Path = REPO_ROOT, path: Path | None = None, *, declared_only: bool = True
+) -> StackValues:
     """The config `pulumi up -s <stack>` would see, secure values left encrypted.
 
     `path` reads the stack's values from another file (tests, throwaway environments); the
-    project defaults still come from `root`'s Pulumi.yaml.
+    project defaults still come from `root`'s Pulumi.yaml. A `pgstack:` key that Pulumi.yaml does
+    not declare is refused unless `declared_only` is False (a program other than the project's,
+    such as the plan tests' sample, brings keys of its own).
     """
     path = path or stack_file(stack, root)
     raw = _load_yaml(path).get("config") or {}
     if not isinstance(raw, dict):
         raise StackFileError(f"{path.name}: `config:` must be a mapping of keys to values")
-    values = {k: v for k, v in project_defaults(root).items() if v is not None}
+    declared = project_defaults(root)
+    values = {k: v for k, v in declared.items() if v is not None}
     provider_values: dict[str, Any] = {}
     for key, value in raw.items():
         stored = (
@@ -104,6 +126,8 @@ def read_stack(stack: str, root: Path = REPO_ROOT, path: Path | None = None) -> 
         if not name:
             raise StackFileError(f"{path.name}: key {key!r} needs a namespace, e.g. {PROJECT}:{key}")
         if namespace == PROJECT:
+            if declared_only:
+                _refuse_undeclared(path.name, name, declared)
             values[name] = stored
         else:
             provider_values[str(key)] = stored

@@ -182,10 +182,15 @@ def plan_stack(
     program: Program | None = None,
     path: Path | None = None,
     speedups: bool = True,
+    *,
+    declared_only: bool | None = None,
 ) -> Plan:
     """The offline plan of `stack` (Pulumi.<stack>.yaml under `root`, or the file at `path`);
-    `speedups` False: the provider packages imported whole (PGSTACK_PLAN_SPEEDUPS=0)."""
-    values = read_stack(stack, root, path)
+    `speedups` False: the provider packages imported whole (PGSTACK_PLAN_SPEEDUPS=0). The stack
+    file may hold only the keys Pulumi.yaml declares, unless `declared_only` is False (default:
+    True for the project's own program; another `program` brings keys of its own)."""
+    declared = program is None if declared_only is None else declared_only
+    values = read_stack(stack, root, path, declared_only=declared)
     return record_plan(program or load_program(speedups=speedups), values, root, speedups)
 
 
@@ -233,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with one_shot_gc(speedups):
             program = load_program(args.program, speedups)
-            text = to_json(plan_stack(args.stack, program=program, speedups=speedups))
+            declared = args.program == DEFAULT_PROGRAM
+            text = to_json(plan_stack(args.stack, program=program, speedups=speedups, declared_only=declared))
         if args.json == "-":
             sys.stdout.write(text)
         else:

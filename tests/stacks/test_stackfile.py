@@ -32,9 +32,9 @@ def test_project_defaults_fill_missing_keys(tmp_path: Path) -> None:
 
 def test_secure_values_stay_encrypted_and_unprintable(tmp_path: Path) -> None:
     """A `secure:` value is kept as ciphertext and never shows in its repr."""
-    body = "config:\n  pgstack:dbPassword:\n    secure: AAABBBCCC\n  gcp:project: demo\n"
+    body = "config:\n  pgstack:image:\n    secure: AAABBBCCC\n  gcp:project: demo\n"
     values = read_stack("local", REPO_ROOT, _stack(tmp_path, body))
-    secret = values.get("dbPassword")
+    secret = values.get("image")
     assert isinstance(secret, Secure)
     assert "AAABBBCCC" not in repr(secret)
     assert {"gcp:project": "demo"} == values.provider_values
