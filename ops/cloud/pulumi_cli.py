@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -170,18 +173,32 @@ def _run_attached(argv: list[str], cwd: Path) -> int:
     # too (same process group) and it cancels cleanly, which takes longer than the 0.25 s that
     # subprocess.run grants before killing it: a killed `pulumi up` leaves pending operations in
     # the stack's state. So wait for it (a second Ctrl-C makes pulumi stop at once), then pass
-    # the interrupt on.
-    process = subprocess.Popen(argv, cwd=cwd)
-    interrupted = False
-    while True:
-        try:
-            code = process.wait()
-        except KeyboardInterrupt:
-            interrupted = True
-            continue
-        if interrupted:
-            raise KeyboardInterrupt
-        return code
+    # the interrupt on. The interrupt is held from before the CLI starts: one that lands while it
+    # is being spawned, before the wait, must not cut the wait short either.
+    interrupted: list[int] = []
+    with _sigint_held(interrupted.append):
+        code = subprocess.Popen(argv, cwd=cwd).wait()
+    if interrupted:
+        raise KeyboardInterrupt
+    return code
+
+
+@contextmanager
+def _sigint_held(record: Callable[[int], None]) -> Iterator[None]:
+    """SIGINT calls `record` instead of raising KeyboardInterrupt, until the block ends.
+
+    Only the main thread receives signals in Python: elsewhere (and where SIGINT's handler was not
+    set from Python, so could not be put back) the block runs as it is.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda signum, _frame: record(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_stack(

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,6 +138,27 @@ def test_ctrl_c_lets_pulumi_finish_cancelling(fake_cli: Path, monkeypatch: pytes
     with pytest.raises(KeyboardInterrupt):
         pulumi_cli.run_stack("up", "staging", yes=True, pulumi=_pulumi())
     assert [["up", "--stack", "staging", "--yes"]] == commands(fake_cli)  # it ran to its end
+
+
+def test_ctrl_c_while_pulumi_starts_still_waits_for_it(
+    fake_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C that lands after pulumi is spawned but before the task waits on it (a loaded machine
+    schedules the task late) is held the same way: the task still waits for pulumi to finish."""
+    monkeypatch.setenv("FAKE_CTRL_C", "1")
+    monkeypatch.setenv("FAKE_EXIT", "255")
+    spawn = subprocess.Popen
+
+    def spawn_then_ctrl_c(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = spawn(argv, **kwargs)
+        if "up" in argv:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered here, before the caller's wait
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", spawn_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        pulumi_cli.run_stack("up", "staging", yes=True, pulumi=_pulumi())
+    assert [["up", "--stack", "staging", "--yes"]] == commands(fake_cli)
 
 
 def test_infra_task_prints_one_line_and_exits_non_zero(tmp_path: Path) -> None:
