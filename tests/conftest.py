@@ -1,26 +1,29 @@
-"""The harness's fixtures: one throwaway Postgres + PgBouncer for the session, a fresh database per test.
+"""The harness: the fixture plugins, the markers they imply, and SIGTERM handled like Ctrl-C.
 
-Started through ops.local.native itself, on free ports in a temp dir, and always stopped, even when a
-test fails or the run is interrupted. Fixtures only: the helpers are in tests.support.
+Fixtures live in the tests/fix_*.py plugins (the databases, the clusters of a test's own); the
+helpers are in tests.support. Each test is marked by what its fixtures start (see `COST_MARKERS`),
+so `pytest -m quick` (`./dev test --quick`) runs the tests that need no database.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
 import signal
-import uuid
-from collections.abc import Iterator
 from types import FrameType
 
 import pytest
 
-# Modules, not names, so a test's `from tests.conftest import create_database` fails at once: the
-# helpers live in tests.support (a test importing a conftest would load it a second time).
-from ops.local import throwaway
-from ops.local.native import LocalEnv
-from tests import support
+pytest_plugins = ("tests.fix_db", "tests.fix_cluster")
+
+# What a test costs, read from the fixtures it uses (its whole closure): a test that takes
+# `database` uses `local_env` too. A fixture that starts something new adds its name here.
+COST_MARKERS = {
+    # The session's Postgres + PgBouncer (one per test process).
+    "db": frozenset({"local_env"}),
+    # A Postgres + PgBouncer of the test's own (started, stopped, killed by the test).
+    "cluster": frozenset({"state_root", "own_env", "scratch_env"}),
+    # No database, but seconds of work: a virtualenv built, a pytest run inside the test.
+    "slow": frozenset({"image_python", "inner_pytest"}),
+}
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -36,36 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
-@pytest.fixture(name="local_env", scope="session")
-def _local_env() -> Iterator[LocalEnv]:
-    """The session's Postgres + PgBouncer, on free ports, torn down whatever happens."""
-    root = throwaway.make_state_root("pgstack-tests-")
-    config = throwaway.throwaway_config()
-    stack_file = throwaway.write_stack_file(root / "Pulumi.local.yaml", config)
-    env = LocalEnv(config, root / "state")
-    saved = {key: os.environ.get(key) for key in ("PGSTACK_STACK_FILE", "PGSTACK_STATE_DIR")}
-    os.environ["PGSTACK_STACK_FILE"] = str(stack_file)
-    os.environ["PGSTACK_STATE_DIR"] = str(env.state_dir)
-    atexit.register(env.down)  # a crash outside pytest's teardown still stops the processes
-    try:
-        env.up()
-        yield env
-    finally:
-        env.down()
-        shutil.rmtree(root, ignore_errors=True)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@pytest.fixture(name="database")
-def _database(local_env: LocalEnv) -> Iterator[support.TestDatabase]:
-    """A fresh, empty database for one test."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    db = support.create_database(local_env, name)
-    try:
-        yield db
-    finally:
-        support.drop_database(local_env, name)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test `db`, `cluster` or `slow` by its fixtures, and `quick` when it is none of them."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        costs = [marker for marker, fixtures in COST_MARKERS.items() if used & fixtures]
+        for marker in costs or ["quick"]:
+            item.add_marker(marker)

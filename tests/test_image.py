@@ -261,14 +261,17 @@ def _image_app(image_root: Path, image_python: Path, database: TestDatabase) -> 
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and process.poll() is None:
+        # A bound on a failure, not a wait: on a loaded machine the image's interpreter takes many
+        # seconds to import the app, and the tests start only once it answers.
+        deadline = time.monotonic() + 90
+        healthy = False
+        while not healthy and time.monotonic() < deadline and process.poll() is None:
             try:
-                if http_get(f"{url}/healthz", timeout_s=1).status == 200:
-                    break
+                healthy = http_get(f"{url}/healthz", timeout_s=1).status == 200
             except OSError:
                 time.sleep(0.1)
         assert process.poll() is None, f"the app exited: {log.read_text(errors='replace')}"
+        assert healthy, f"the app did not answer /healthz in 90 s: {log.read_text(errors='replace')}"
         yield url
     finally:
         process.terminate()

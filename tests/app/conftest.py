@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ops.local.native import LocalEnv
-from ops.local.throwaway import throwaway_env
 from tests import support
+from tests.fix_cluster import OwnEnv
 from tests.support import app as app_support
 
 
@@ -24,9 +24,9 @@ def _script_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(name="private_env", scope="session")
-def _private_env() -> Iterator[LocalEnv]:
+def _private_env(own_env: OwnEnv) -> Iterator[LocalEnv]:
     """A Postgres + PgBouncer of our own, for tests that stop and restart them."""
-    with throwaway_env("pgstack-app-tests-") as env:
+    with own_env("pgstack-app-tests-") as env:
         yield env
 
 

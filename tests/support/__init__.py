@@ -70,6 +70,23 @@ def create_database(env: LocalEnv, name: str) -> TestDatabase:
             "local", env.direct_url(name), env.pooled_url(name), cfg.schema, runtime_role=cfg.roles.runtime
         )
     )
+    return _test_database(env, name)
+
+
+def clone_database(env: LocalEnv, template: str, name: str) -> TestDatabase:
+    """A new database copied from `template` (one `create_database` made), owned by the owner role:
+    the schema, the privileges and the default privileges come with the copy."""
+    with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(template), sql.Identifier(env.config.roles.owner)
+            )
+        )
+    return _test_database(env, name)
+
+
+def _test_database(env: LocalEnv, name: str) -> TestDatabase:
+    cfg = env.config
     return TestDatabase(
         name=name,
         direct_url=env.direct_url(name),

@@ -22,22 +22,15 @@ from ops.local.binaries import find_pgbouncer, find_postgres
 from ops.local.native import LocalEnv
 from ops.local.processes import free_port
 from ops.local.statedir import MARKER, MARKER_KIND, SERVICE_USER
-from ops.local.throwaway import make_state_root, throwaway_config, throwaway_env, write_stack_file
+from ops.local.throwaway import throwaway_config, write_stack_file
+from tests.fix_cluster import OwnEnv
 from tests.support.tasks import run_task
 
 
-@pytest.fixture(name="state_root")
-def _state_root() -> Iterator[Path]:
-    """A private directory for an environment of the test's own."""
-    root = make_state_root("pgstack-localenv-")
-    yield root
-    subprocess.run(["rm", "-rf", str(root)], check=False)
-
-
 @pytest.fixture(name="private_env")
-def _private_env() -> Iterator[LocalEnv]:
+def _private_env(own_env: OwnEnv) -> Iterator[LocalEnv]:
     """A second environment the test may kill and restart, always stopped afterwards."""
-    with throwaway_env("pgstack-localenv-") as env:
+    with own_env("pgstack-localenv-") as env:
         yield env
 
 

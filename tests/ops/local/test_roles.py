@@ -18,11 +18,11 @@ from sqlalchemy.engine import make_url
 from app.urls import libpq_dsn, mask_url
 from ops.local import docker as dockerenv
 from ops.local.native import SUPERUSER, LocalEnv
-from ops.local.throwaway import throwaway_env
 from ops.migrate.migrator import migrate
 from pgbouncer import render_userlist
 from stacks.config import DbRoles
 from stacks.local import PASSWORD_FILE, RUNTIME_PASSWORD_FILE, init_script
+from tests.fix_cluster import OwnEnv
 from tests.support.tasks import run_task
 
 
@@ -36,8 +36,8 @@ def _in(schema: str, statement: str) -> sql.Composed:
 
 
 @pytest.fixture(name="private_env")
-def _private_env() -> Iterator[LocalEnv]:
-    with throwaway_env("pgstack-roles-") as env:
+def _private_env(own_env: OwnEnv) -> Iterator[LocalEnv]:
+    with own_env("pgstack-roles-") as env:
         yield env
 
 

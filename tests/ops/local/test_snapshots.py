@@ -17,9 +17,10 @@ from ops.errors import UserError
 from ops.local.native import LocalEnv
 from ops.local.snapshots import BlockedError, SnapshotStore, store_for
 from ops.local.snapshots.quiesce import run_bounded
-from ops.local.throwaway import throwaway_env, write_stack_file
+from ops.local.throwaway import write_stack_file
 from ops.migrate.migrator import head_revision, migrate
 from ops.migrate.seed import seed
+from tests.fix_cluster import OwnEnv
 from tests.support.tasks import run_task
 
 
@@ -28,10 +29,10 @@ def _quiet(_: str) -> None:
 
 
 @pytest.fixture(name="snap_env", scope="module")
-def _snap_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnv]:
+def _snap_env(tmp_path_factory: pytest.TempPathFactory, own_env: OwnEnv) -> Iterator[LocalEnv]:
     """An environment of this module's own (snapshots pause and kill PgBouncer's pool for the
     database), migrated and seeded, with a stack file so `invoke` subprocesses reach it too."""
-    with throwaway_env("pgstack-snapshots-") as env:
+    with own_env("pgstack-snapshots-") as env:
         migrate(env.target(), progress=_quiet)
         seed(env.target(), progress=_quiet)
         stack_file = write_stack_file(tmp_path_factory.mktemp("stack") / "Pulumi.local.yaml", env.config)
@@ -292,10 +293,10 @@ def test_the_tasks(snap_env: LocalEnv, store: SnapshotStore) -> None:
     assert [] == store.snapshots()
 
 
-def test_snapshots_survive_down_and_up_and_go_with_reset() -> None:
+def test_snapshots_survive_down_and_up_and_go_with_reset(own_env: OwnEnv) -> None:
     """A snapshot is still there (and restorable) after env.down and env.up; env.reset deletes it
     with the cluster."""
-    with throwaway_env("pgstack-snapshot-life-") as env:
+    with own_env("pgstack-snapshot-life-") as env:
         migrate(env.target(), progress=_quiet)
         seed(env.target(), progress=_quiet)
         store_for(env, _quiet).take("kept")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -16,14 +14,7 @@ from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.local.binaries import find_postgres
 from ops.local.native import LocalEnv
-from ops.local.throwaway import make_state_root, throwaway_config
-
-
-@pytest.fixture(name="state_root")
-def _state_root() -> Iterator[Path]:
-    root = make_state_root("pgstack-sync-")
-    yield root
-    subprocess.run(["rm", "-rf", str(root)], check=False)
+from ops.local.throwaway import throwaway_config
 
 
 def _marker(env: LocalEnv) -> dict[str, object]:

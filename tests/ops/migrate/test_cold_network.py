@@ -15,12 +15,13 @@ from sqlalchemy.engine import make_url
 from cli import edge
 from ops.errors import UserError
 from ops.local.processes import free_port
-from ops.local.throwaway import throwaway_env
 from ops.migrate.lock import Timeouts
 from stacks.stackfile import REPO_ROOT
+from tests.fix_cluster import OwnEnv
 from tests.support import TestDatabase
 
 HEAD = "0004_usage_events_user_ts_index"
+WAITING = "database not reachable yet ("
 
 
 def _migrator(direct_url: str, schema: str, **extra: str) -> subprocess.Popen[str]:
@@ -42,24 +43,34 @@ def _progress(out: str) -> list[str]:
     return [line for line in out.splitlines() if not line.startswith("{")]
 
 
-def test_a_migrator_started_before_postgres_waits_for_it_and_succeeds() -> None:
+def test_a_migrator_started_before_postgres_waits_for_it_and_succeeds(own_env: OwnEnv) -> None:
     """Postgres down when the job starts, up a few seconds later: the job waits and migrates."""
-    with throwaway_env("pgstack-cold-") as env:
+    with own_env("pgstack-cold-") as env:
         target = env.target()
         direct = target.direct_url.render_as_string(hide_password=False)
         env.down()
-        migrator = _migrator(direct, target.schema, MIGRATE_CONNECT_TIMEOUT_S="60")
+        migrator = _migrator(direct, target.schema, MIGRATE_CONNECT_TIMEOUT_S="60", PYTHONUNBUFFERED="1")
         try:
-            time.sleep(3)
-            assert migrator.poll() is None, migrator.communicate()
+            # Postgres comes back once the job has failed to reach it twice, however long the job
+            # took to start (a loaded machine takes seconds to import it).
+            assert migrator.stdout is not None
+            assert migrator.stderr is not None
+            lines: list[str] = []
+            for line in migrator.stdout:
+                lines.append(line)
+                if sum(seen.startswith(WAITING) for seen in lines) == 2:
+                    break
+            assert migrator.poll() is None, "".join(lines) + migrator.stderr.read()
             env.up()
-            out, err = migrator.communicate(timeout=90)
+            out = "".join(lines) + migrator.stdout.read()  # to the job's end: it is bounded by its 60 s
+            err = migrator.stderr.read()
+            migrator.wait(timeout=90)
         finally:
             if migrator.poll() is None:
                 migrator.kill()
-                migrator.communicate()
+            migrator.communicate()  # reaps it and closes its pipes
     assert 0 == migrator.returncode, out + err
-    waits = [line for line in out.splitlines() if line.startswith("database not reachable yet (")]
+    waits = [line for line in out.splitlines() if line.startswith(WAITING)]
     assert len(waits) >= 2, out
     assert "Connection refused" in waits[0]
     assert "attempt 1 failed after" in waits[0]
