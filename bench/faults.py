@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ops.checks.appserver import running_app
 from ops.local.native import LocalEnv
 from ops.local.throwaway import throwaway_env
+from ops.smoke.appserver import running_app
 
 REQUEST_TIMEOUT_S = 5.0
 

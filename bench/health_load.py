@@ -27,9 +27,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from ops.checks.appserver import running_app
 from ops.local.native import SUPERUSER, LocalEnv
 from ops.local.throwaway import throwaway_config, throwaway_env
+from ops.smoke.appserver import running_app
 from stacks.config import load_local_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ def serve(c: Context, port: int = 8000, host: str = "127.0.0.1", reload: bool = 
     """Serve the app with uvicorn against the local stack until Ctrl-C."""
     with reported():
         target = edge.target(edge.LOCAL)  # a clear error if the local environment was never started
-        from ops.checks.appserver import serve as serve_app  # here: its HTTP client slows every `invoke`
+        from ops.smoke.appserver import serve as serve_app  # here: its HTTP client slows every `invoke`
 
         def starting() -> None:
             print(f"serving http://{host}:{port} on {mask_url(target.app_url)}", flush=True)

@@ -23,13 +23,13 @@ from app.urls import mask_url
 if TYPE_CHECKING:  # the runtimes, the migrator and the checks load only when a task needs them
     from sqlalchemy.engine import URL
 
-    from ops.checks.smoke import SmokeReport
     from ops.cloud.gcloud import JobOutcome, JobTarget
     from ops.compat.checkout import CompatSetup
     from ops.lint.run import Setup as LintSetup
     from ops.local.runtime import Runtime
     from ops.migrate.lock import Timeouts
     from ops.migrate.target import DatabaseTarget
+    from ops.smoke.checks import SmokeReport
 
 LOCAL = "local"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # pyproject.toml holds the lint's settings
@@ -323,7 +323,7 @@ def smoke_report(
         if not quiet:
             print(f"  {line}", flush=True)
 
-    from ops.checks.smoke import run_smoke
+    from ops.smoke.checks import run_smoke
 
     pools = runtime.pools if runtime is not None and runtime.reads_pools else None
     return run_smoke(target, url=url or None, pools=pools, progress=progress)

@@ -71,7 +71,12 @@ PLANTED = {
     "the migrator reaches stacks": ("ops/migrate/planted.py", "import stacks.stackfile", "image"),
     "the app reaches the ops extra": ("app/planted.py", "import yaml", "image"),
     "the plan drives a CLI": ("ops/plan/planted.py", "import ops.cloud.pulumi_cli", "plan-offline"),
-    "checks builds a runtime": ("ops/checks/planted.py", "import ops.local.native", "checks-handed-runtime"),
+    "smoke builds a runtime": ("ops/smoke/planted.py", "import ops.local.native", "handed-runtime"),
+    "the rehearsal builds a runtime": (
+        "ops/rehearse/planted.py",
+        "import ops.local.native",
+        "handed-runtime",
+    ),
     "a task module reaches another": ("cli/infra/planted.py", "import cli.db", "tasks"),
 }
 

@@ -25,8 +25,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from ops.checks.appserver import http_get
 from ops.local.processes import free_port
+from ops.smoke.appserver import http_get
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 

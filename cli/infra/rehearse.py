@@ -23,10 +23,10 @@ from ops.errors import UserError
 def rehearse(c: Context, stack: str = "staging", pooler: str = "", json: bool = False) -> None:
     """Run a cloud stack's containers (job, app, sidecar) here against a local Postgres, per pooler mode."""
     with reported():
-        from ops.checks.rehearse import check_cloud_stack
-        from ops.checks.rehearse import rehearse as run
         from ops.local.standin import cloud_sql_stand_in
         from ops.plan.planner import one_shot_gc
+        from ops.rehearse import check_cloud_stack
+        from ops.rehearse import rehearse as run
         from stacks.config import POOLERS
 
         check_cloud_stack(stack)

@@ -8,5 +8,5 @@ a create/read/update/delete round trip), running (REF's app and probe against th
 the task and the deploy call).
 
 A dev and deploy-time wing (never in the image): may import `app`, `ops.errors`, `ops.migrate`,
-`ops.local` (the throwaway cluster) and `ops.checks` (the app server).
+`ops.local` (the throwaway cluster) and `ops.smoke` (the app server).
 """

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ops.checks.appserver import http_get, running_app
 from ops.compat.database import Scratch
 from ops.compat.report import BREAKING, Finding
 from ops.errors import UserError
+from ops.smoke.appserver import http_get, running_app
 
 PROBE = Path(__file__).with_name("probe.py")
 PROBE_TIMEOUT_S = 120.0

@@ -10,10 +10,10 @@ import pytest
 from invoke.context import Context
 
 from cli import app
-from ops.checks.appserver import http_get, running_app
 from ops.errors import UserError
 from ops.local import docker as dockerenv
 from ops.local.docker import DockerUrls
+from ops.smoke.appserver import http_get, running_app
 from tests.support import TestDatabase
 
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ops.checks.appserver import http_get
 from ops.local.processes import free_port
+from ops.smoke.appserver import http_get
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 

@@ -16,13 +16,13 @@ from psycopg import sql
 from app.urls import libpq_dsn
 from cli import edge
 from cli import up as up_tasks
-from ops.checks.smoke import _run, check_privileges, run_smoke
 from ops.local.native import LocalEnv
 from ops.local.processes import free_port
 from ops.local.throwaway import write_stack_file
 from ops.migrate import migrator
 from ops.migrate.revisions import script_directory
 from ops.migrate.target import DatabaseTarget
+from ops.smoke.checks import _run, check_privileges, run_smoke
 from tests.support.tasks import run_task
 
 REPO = Path(__file__).resolve().parents[2]

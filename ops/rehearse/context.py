@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Protocol
 
 from app.urls import mask_secrets
-from ops.checks.rehearse.imagestage import BASE_PATH, StagedImage
-from ops.checks.rehearse.relocate import ContractBreak
-from ops.checks.rehearse.report import ContainerResult
 from ops.plan.containers import PlannedContainer
+from ops.rehearse.imagestage import BASE_PATH, StagedImage
+from ops.rehearse.relocate import ContractBreak
+from ops.rehearse.report import ContainerResult
 from stacks.config import CloudConfig
 
 Progress = Callable[[str], None]

@@ -7,14 +7,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from ops.checks.rehearse.context import Mode
-from ops.checks.rehearse.instance import wait_tcp
-from ops.checks.rehearse.relocate import LOOPBACK, ContractBreak, Relocation
 from ops.errors import UserError
 from ops.local.processes import free_port
 from ops.plan.containers import managed_pool_flags
 from ops.plan.planner import Plan
 from ops.plan.resolved import STAND_IN_PRIVATE_IP
+from ops.rehearse.context import Mode
+from ops.rehearse.instance import wait_tcp
+from ops.rehearse.relocate import LOOPBACK, ContractBreak, Relocation
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 
 

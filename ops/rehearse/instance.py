@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.checks.appserver import http_get
-from ops.checks.rehearse.relocate import LOOPBACK, ContractBreak, Relocation
 from ops.plan.containers import PlannedContainer
+from ops.rehearse.relocate import LOOPBACK, ContractBreak, Relocation
+from ops.smoke.appserver import http_get
 
 HTTP_TIMEOUT_S = 5.0
 LOG_TAIL = 8

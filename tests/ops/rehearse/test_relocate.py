@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.checks.rehearse.relocate import ContractBreak, Relocation
+from ops.rehearse.relocate import ContractBreak, Relocation
 
 PRIVATE_IP = "192.0.2.10"
 

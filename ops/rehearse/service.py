@@ -9,12 +9,12 @@ import json
 import subprocess
 from pathlib import Path, PurePosixPath
 
-from ops.checks.appserver import http_get
-from ops.checks.rehearse.context import Mode
-from ops.checks.rehearse.instance import HTTP_TIMEOUT_S, Instance, stop_process, wait_http, wait_tcp
-from ops.checks.rehearse.relocate import LOOPBACK, ContractBreak
-from ops.checks.rehearse.report import ContainerResult
 from ops.plan.containers import PlannedContainer, ingress_container
+from ops.rehearse.context import Mode
+from ops.rehearse.instance import HTTP_TIMEOUT_S, Instance, stop_process, wait_http, wait_tcp
+from ops.rehearse.relocate import LOOPBACK, ContractBreak
+from ops.rehearse.report import ContainerResult
+from ops.smoke.appserver import http_get
 from stacks.config import Key
 from stacks.stackfile import PROJECT
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ops.checks.rehearse import Rehearsal, rehearse
 from ops.local.standin import CloudSqlStandIn, cloud_sql_stand_in
+from ops.rehearse import Rehearsal, rehearse
 from stacks.gcp.secrets import StoredSecret
 from stacks.stackfile import REPO_ROOT
 
@@ -127,11 +127,9 @@ def test_a_job_that_does_not_know_what_the_tasks_ask_is_caught(
 ) -> None:
     """The tasks asking the job for an action it does not know (as a new `db.*` task would before
     the job learnt it): no result line comes back, and the rehearsal says so."""
-    import ops.checks.rehearse.job
+    import ops.rehearse.job
 
-    monkeypatch.setattr(
-        ops.checks.rehearse.job, "job_arguments", lambda action, env: ["verify", "--env", env]
-    )
+    monkeypatch.setattr(ops.rehearse.job, "job_arguments", lambda action, env: ["verify", "--env", env])
     report = _run(stand_in, "staging", "none")
     job = _containers(report)["none job pgstack-staging-migrate"]
     assert job.error is not None and "--args=verify,--env,staging printed no result line" in job.error

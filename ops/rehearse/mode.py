@@ -8,13 +8,6 @@ from pathlib import Path
 
 import yaml
 
-from ops.checks.rehearse.context import Mode, Progress, StandIn
-from ops.checks.rehearse.imagestage import StagedImage
-from ops.checks.rehearse.instance import Instance, instance_ports
-from ops.checks.rehearse.job import rehearse_job
-from ops.checks.rehearse.pooling import mode_addresses
-from ops.checks.rehearse.report import ContainerResult, ModeResult
-from ops.checks.rehearse.service import rehearse_service
 from ops.errors import UserError
 from ops.plan.containers import (
     BUILT_IN,
@@ -26,6 +19,13 @@ from ops.plan.containers import (
 )
 from ops.plan.planner import Plan, plan_stack
 from ops.plan.resolved import StandInOutputs, secret_contents
+from ops.rehearse.context import Mode, Progress, StandIn
+from ops.rehearse.imagestage import StagedImage
+from ops.rehearse.instance import Instance, instance_ports
+from ops.rehearse.job import rehearse_job
+from ops.rehearse.pooling import mode_addresses
+from ops.rehearse.report import ContainerResult, ModeResult
+from ops.rehearse.service import rehearse_service
 from stacks.config import ConfigError, Key, cloud_config
 from stacks.stackfile import PROJECT, REPO_ROOT, read_stack, stack_file
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ops.checks.rehearse.context import Mode
-from ops.checks.rehearse.instance import Instance
-from ops.checks.rehearse.relocate import ContractBreak
-from ops.checks.rehearse.report import ContainerResult
 from ops.migrate.jobresult import ACTIONS, JobResult, find_result, job_arguments
 from ops.migrate.revisions import head_revision
 from ops.plan.containers import PlannedContainer
+from ops.rehearse.context import Mode
+from ops.rehearse.instance import Instance
+from ops.rehearse.relocate import ContractBreak
+from ops.rehearse.report import ContainerResult
 
 JOB_RUNS = 2  # every deploy runs the job: the second run must be a no-op
 DEFAULT_TASK_TIMEOUT_S = 600  # Cloud Run's default task timeout

@@ -5,12 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ops.checks.rehearse.context import Progress, StandIn
-from ops.checks.rehearse.imagestage import stage_image
-from ops.checks.rehearse.mode import rehearse_mode
-from ops.checks.rehearse.report import ModeResult, Rehearsal
 from ops.errors import UserError
 from ops.plan.image import read_image
+from ops.rehearse.context import Progress, StandIn
+from ops.rehearse.imagestage import stage_image
+from ops.rehearse.mode import rehearse_mode
+from ops.rehearse.report import ModeResult, Rehearsal
 from stacks.config import POOLERS, Key
 from stacks.stackfile import PROJECT, REPO_ROOT, read_stack
 

@@ -17,7 +17,8 @@ What each container gets is what the plan gives it, and what Cloud Run and the i
   app's /readyz once the job has migrated.
 
 The managed pooler is approximated by a PgBouncer with the flags the plan gives Cloud SQL, with TLS
-on both sides. The stand-in itself is handed in (a `StandIn`), never built here.
+on both sides. The stand-in itself is handed in (a `StandIn`), never built here: contracts
+`ops-wings` and `handed-runtime` place this wing.
 
 The rooms: `stack` (the entry: `rehearse`, `check_cloud_stack`), `mode` (one pooler mode: the stack
 file, plan, secrets and the containers in deploy order), `context` (what a mode's containers
@@ -27,10 +28,10 @@ stand-in), `report` (what was found), `relocate` (cloud addresses moved to the s
 `imagestage` (the image's files and packages, staged here).
 """
 
-from ops.checks.rehearse.context import StandIn
-from ops.checks.rehearse.mode import MODE_NEEDS, stack_copy
-from ops.checks.rehearse.report import ContainerResult, ModeResult, Rehearsal
-from ops.checks.rehearse.stack import check_cloud_stack, rehearse
+from ops.rehearse.context import StandIn
+from ops.rehearse.mode import MODE_NEEDS, stack_copy
+from ops.rehearse.report import ContainerResult, ModeResult, Rehearsal
+from ops.rehearse.stack import check_cloud_stack, rehearse
 
 __all__ = [
     "MODE_NEEDS",

@@ -23,10 +23,10 @@ from app.db import pooled_engine
 from app.health import reason
 from app.settings import Settings, load_settings
 from app.urls import libpq_dsn, mask_secrets, mask_url
-from ops.checks.appserver import http_get, running_app
 from ops.errors import UserError
 from ops.migrate import migrator
 from ops.migrate.target import DatabaseTarget
+from ops.smoke.appserver import http_get, running_app
 
 Progress = Callable[[str], None]
 
