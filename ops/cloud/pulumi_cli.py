@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ops.errors import UserError
+from stacks.config import is_production
 from stacks.stackfile import PROJECT, REPO_ROOT, stack_file, stack_names
 
 Action = Literal["preview", "up", "destroy"]
@@ -214,8 +215,11 @@ def run_stack(
     """`pulumi <action> --stack <stack>` with the CLI `pulumi` names ($PULUMI_CLI, None: looked
     for); raises UserError when it cannot run or fails."""
     check_stack_file(stack, root)
-    if action == "destroy" and stack in PROTECTED_STACKS and not yes:
-        raise UserError(f"destroying {stack} takes --yes: rerun with --yes if you mean it")
+    # Production by its name or by its own file (deletionProtection), never by a name's absence.
+    if action == "destroy" and not yes and (stack in PROTECTED_STACKS or is_production(stack, root)):
+        raise UserError(
+            f"destroying {stack} takes --yes (a production stack): rerun with --yes if you mean it"
+        )
     cli = find_cli(pulumi)
     if stack not in backend_stacks(cli, root):
         raise UserError(

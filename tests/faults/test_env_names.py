@@ -11,6 +11,8 @@ import psycopg
 import pytest
 
 from app.urls import libpq_dsn
+from ops.cloud.pulumi_cli import run_stack
+from ops.errors import UserError
 from stacks.config import ConfigError, is_production
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
@@ -69,3 +71,12 @@ def test_production_is_read_from_the_stack_file(tmp_path: Path) -> None:
     assert is_production("prod", tmp_path)  # by its name, whatever its file says
     with pytest.raises(ConfigError, match=r"^Pulumi\.prdo\.yaml not found: whether 'prdo' is production"):
         is_production("prdo", tmp_path)
+
+
+def test_a_destroy_asks_for_yes_where_the_stack_file_says_production(tmp_path: Path) -> None:
+    """infra.destroy's guard reads the stack's file: a stack named anything, with deletion
+    protection on, takes --yes like prod (refused before any Pulumi CLI is looked for)."""
+    shutil.copy(REPO_ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.live.yaml").write_text("config:\n  pgstack:deletionProtection: true\n")
+    with pytest.raises(UserError, match=r"^destroying live takes --yes \(a production stack\)"):
+        run_stack("destroy", "live", pulumi=None, root=tmp_path)
