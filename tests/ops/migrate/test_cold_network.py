@@ -89,13 +89,10 @@ def test_a_refused_login_fails_at_once_in_one_masked_line(
 ) -> None:
     """A wrong password or an unknown database is not the network: no retry, one line, no password."""
     url = make_url(database.direct_url).set(**change)  # type: ignore[arg-type]
-    started = time.monotonic()
     migrator = _migrator(url.render_as_string(hide_password=False), database.schema)
     out, err = migrator.communicate(timeout=60)
-    elapsed = time.monotonic() - started
     assert 1 == migrator.returncode
-    assert elapsed < 10, f"took {elapsed:.1f}s: it retried"
-    assert [] == _progress(out)
+    assert [] == _progress(out), "it retried"  # each retry prints a line (a clock would time start-up)
     assert 1 == len(err.strip().splitlines()), err
     assert err.startswith("error: cannot connect to postgresql+psycopg://app:***@")
     assert "the server refused the login (connection failed: " in err
@@ -113,13 +110,17 @@ def test_an_unreachable_database_is_retried_up_to_the_bound_then_one_line() -> N
     out, err = migrator.communicate(timeout=60)
     elapsed = time.monotonic() - started
     assert 1 == migrator.returncode
-    assert 3 <= elapsed < 15
+    assert 3 <= elapsed
     attempts = _progress(out)
     assert len(attempts) >= 2
     assert all(line.startswith("database not reachable yet (") for line in attempts), out
     assert 1 == len(err.strip().splitlines()), err
     masked = r"postgresql\+psycopg://app:\*\*\*@127\.0\.0\.1:\d+/app"
-    assert re.match(rf"error: cannot connect to {masked} after \d+s and \d+ attempts \(", err), err
+    gave_up = re.match(rf"error: cannot connect to {masked} after (\d+)s and \d+ attempts \(", err)
+    assert gave_up, err
+    # The bound as the job counts it, from its first attempt: the interpreter's start-up (seconds on
+    # a loaded machine) is not part of it.
+    assert 3 <= int(gave_up.group(1)) <= 5
     assert "MIGRATE_CONNECT_TIMEOUT_S bounds the wait" in err
     assert "not-this-one" not in out + err
 
