@@ -19,10 +19,12 @@ pytest_plugins = ("tests.fix_db", "tests.fix_cluster")
 COST_MARKERS = {
     # The session's Postgres + PgBouncer (one per test process).
     "db": frozenset({"local_env"}),
-    # A Postgres + PgBouncer of the test's own (started, stopped, killed by the test).
-    "cluster": frozenset({"state_root", "own_env", "scratch_env"}),
-    # No database, but seconds of work: a virtualenv built, a pytest run inside the test.
-    "slow": frozenset({"image_python", "inner_pytest"}),
+    # A Postgres + PgBouncer of the test's own (started, stopped, killed by the test), or the
+    # rehearsal's Cloud SQL stand-in (a cluster too).
+    "cluster": frozenset({"state_root", "own_env", "scratch_env", "stand_in"}),
+    # No session database, but seconds of work: the image's virtualenv; db.compat's repository
+    # (a past commit's virtualenv and the task's own database); the deploy's staged checkout.
+    "slow": frozenset({"image_python", "repo", "stage"}),
 }
 
 
