@@ -1,5 +1,6 @@
 """The house rules that are code, not prose: the import contracts (pyproject.toml's
-[tool.importlinter], as `invoke lint` runs them) hold today and break on a planted forbidden import."""
+[tool.importlinter], as `invoke lint` runs them) hold today and break on a planted forbidden import;
+and no module is over 400 lines, no class over 250, unless its docstring says why."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from stacks.stackfile import REPO_ROOT
+from tests.support.sizes import MODULE_LINES, oversized
 
 PACKAGES = ("app", "ops", "cli", "stacks", "pgbouncer")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -97,3 +99,28 @@ def test_a_planted_forbidden_import_breaks_its_contract(case: str, plant: Path) 
     assert 1 == ran.returncode, ran.stdout + ran.stderr
     reported = f"{_contract_names()[contract]} BROKEN"  # then, maybe, "(n ignored imports)"
     assert any(line.startswith(reported) for line in ran.stdout.splitlines()), ran.stdout
+
+
+def test_no_module_or_class_is_too_long_without_a_reason() -> None:
+    """Every module fits in 400 lines and every class in 250, or its docstring says why (`Size: ...`)."""
+    assert [] == oversized(REPO_ROOT)
+
+
+def test_the_size_check_names_a_long_module_and_accepts_a_stated_reason(tmp_path: Path) -> None:
+    """The check above can fail: a module one line over is named; a `Size:` paragraph in its
+    docstring lets it be; a class over 250 lines is named on its own."""
+    package = tmp_path / "ops"
+    package.mkdir()
+    body = "\n".join(f"X{i} = {i}" for i in range(MODULE_LINES))
+    (package / "long.py").write_text(f'"""A long module."""\n{body}\n')
+    (package / "reasoned.py").write_text(
+        f'"""A long module.\n\nSize: one table, read top to bottom."""\n{body}\n'
+    )
+    methods = "\n".join(f"    def m{i}(self) -> int:\n        return {i}\n" for i in range(90))
+    (package / "klass.py").write_text(f'"""A class."""\n\n\nclass Big:\n    """Big."""\n\n{methods}')
+    assert [
+        "ops/klass.py: class Big is 272 lines (at most 250): split it, or say why in its docstring "
+        "(a paragraph starting `Size:`)",
+        "ops/long.py: 401 lines (at most 400): split it, or say why in its docstring "
+        "(a paragraph starting `Size:`)",
+    ] == oversized(tmp_path, ("ops",))

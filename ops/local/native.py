@@ -192,38 +192,7 @@ class LocalEnv:
     # --- status ---------------------------------------------------------------------------
     def status(self) -> EnvStatus:
         """What runs now: pid, port, version, and PgBouncer's pools."""
-        initialised = self.state.is_ours() and (self.pgdata / "PG_VERSION").exists()
-        postgres, bouncer = self.postgres, self.bouncer
-        pg_pid = postgres.pid() if initialised else None
-        pg_version = postgres.version() if pg_pid is not None else None
-        bouncer_pid = bouncer.pid() if initialised else None
-        bouncer_version: str | None = None
-        pools: list[dict[str, Any]] = []
-        leftovers: list[str] = []
-        in_progress: list[str] = []
-        if bouncer_pid is not None:
-            import psycopg
-
-            with contextlib.suppress(psycopg.Error):
-                bouncer_version, pools = bouncer.admin_info()
-        if pg_version is not None:
-            import psycopg
-
-            with contextlib.suppress(psycopg.Error):
-                found, in_progress = self.leftovers().find()
-                leftovers = [leftover.what for leftover in found]
-        cfg = self.config
-        return EnvStatus(
-            state_dir=self.state_dir,
-            initialised=initialised,
-            postgres=ProcessStatus("postgres", pg_version is not None, pg_pid, cfg.postgres_port, pg_version),
-            pgbouncer=ProcessStatus(
-                "pgbouncer", bouncer_version is not None, bouncer_pid, cfg.pgbouncer_port, bouncer_version
-            ),
-            pools=pools,
-            leftovers=leftovers,
-            in_progress=in_progress,
-        )
+        return _status(self)
 
     def pools(self) -> list[dict[str, Any]] | None:
         """PgBouncer's pools from its admin console, or None when it is not running."""
@@ -309,17 +278,7 @@ class LocalEnv:
             raise
         if syncing is not None:
             postgres.wait_synced(syncing, progress)
-        self._undo_leftovers(progress)
-
-    def _undo_leftovers(self, progress: Progress) -> None:
-        """Last, on a running environment: what a killed snapshot task left (a paused pool first)."""
-        import psycopg
-
-        try:
-            self.leftovers().undo(lambda line: progress(f"snapshots: {line}"))
-        except psycopg.Error as exc:  # the environment is up: say what could not be checked, go on
-            first = (mask_secrets(str(exc).strip()) or "no message").splitlines()[0]
-            progress(f"snapshots: could not look for what a killed task left: {first}")
+        _undo_leftovers(self, progress)
 
     def _grant_runtime(self, progress: Progress) -> None:
         """The runtime role's privileges on the schema, as its owner (ops/migrate/grants.py)."""
@@ -364,3 +323,50 @@ class LocalEnv:
             self._down(progress)
             shutil.rmtree(self.state_dir)
         progress(f"deleted {self.state_dir}")
+
+
+def _status(env: LocalEnv) -> EnvStatus:
+    """What runs now: pid, port, version, and PgBouncer's pools."""
+    initialised = env.state.is_ours() and (env.pgdata / "PG_VERSION").exists()
+    postgres, bouncer = env.postgres, env.bouncer
+    pg_pid = postgres.pid() if initialised else None
+    pg_version = postgres.version() if pg_pid is not None else None
+    bouncer_pid = bouncer.pid() if initialised else None
+    bouncer_version: str | None = None
+    pools: list[dict[str, Any]] = []
+    leftovers: list[str] = []
+    in_progress: list[str] = []
+    if bouncer_pid is not None:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            bouncer_version, pools = bouncer.admin_info()
+    if pg_version is not None:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            found, in_progress = env.leftovers().find()
+            leftovers = [leftover.what for leftover in found]
+    cfg = env.config
+    return EnvStatus(
+        state_dir=env.state_dir,
+        initialised=initialised,
+        postgres=ProcessStatus("postgres", pg_version is not None, pg_pid, cfg.postgres_port, pg_version),
+        pgbouncer=ProcessStatus(
+            "pgbouncer", bouncer_version is not None, bouncer_pid, cfg.pgbouncer_port, bouncer_version
+        ),
+        pools=pools,
+        leftovers=leftovers,
+        in_progress=in_progress,
+    )
+
+
+def _undo_leftovers(env: LocalEnv, progress: Progress) -> None:
+    """Last, on a running environment: what a killed snapshot task left (a paused pool first)."""
+    import psycopg
+
+    try:
+        env.leftovers().undo(lambda line: progress(f"snapshots: {line}"))
+    except psycopg.Error as exc:  # the environment is up: say what could not be checked, go on
+        first = (mask_secrets(str(exc).strip()) or "no message").splitlines()[0]
+        progress(f"snapshots: could not look for what a killed task left: {first}")

@@ -113,7 +113,7 @@ class NativePostgres:
         """
         pgdata = self.state.pgdata
         if state == "initialising" and pgdata.exists():
-            self._remove_interrupted(progress)
+            _remove_interrupted(self.state, progress)
         self.state.create()
         self.state.write_marker("initialising")
         self.state.create_password()
@@ -156,34 +156,6 @@ class NativePostgres:
         # `up` take this cluster for an interrupted initdb, nor its running Postgres for a stranger.
         self.state.write_marker("ready", synced=False)
         progress(f"postgres: initialised in {time.monotonic() - started:.1f} s")
-
-    def _remove_interrupted(self, progress: Progress) -> None:
-        """Delete the cluster an interrupted initdb left, when its files prove that is all it is.
-
-        The marker only says how far pgstack got (and can be edited or wrong); the data directory
-        says whether deleting it loses anything (ops/local/pgdata.py). Otherwise: one line, nothing
-        deleted.
-        """
-        pgdata = self.state.pgdata
-        evidence = beyond_initdb(pgdata)
-        if evidence:
-            missing = "" if (pgdata / "PG_VERSION").exists() else "its PG_VERSION is missing and "
-            raise UserError(
-                f"{self.state.marker_file} says the cluster was never fully initialised, but {missing}"
-                f"{pgdata} holds more than initdb writes ({'; '.join(evidence)}): nothing was deleted; "
-                'if the cluster is whole, set "state" back to "ready" in the marker (and restore '
-                "PG_VERSION if it is missing), or `invoke env.reset --yes` deletes the local data"
-            )
-        progress("postgres: removing an interrupted initialisation (initdb's files only)")
-
-        def gone_already(function: object, path: str, exc_info: tuple[type, BaseException, object]) -> None:
-            # What vanished meanwhile (an initdb that caught Ctrl-C cleans up after itself) is gone
-            # either way; anything else is a real error.
-            del function, path
-            if not isinstance(exc_info[1], FileNotFoundError):
-                raise exc_info[1]
-
-        shutil.rmtree(pgdata, onerror=gone_already)
 
     def sync(self, binaries: Binaries) -> subprocess.Popen[str]:
         """Start `initdb --sync-only`: every file of the cluster written to disk, as initdb itself
@@ -237,29 +209,8 @@ class NativePostgres:
 
     # --- start and stop -------------------------------------------------------------------
     def clear_stale_lockfile(self, progress: Progress) -> None:
-        """Remove postmaster.pid left by a killed server, once its backends have let go of memory.
-
-        Postgres removes a stale lock file itself, unless the dead postmaster lingers as a zombie
-        (a container whose init does not reap): then only the shared-memory check tells it is gone.
-        """
-        lock = self.state.pgdata / "postmaster.pid"
-        pid = read_pid(lock)
-        if pid is None or pid_alive(pid, "postgres"):
-            return
-        lines = lock.read_text().splitlines()
-        shmid = lines[6].split()[-1] if len(lines) > 6 and lines[6].split() else None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while shmid is not None and shm_attached(shmid) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the old backends exit as soon as they notice the postmaster died
-        if shmid is not None and shm_attached(shmid):
-            return  # still in use: leave the interlock to Postgres, which will say so
-        progress(f"postgres: removing the lock files of a server that is gone (pid {pid})")
-        lock.unlink(missing_ok=True)
-        run_dir = self.state.run_dir
-        (run_dir / f".s.PGSQL.{self.config.postgres_port}.lock").unlink(missing_ok=True)
-        for socket_lock in run_dir.glob(".s.PGSQL.*.lock"):
-            if read_pid(socket_lock) == pid:
-                socket_lock.unlink(missing_ok=True)
+        """Remove postmaster.pid left by a killed server (see `_clear_stale_lockfile`)."""
+        _clear_stale_lockfile(self.state, self.config.postgres_port, progress)
 
     def start(self, binaries: Binaries, progress: Progress) -> None:
         """pg_ctl start, returning as soon as Postgres accepts connections (bounded)."""
@@ -361,3 +312,58 @@ class NativePostgres:
             ensure_roles(admin, cfg, password, self.state.runtime_password(), progress)
         with connect(cfg.postgres_port, cfg.roles.owner, password, cfg.database, tls=self.state.tls) as owner:
             ensure_schema(owner, cfg)
+
+
+def _remove_interrupted(state: StateDir, progress: Progress) -> None:
+    """Delete the cluster an interrupted initdb left, when its files prove that is all it is.
+
+    The marker only says how far pgstack got (and can be edited or wrong); the data directory
+    says whether deleting it loses anything (ops/local/pgdata.py). Otherwise: one line, nothing
+    deleted.
+    """
+    pgdata = state.pgdata
+    evidence = beyond_initdb(pgdata)
+    if evidence:
+        missing = "" if (pgdata / "PG_VERSION").exists() else "its PG_VERSION is missing and "
+        raise UserError(
+            f"{state.marker_file} says the cluster was never fully initialised, but {missing}"
+            f"{pgdata} holds more than initdb writes ({'; '.join(evidence)}): nothing was deleted; "
+            'if the cluster is whole, set "state" back to "ready" in the marker (and restore '
+            "PG_VERSION if it is missing), or `invoke env.reset --yes` deletes the local data"
+        )
+    progress("postgres: removing an interrupted initialisation (initdb's files only)")
+
+    def gone_already(function: object, path: str, exc_info: tuple[type, BaseException, object]) -> None:
+        # What vanished meanwhile (an initdb that caught Ctrl-C cleans up after itself) is gone
+        # either way; anything else is a real error.
+        del function, path
+        if not isinstance(exc_info[1], FileNotFoundError):
+            raise exc_info[1]
+
+    shutil.rmtree(pgdata, onerror=gone_already)
+
+
+def _clear_stale_lockfile(state: StateDir, port: int, progress: Progress) -> None:
+    """Remove postmaster.pid left by a killed server, once its backends have let go of memory.
+
+    Postgres removes a stale lock file itself, unless the dead postmaster lingers as a zombie
+    (a container whose init does not reap): then only the shared-memory check tells it is gone.
+    """
+    lock = state.pgdata / "postmaster.pid"
+    pid = read_pid(lock)
+    if pid is None or pid_alive(pid, "postgres"):
+        return
+    lines = lock.read_text().splitlines()
+    shmid = lines[6].split()[-1] if len(lines) > 6 and lines[6].split() else None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while shmid is not None and shm_attached(shmid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the old backends exit as soon as they notice the postmaster died
+    if shmid is not None and shm_attached(shmid):
+        return  # still in use: leave the interlock to Postgres, which will say so
+    progress(f"postgres: removing the lock files of a server that is gone (pid {pid})")
+    lock.unlink(missing_ok=True)
+    run_dir = state.run_dir
+    (run_dir / f".s.PGSQL.{port}.lock").unlink(missing_ok=True)
+    for socket_lock in run_dir.glob(".s.PGSQL.*.lock"):
+        if read_pid(socket_lock) == pid:
+            socket_lock.unlink(missing_ok=True)

@@ -266,37 +266,7 @@ class StateDir:
         # Beside the state dir, not in it: the lock is needed before the dir exists and after
         # `reset` deletes it.
         lock_path = self.root.parent / f".{self.root.name}.lock"
-        try:
-            try:
-                handle = lock_path.open("a")
-            except FileNotFoundError:
-                lock_path.parent.mkdir(parents=True, exist_ok=True)
-                handle = lock_path.open("a")
-        except OSError as exc:
-            raise UserError(
-                f"cannot create {self.root} ({exc.strerror}): "
-                "set PGSTACK_STATE_DIR to a directory you can write"
-            ) from None
-        with handle:
-            deadline = time.monotonic() + LOCK_WAIT_S
-            waiting = False
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not waiting:
-                        progress(
-                            f"another pgstack task (or the initdb of one that was interrupted) is working "
-                            f"on {self.root}: waiting for it"
-                        )
-                        waiting = True
-                    if time.monotonic() > deadline:
-                        raise UserError(
-                            f"another pgstack task has held {lock_path} for {LOCK_WAIT_S:.0f} s: "
-                            "let it finish, or stop it and retry"
-                        ) from None
-                    time.sleep(0.1)
+        with _locked(lock_path, self.root, progress) as handle:
             self._lock = handle
             try:
                 yield
@@ -304,3 +274,39 @@ class StateDir:
                 self._lock = None
                 # Closing (not LOCK_UN) lets go of our hold only: a command that inherited the lock
                 # (`run(hold_lock=True)`) and outlived us keeps it until it exits.
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path, root: Path, progress: Progress) -> Iterator[IO[str]]:
+    """`lock_path` opened and flock'ed (waiting up to LOCK_WAIT_S, saying so), closed after."""
+    try:
+        try:
+            handle = lock_path.open("a")
+        except FileNotFoundError:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = lock_path.open("a")
+    except OSError as exc:
+        raise UserError(
+            f"cannot create {root} ({exc.strerror}): set PGSTACK_STATE_DIR to a directory you can write"
+        ) from None
+    with handle:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waiting:
+                    progress(
+                        f"another pgstack task (or the initdb of one that was interrupted) is working "
+                        f"on {root}: waiting for it"
+                    )
+                    waiting = True
+                if time.monotonic() > deadline:
+                    raise UserError(
+                        f"another pgstack task has held {lock_path} for {LOCK_WAIT_S:.0f} s: "
+                        "let it finish, or stop it and retry"
+                    ) from None
+                time.sleep(0.1)
+        yield handle

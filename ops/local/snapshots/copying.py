@@ -11,7 +11,7 @@ from psycopg import sql
 
 from app.urls import libpq_dsn
 from ops.local.snapshots.quiesce import Quiescer
-from ops.local.snapshots.snapshot import human_size
+from ops.local.snapshots.snapshot import human_size, snapshot_database, spare_database
 
 PROGRESS_EVERY_S = 1.0
 _ATTEMPTS = 5  # sessions that connect between the quieting and the copy are ended this many times
@@ -22,6 +22,17 @@ def file_copy(conn: psycopg.Connection) -> sql.Composable:
     # Postgres 15's default strategy copies block by block through the WAL: for a database
     # of a gigabyte, far slower than copying its files (and a gigabyte of WAL).
     return sql.SQL(" STRATEGY FILE_COPY") if conn.info.server_version >= 150000 else sql.SQL("")
+
+
+def spare_statement(conn: psycopg.Connection, database: str, name: str) -> str:
+    """The statement that makes the spare (ready) copy of `database`'s snapshot `name` (run in the
+    background)."""
+    spare, snapshot = spare_database(database, name), snapshot_database(database, name)
+    return (
+        sql.SQL("CREATE DATABASE {} TEMPLATE {}{} ALLOW_CONNECTIONS false")
+        .format(sql.Identifier(spare), sql.Identifier(snapshot), file_copy(conn))
+        .as_string(conn)
+    )
 
 
 def copy_database(

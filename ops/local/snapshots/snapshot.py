@@ -117,3 +117,28 @@ def schema_revision(admin_url: str, database: str, schema: str) -> str | None:
         ).fetchone()
         return str(row[0]) if row else None
     return None
+
+
+def require_database(conn: psycopg.Connection, database: str) -> None:
+    """A UserError unless `database` exists in the cluster."""
+    row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+    if row is None:
+        raise UserError(f"database {database!r} does not exist: run `invoke up` to create it")
+
+
+def database_size(conn: psycopg.Connection, database: str) -> int:
+    row = conn.execute("SELECT pg_database_size(%s)", (database,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def unknown_revision_warning(snapshot: Snapshot) -> str | None:
+    """What to say when a restored schema is at a revision this code's migrations do not have."""
+    from ops.migrate.revisions import known_revision  # Alembic's script directory: only here
+
+    if snapshot.revision is None or known_revision(snapshot.revision) is not None:
+        return None
+    return (
+        f"warning: snapshot {snapshot.name!r} is at revision {snapshot.revision}, which this "
+        "code's migrations do not have (taken on another branch?): `db.migrate` and the app "
+        "may fail on it; check out the code it was taken with, or restore another snapshot"
+    )

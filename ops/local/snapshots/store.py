@@ -19,7 +19,7 @@ from psycopg import sql
 from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.local.snapshots.background import run_in_background
-from ops.local.snapshots.copying import PROGRESS_EVERY_S, copy_database, file_copy
+from ops.local.snapshots.copying import PROGRESS_EVERY_S, copy_database, file_copy, spare_statement
 from ops.local.snapshots.interrupts import stopped_cleanly
 from ops.local.snapshots.ledger import PauseLedger
 from ops.local.snapshots.lock import one_at_a_time, wait_for_unlock
@@ -28,11 +28,14 @@ from ops.local.snapshots.snapshot import (
     REPLACED,
     RESTORING,
     Snapshot,
+    database_size,
     human_size,
     list_snapshots,
+    require_database,
     schema_revision,
     snapshot_database,
     spare_database,
+    unknown_revision_warning,
 )
 from ops.local.snapshots.swap import database_settings, swap
 
@@ -120,9 +123,9 @@ class SnapshotStore:
                         f"snapshot {name!r} already exists (taken {snapshot.created_at}): pick another "
                         f"name, or `invoke db.snapshot --delete {name}` first"
                     )
-            self._require_source(conn)
+            require_database(conn, self.database)
             revision = schema_revision(self.admin_url, self.database, self.schema)
-            size = self._size(conn, self.database)
+            size = database_size(conn, self.database)
             self.progress(f"snapshot {name!r}: copying {self.database!r} ({human_size(size)})")
             started = time.monotonic()
             try:
@@ -155,7 +158,7 @@ class SnapshotStore:
                     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(target)))
                 raise
             taken = self._existing(conn, name)
-            later = [self._make_spare(conn, name)] if self.spares else []
+            later = [spare_statement(conn, self.database, name)] if self.spares else []
         self.progress(f"snapshot {name!r} taken in {time.monotonic() - started:.1f} s")
         if later:
             run_in_background(self.admin_url, later, self.ledger, self.database)
@@ -176,7 +179,7 @@ class SnapshotStore:
             one_at_a_time(conn, self.progress),
         ):
             snapshot = self._existing(conn, name)
-            self._require_source(conn)
+            require_database(conn, self.database)
             old = database_settings(conn, self.database)
             restoring, replaced = f"{RESTORING}{self.database}", f"{REPLACED}{self.database}"
             for leftover in (restoring, replaced):  # an interrupted restore's, never the live one
@@ -205,25 +208,15 @@ class SnapshotStore:
             # making the next spare happen in a process of their own.
             later = [sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(replaced)).as_string(conn)]
             if self.spares:
-                later.append(self._make_spare(conn, name))
+                later.append(spare_statement(conn, self.database, name))
         took = time.monotonic() - started
         self.progress(f"restored {self.database!r} from snapshot {name!r} in {took:.1f} s")
         run_in_background(self.admin_url, later, self.ledger, self.database)
         what = "dropped, and a new spare copy made," if self.spares else "dropped"
         self.progress(f"  the replaced copy of {self.database!r} is being {what} in the background")
-        self._warn_unknown_revision(snapshot)
+        if warning := unknown_revision_warning(snapshot):
+            self.progress(warning)
         return snapshot
-
-    def _warn_unknown_revision(self, snapshot: Snapshot) -> None:
-        """Say so when the restored schema is at a revision this code's migrations do not have."""
-        from ops.migrate.revisions import known_revision  # Alembic's script directory: only here
-
-        if snapshot.revision is not None and known_revision(snapshot.revision) is None:
-            self.progress(
-                f"warning: snapshot {snapshot.name!r} is at revision {snapshot.revision}, which this "
-                "code's migrations do not have (taken on another branch?): `db.migrate` and the app "
-                "may fail on it; check out the code it was taken with, or restore another snapshot"
-            )
 
     def delete(self, name: str) -> Snapshot:
         """Drop snapshot `name`."""
@@ -298,27 +291,6 @@ class SnapshotStore:
             force=force,
             retry_busy=retry_busy,
         )
-
-    def _make_spare(self, conn: psycopg.Connection, name: str) -> str:
-        """The statement that makes snapshot `name`'s spare copy (run in the background)."""
-        return (
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}{} ALLOW_CONNECTIONS false")
-            .format(
-                sql.Identifier(self.spare_database(name)),
-                sql.Identifier(self.snapshot_database(name)),
-                file_copy(conn),
-            )
-            .as_string(conn)
-        )
-
-    def _require_source(self, conn: psycopg.Connection) -> None:
-        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
-        if row is None:
-            raise UserError(f"database {self.database!r} does not exist: run `invoke up` to create it")
-
-    def _size(self, conn: psycopg.Connection, database: str) -> int:
-        row = conn.execute("SELECT pg_database_size(%s)", (database,)).fetchone()
-        return int(row[0]) if row else 0
 
 
 def store_for(runtime: Runtime, progress: Progress) -> SnapshotStore:
