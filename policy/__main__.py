@@ -31,6 +31,7 @@ from pulumi_policy.proxy import UnknownValueError
 from ops.plan.mocks import PlannedResource
 from ops.plan.planner import Plan, shown_config
 from ops.plan.policies import POLICIES, Policy, PolicyContext
+from ops.plan.policies.rollout import MIGRATED_IMAGE_VARIABLE, PREVIEW_VARIABLE, rollout_policy
 from ops.plan.values import UNKNOWN_SHOWN
 from stacks.stackfile import PROJECT, read_stack
 
@@ -155,6 +156,19 @@ def pack_policies() -> list[PackPolicy]:
                     validate=stack_validator(policy),
                 )
             )
+    # Migrate-first for a plain `pulumi up` too: the pack's own rule (the offline plan cannot know
+    # what ran); `invoke deploy` names the image its migration ran (ops/plan/policies/rollout.py).
+    rollout = rollout_policy(
+        os.environ.get(MIGRATED_IMAGE_VARIABLE), os.environ.get(PREVIEW_VARIABLE, "").lower() == "true"
+    )
+    built.append(
+        StackValidationPolicy(
+            name=rollout.id,
+            description=rollout.rule,
+            enforcement_level=EnforcementLevel.MANDATORY,
+            validate=stack_validator(rollout),
+        )
+    )
     return built
 
 

@@ -107,6 +107,7 @@ class JobOutcome:
     seconds: float | None = None
     lines: list[str] = field(default_factory=list)
     result: JobResult | None = None
+    image: str | None = None  # the image the execution ran (its spec), None when not shown
 
     @property
     def exit_code(self) -> int:
@@ -287,6 +288,13 @@ def _seconds(execution: dict[str, Any]) -> float | None:
     return (end - start).total_seconds()
 
 
+def _image(execution: dict[str, Any]) -> str | None:
+    """The container image of a v1 Execution (`spec.template.spec.containers[0].image`)."""
+    spec = ((execution.get("spec") or {}).get("template") or {}).get("spec") or {}
+    found = [c.get("image") for c in spec.get("containers") or [] if isinstance(c, dict) and c.get("image")]
+    return str(found[0]) if found else None
+
+
 def entry_lines(entries: list[dict[str, Any]]) -> tuple[list[str], JobResult | None]:
     """The job's output lines (secrets masked) and its result, from its log entries."""
     lines: list[str] = []
@@ -342,7 +350,7 @@ def run_job(
         succeeded = bool(execution)  # printed by a --wait that returned 0
     log_uri = str((execution.get("status") or {}).get("logUri") or target.console_url(name))
     seconds = _seconds(execution) or time.monotonic() - started
-    outcome = JobOutcome(target, name, succeeded, log_uri, seconds)
+    outcome = JobOutcome(target, name, succeeded, log_uri, seconds, image=_image(execution))
     progress(
         f"execution {name} {'succeeded' if succeeded else 'FAILED'} in {seconds:.0f} s; reading its logs"
     )

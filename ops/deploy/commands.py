@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ops.cloud.gcloud import JobTarget
 from ops.cloud.run_service import ServiceTarget
 from ops.migrate.jobresult import job_arguments
+from ops.plan.policies.rollout import MIGRATED_IMAGE_VARIABLE
 from stacks.config import CloudConfig
 
 POLICY_PACK = "policy"  # the pack's directory, relative to the project root
@@ -131,8 +132,12 @@ class DeployCommands:
             "--policy-pack", POLICY_PACK, "--message", self.message("everything"),
         ]  # fmt: skip
 
-    def pack_env(self) -> dict[str, str]:
-        return {PACK_STACK_VARIABLE: self.stack}
+    def pack_env(self, migrated_image: str | None = None) -> dict[str, str]:
+        """What the pack reads: the stack whose rules apply and, once the job ran, its image."""
+        env = {PACK_STACK_VARIABLE: self.stack}
+        if migrated_image:
+            env[MIGRATED_IMAGE_VARIABLE] = migrated_image
+        return env
 
     # --- verification and the way back ---------------------------------------------------------------
     def describe(self) -> list[str]:

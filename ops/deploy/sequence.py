@@ -99,7 +99,7 @@ def _titles(commands: DeployCommands, request: DeployRequest) -> dict[str, tuple
         ),
         "rollout": (
             "everything else, with the policy pack: the new revision rolls out",
-            [shown(["pulumi", *commands.full_up()], commands.pack_env())],
+            [shown(["pulumi", *commands.full_up()], commands.pack_env("<the image the job ran>"))],
         ),
         "verify": (
             "the latest revision Ready with all the traffic; the database at head and clean",
@@ -153,10 +153,10 @@ class _Run:
         step.ok = True
         self.progress(f"    done in {step.seconds:.1f} s: {step.detail}")
 
-    def pulumi(self, argv: list[str], step: StepOutcome) -> Streamed:
+    def pulumi(self, argv: list[str], step: StepOutcome, migrated_image: str | None = None) -> Streamed:
         """A pulumi call, retried on the errors a fresh project gives once (named, bounded)."""
         request = self.request
-        env = {**request.environ, **self.commands.pack_env()}
+        env = {**request.environ, **self.commands.pack_env(migrated_image)}
         retried: list[str] = []
         step.figures["retried"] = retried
         for attempt in range(request.retries + 1):
@@ -295,9 +295,12 @@ def _apply(run: _Run) -> None:
     nothing_new = f"the job and what it needs may be partly updated; {old}: nothing new serves"
     run.step("image-and-job", image_and_job, lambda e: Stop("image-and-job", e, nothing_new, resume))
     held: list[str] = []
+    ran_image: list[str] = []  # the image the job ran: the pack lets the service roll out that one
 
     def migrate(step: StepOutcome) -> str:
         outcome = run.job(None, step, "the migration")
+        step.figures["image"] = outcome.image
+        ran_image.extend([outcome.image] if outcome.image else [])
         result = outcome.result.report if outcome.result else {}
         step.figures.update(
             {key: result.get(key) for key in ("from_revision", "to_revision", "actions", "held")}
@@ -318,7 +321,7 @@ def _apply(run: _Run) -> None:
     migrated = f"the database is migrated to the new head; {old} or the new revision"
 
     def rollout(step: StepOutcome) -> str:
-        run.pulumi(commands.full_up(), step)
+        run.pulumi(commands.full_up(), step, ran_image[0] if ran_image else None)
         return "the stack is up to date"
 
     run.step(

@@ -23,7 +23,9 @@ import json, os, sys
 state = os.environ["PULUMI_STANDIN"]
 args = sys.argv[1:]
 with open(os.path.join(state, "calls.jsonl"), "a") as calls:
-    calls.write(json.dumps({{"args": args, "pack_stack": os.environ.get("PGSTACK_STACK")}}) + "\\n")
+    seen = {{"pack_stack": os.environ.get("PGSTACK_STACK"),
+            "migrated_image": os.environ.get("PGSTACK_MIGRATED_IMAGE")}}
+    calls.write(json.dumps({{"args": args, **seen}}) + "\\n")
 if os.environ.get("STANDIN_ORDER"):  # one log of every stand-in's calls, in the order they came
     with open(os.environ["STANDIN_ORDER"], "a") as order:
         order.write(json.dumps(["pulumi", *args]) + "\\n")
@@ -59,6 +61,7 @@ def recorded(name: str) -> str:
 class PulumiCall:
     args: list[str]
     pack_stack: str | None  # PGSTACK_STACK as pulumi (and so its policy pack) saw it
+    migrated_image: str | None  # PGSTACK_MIGRATED_IMAGE: the image the pack lets the service roll out
 
 
 @dataclass

@@ -95,6 +95,11 @@ def test_a_first_deploy_migrates_before_the_rollout_and_verifies(
     assert "--policy-pack" not in targeted.args  # see ops/deploy/commands.py for why
     assert ["--policy-pack", "policy"] == full.args[full.args.index("--policy-pack") :][:2]
     assert "staging" == full.pack_stack  # the pack applies staging's rules
+    # The pack lets the service roll out the image the migration ran, read back from its execution.
+    ran = json.loads(recorded("execution_succeeded.json"))["spec"]["template"]["spec"]["containers"][0][
+        "image"
+    ]
+    assert (None, ran) == (targeted.migrated_image, full.migrated_image)
     assert "--target" not in full.args
     executes = [call for call in stage.gcloud.calls() if call[:3] == ["run", "jobs", "execute"]]
     assert "--args=check,--env,staging" not in executes[0] and "--args=check,--env,staging" in executes[1]
@@ -285,9 +290,8 @@ def test_every_gcloud_call_of_the_dry_run_names_project_and_region(stage: Stage)
     assert all("--project pgstack-staging" in line for line in gcloud)
     assert all("--region europe-west1" in line for line in gcloud if line.startswith("gcloud run "))
     assert any(
-        line.startswith(
-            "PGSTACK_STACK=staging pulumi up --stack staging --yes --non-interactive --policy-pack policy"
-        )
+        line.startswith("PGSTACK_STACK=staging PGSTACK_MIGRATED_IMAGE='<the image the job ran>' pulumi up ")
+        and " --stack staging --yes --non-interactive --policy-pack policy " in line
         for line in lines
     )
     assert any(

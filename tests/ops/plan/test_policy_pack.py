@@ -97,7 +97,7 @@ def test_pack_reads_proxied_lists_and_unknown_values(pack: ModuleType) -> None:
 def test_pack_has_one_mandatory_policy_per_rule(pack: ModuleType) -> None:
     """Every rule of ops/plan/policies/ is in the pack under its id; the budget checks the stack."""
     built = pack.pack_policies()
-    assert [p.id for p in POLICIES] == [p.name for p in built]
+    assert [*(p.id for p in POLICIES), "migrated-before-rollout"] == [p.name for p in built]
     budget = next(p for p in built if p.name == "connection-budget")
     assert isinstance(budget, StackValidationPolicy)
 
@@ -129,3 +129,53 @@ def test_pack_reads_the_named_stack_file(pack: ModuleType, monkeypatch: pytest.M
     ctx = pack.context()
     assert ("staging", False) == (ctx.stack, ctx.production)
     assert Path(PACK_FILE).parent.parent == REPO_ROOT
+
+
+def test_the_pack_lets_the_service_roll_out_only_the_image_the_migration_ran(
+    pack: ModuleType, sample_plan: SamplePlan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """migrated-before-rollout: refused without PGSTACK_MIGRATED_IMAGE, with another image, or with
+    an image built in the same update; passed with the image the job ran, and for a preview."""
+    plan = sample_plan("prod")
+
+    def report(migrated: str | None, preview: bool = False, image: str | None = None) -> list[str]:
+        if migrated is None:
+            monkeypatch.delenv("PGSTACK_MIGRATED_IMAGE", raising=False)
+        else:
+            monkeypatch.setenv("PGSTACK_MIGRATED_IMAGE", migrated)
+        monkeypatch.setenv("PGSTACK_POLICY_PREVIEW", "true" if preview else "")
+        rollout = next(p for p in pack.pack_policies() if p.name == "migrated-before-rollout")
+        assert isinstance(rollout, StackValidationPolicy)
+        shown = plan if image is None else _with_app_image(plan, image)
+        found: list[str] = []
+
+        def violation(message: str, urn: str | None = None) -> None:
+            found.append(message)
+
+        rollout.validate(StackValidationArgs(_preview_resources(shown)), violation)
+        return found
+
+    image = "europe-docker.pkg.dev/demo/app:1"
+    (plain,) = report(None)
+    assert (
+        f"rolls out {image}, which no migration is known to have run (PGSTACK_MIGRATED_IMAGE is unset)"
+        in plain
+    )
+    assert "deploy with `invoke deploy --stack prod`" in plain
+    assert [] == report(image)
+    (other,) = report("europe-docker.pkg.dev/demo/app:0")
+    assert "(PGSTACK_MIGRATED_IMAGE names europe-docker.pkg.dev/demo/app:0)" in other
+    (built,) = report(image, image=UNKNOWN_SHOWN)
+    assert "rolls out an image built in this very update, which no migration has run" in built
+    assert [] == report(None, preview=True)
+
+
+def _with_app_image(plan: Plan, image: str) -> Plan:
+    """`plan` with its service's app container on `image` (UNKNOWN_SHOWN: built in the update)."""
+    import copy
+
+    changed = copy.deepcopy(plan)
+    for resource in changed.resources:
+        if resource.type == "gcp:cloudrunv2/service:Service":
+            resource.inputs["template"]["containers"][0]["image"] = image
+    return changed
