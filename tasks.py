@@ -14,6 +14,7 @@ from cli import app, db, deploy, dev, docs, edge, env, infra, smoke, up
 # Before any task runs: the shell's PGSSLMODE, PGHOST, PGPASSWORD... must not redirect or break
 # what --env and the stack file name (PGSTACK_LIBPQ_ENV=PGSSLROOTCERT,... keeps some, `all` all).
 edge.ignore_libpq_environment()
+edge.use_extra_versions()  # the tests' and benchmarks' extra revisions, read once, where invoke starts
 
 ns = Collection()
 ns.add_task(up.up)

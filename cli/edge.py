@@ -58,6 +58,7 @@ LIBPQ_VARIABLES = (
     "PGGEQO", "PGTARGETSESSIONATTRS", "PGLOADBALANCEHOSTS", "PGSYSCONFDIR", "PGLOCALEDIR", "PGDATA",
 )  # fmt: skip
 KEEP_LIBPQ_VARIABLE = "PGSTACK_LIBPQ_ENV"  # names to keep, comma-separated, or `all`
+EXTRA_VERSIONS_VARIABLE = "PGSTACK_EXTRA_VERSIONS"  # ops.migrate.revisions', without importing Alembic
 JOB_TASKS = "db.migrate, db.check, db.current and db.status"
 
 
@@ -73,6 +74,22 @@ def ignore_libpq_environment(environ: MutableMapping[str, str] = os.environ) -> 
     for name in dropped:
         del environ[name]
     return dropped
+
+
+def extra_versions() -> str | None:
+    """PGSTACK_EXTRA_VERSIONS: revision directories on top of migrations/versions (the tests' and
+    the benchmarks'; never set in deployments). Handed to the migrator by `use_extra_versions`."""
+    return os.environ.get(EXTRA_VERSIONS_VARIABLE) or None
+
+
+def use_extra_versions() -> None:
+    """Hand PGSTACK_EXTRA_VERSIONS to the migrator, once, when `invoke` loads the tasks; Alembic is
+    imported only when it is set, so other runs start no slower."""
+    found = extra_versions()
+    if found:
+        from ops.migrate.revisions import use_extra_versions as use
+
+        use(found)
 
 
 def namespace(name: str, *modules: ModuleType) -> Collection:

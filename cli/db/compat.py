@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from invoke.context import Context
@@ -12,8 +11,6 @@ from invoke.tasks import task
 from cli import edge
 from cli.errors import reported
 from ops.errors import UserError
-
-EXTRA_VERSIONS_VARIABLE = "PGSTACK_EXTRA_VERSIONS"  # ops.migrate.revisions', without importing Alembic
 
 
 @task(
@@ -36,7 +33,7 @@ def compat(c: Context, base: str, json: bool = False, output: str = "") -> None:
         from ops.compat.checkout import migrations_unchanged, resolve
         from ops.compat.report import CompatReport
 
-        extra = bool(os.environ.get(EXTRA_VERSIONS_VARIABLE))
+        extra = edge.extra_versions() is not None
         ref = resolve(edge.PROJECT_ROOT, base)
         if not extra and migrations_unchanged(edge.PROJECT_ROOT, ref):
             # Said at once, before the migrator and the database libraries are even imported.

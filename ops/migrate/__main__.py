@@ -31,6 +31,7 @@ from ops.migrate.jobresult import ACTIONS, JobResult
 from ops.migrate.lock import Timeouts
 from ops.migrate.migrator import check, current, head_revision, migrate
 from ops.migrate.phases import PHASES, Phase, check_phase
+from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, use_extra_versions
 from ops.migrate.seed import SEED_VARIABLE, seed, seed_requested
 from ops.migrate.target import DatabaseTarget, target_from_environment
 
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "those too, once the rollout is verified)",
     )
     args = parser.parse_args(argv)
+    use_extra_versions(os.environ.get(EXTRA_VERSIONS_VARIABLE))
     try:
         target = target_from_environment(args.env, os.environ)
         if args.action == "check":

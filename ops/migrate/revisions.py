@@ -32,8 +32,11 @@ from ops.migrate.history import file_checksum
 T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
-# More revision directories on top of migrations/versions, separated by os.pathsep.
+# More revision directories on top of migrations/versions, separated by os.pathsep: the tests' and
+# the benchmarks' revisions (never set in deployments). Read at the edge, which calls
+# use_extra_versions; EXTRA_VERSIONS is what this process uses.
 EXTRA_VERSIONS_VARIABLE = "PGSTACK_EXTRA_VERSIONS"
+EXTRA_VERSIONS: tuple[str, ...] = ()
 
 
 # Alembic's own revision id when none is given (12 hex digits): replaced by the next number.
@@ -67,14 +70,22 @@ def alembic_config(**attributes: Any) -> Config:
             config.set_section_option("post_write_hooks", f"{name}.type", "module")
             config.set_section_option("post_write_hooks", f"{name}.module", "ruff")
             config.set_section_option("post_write_hooks", f"{name}.options", options)
-    extra = os.environ.get(EXTRA_VERSIONS_VARIABLE)
-    if extra:  # e.g. the tests' deliberately slow revision; never set in deployments
+    if EXTRA_VERSIONS:  # e.g. the tests' deliberately slow revision; never set in deployments
         config.set_main_option("path_separator", "os")
         config.set_main_option(
-            "version_locations", os.pathsep.join([str(MIGRATIONS_DIR / "versions"), extra])
+            "version_locations", os.pathsep.join([str(MIGRATIONS_DIR / "versions"), *EXTRA_VERSIONS])
         )
     config.attributes.update(attributes)
     return config
+
+
+def use_extra_versions(value: str | None) -> None:
+    """Revision directories on top of migrations/versions for this process: `value` is
+    PGSTACK_EXTRA_VERSIONS as the edge read it (directories separated by os.pathsep; None or empty:
+    none)."""
+    global EXTRA_VERSIONS  # noqa: PLW0603 - one setting per process, set once by its entry point
+    EXTRA_VERSIONS = tuple(part for part in (value or "").split(os.pathsep) if part)
+    script_directory.cache_clear()
 
 
 @lru_cache(maxsize=1)

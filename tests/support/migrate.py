@@ -9,14 +9,26 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import sql
 
-from ops.migrate.revisions import MIGRATIONS_DIR
+from ops.migrate import revisions
+from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, MIGRATIONS_DIR
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 
 # A revision that sleeps, kept out of migrations/ (PGSTACK_EXTRA_VERSIONS adds it) for the lock tests.
 SLOW_VERSIONS = Path(__file__).resolve().parents[1] / "ops" / "migrate" / "slow_versions"
+
+
+def use_extra_versions(monkeypatch: pytest.MonkeyPatch, *directories: Path) -> None:
+    """Revision directories on top of migrations/versions for one test, as an entry point sets them:
+    in this process, and through PGSTACK_EXTRA_VERSIONS in the tasks and jobs it starts. Undone
+    after the test (the caller clears revisions.script_directory's cache then, as before). No
+    directories: none, whatever an earlier call of the same test added."""
+    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, os.pathsep.join(map(str, directories)))
+    monkeypatch.setattr(revisions, "EXTRA_VERSIONS", tuple(map(str, directories)))
+    revisions.script_directory.cache_clear()
 
 
 def apply_legacy(conn: psycopg.Connection, schema: str) -> None:

@@ -26,8 +26,9 @@ from ops.compat.report import BREAKING, RISK, CompatReport
 from ops.compat.run import OldCode, build_old_schema, check_against, old_code, old_models
 from ops.local.native import LocalEnv
 from ops.migrate.phases import CONTRACT, EXPAND, Phase
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from ops.migrate.revisions import head_revision, script_directory
 from tests.support.compat import MOOD_REVISION, build_repo, mood_revision
+from tests.support.migrate import use_extra_versions
 from tests.support.revisions import write_revision
 
 
@@ -144,12 +145,12 @@ def _run(
     case = CASES[name]
     versions = tmp_path / "versions"  # the same revision asked about in both phases: one directory
     versions.mkdir(exist_ok=True)
-    monkeypatch.delenv(EXTRA_VERSIONS_VARIABLE, raising=False)  # the shipped head, below the base's
+    use_extra_versions(monkeypatch)  # none: the shipped head, below the base's
     script_directory.cache_clear()
     (versions / f"{MOOD_REVISION}.py").write_text(mood_revision(head_revision()))
     rev = f"0901_{name}"
     write_revision(versions, rev, MOOD_REVISION, case.body, phase=case.phase, downgrade=None)
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     report = CompatReport("base", base.old.ref.commit)
     scratch: Scratch

@@ -17,8 +17,9 @@ import pytest
 from ops.compat.checkout import CompatSetup, find_uv
 from ops.deploy.preflight import check_compat
 from ops.errors import UserError
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from ops.migrate.revisions import head_revision, script_directory
 from tests.support.compat import MOOD_REVISION, build_repo, commit_all, git
+from tests.support.migrate import use_extra_versions
 from tests.support.revisions import revision_source
 from tests.support.tasks import run_task
 
@@ -145,7 +146,7 @@ def test_the_deploy_preflight_refuses_a_serving_commit_the_new_schema_breaks(
     versions.mkdir()
     for name in (f"{MOOD_REVISION}.py", "0901_drop_picture.py"):
         (versions / name).write_text((repo.path / "migrations" / "versions" / name).read_text())
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     setup = CompatSetup(tmp_path / "cache", find_uv(Path(sys.executable).parent, None), dict(os.environ))
     lines: list[str] = []

@@ -25,6 +25,7 @@ from ops.lint.settings import Acknowledgement, LintSettings
 from ops.lint.squawk import find_squawk
 from ops.migrate.lock import Timeouts
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from tests.support.migrate import use_extra_versions
 from tests.support.revisions import write_revision
 from tests.support.tasks import run_task
 
@@ -37,7 +38,7 @@ def _extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A second versions directory on top of migrations/versions, for this test's revisions."""
     versions = tmp_path / "versions"
     versions.mkdir()
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     yield versions
     script_directory.cache_clear()

@@ -19,7 +19,8 @@ from ops.lint.run import all_revisions, lint
 from ops.lint.settings import Acknowledgement, LintSettings
 from ops.lint.squawk import find_squawk
 from ops.migrate.lock import Timeouts
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from ops.migrate.revisions import head_revision, script_directory
+from tests.support.migrate import use_extra_versions
 from tests.support.revisions import write_revision
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -84,7 +85,7 @@ SAFE = {
 def _extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     versions = tmp_path / "versions"
     versions.mkdir()
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     yield versions
     script_directory.cache_clear()

@@ -23,7 +23,7 @@ from ops.errors import UserError
 from ops.migrate import revisions
 from ops.migrate.lock import Timeouts
 from ops.migrate.migrator import check, downgrade, migrate, stamp, upgrade_sql
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, MIGRATIONS_DIR, head_revision, script_directory
+from ops.migrate.revisions import MIGRATIONS_DIR, head_revision, script_directory
 from ops.migrate.target import DatabaseTarget
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
@@ -32,6 +32,7 @@ from tests.support.migrate import (
     apply_legacy,
     history_rows,
     migrator_env,
+    use_extra_versions,
     version,
 )
 from tests.support.tasks import run_task
@@ -105,7 +106,7 @@ def test_check_reports_an_applied_revision_edited_afterwards(
     extra.mkdir()
     revision_file = extra / "0005_slow_for_tests.py"
     shutil.copy(SLOW_VERSIONS / "0005_slow_for_tests.py", revision_file)
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(extra))
+    use_extra_versions(monkeypatch, extra)
     script_directory.cache_clear()
     migrate(target, progress=_quiet)
     assert _results(target)["revision checksums"]

@@ -14,10 +14,10 @@ from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.migrate.lock import LOCK_CLASS, Timeouts, lock_key
 from ops.migrate.migrator import check, downgrade, migrate
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, script_directory
+from ops.migrate.revisions import script_directory
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
-from tests.support.migrate import history_rows, version
+from tests.support.migrate import history_rows, use_extra_versions, version
 from tests.support.revisions import write_revision
 
 CONCURRENT = "0004_usage_events_user_ts_index"
@@ -69,7 +69,7 @@ def test_an_autocommit_block_keeps_the_lock_and_gets_the_concurrent_statement_ti
         doc="Probe of the autocommit block's session.",
         preamble=PROBE_SEEN.replace("{cls}", str(LOCK_CLASS)).replace("{key}", str(key)),
     )
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     timeouts = Timeouts(statement_timeout="7min", concurrent_statement_timeout="3h")
     migrate(target, progress=_quiet, timeouts=timeouts)

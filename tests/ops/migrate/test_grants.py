@@ -18,6 +18,7 @@ from ops.migrate import revisions
 from ops.migrate.migrator import migrate
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
+from tests.support.migrate import use_extra_versions
 from tests.support.revisions import write_revision
 
 
@@ -103,7 +104,7 @@ def _widgets_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     write_revision(
         versions, "0099_widgets_for_tests", head, NEW_TABLE_UPGRADE, downgrade=NEW_TABLE_DOWNGRADE, doc=doc
     )
-    monkeypatch.setenv(revisions.EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     revisions.script_directory.cache_clear()
     yield versions
     revisions.script_directory.cache_clear()

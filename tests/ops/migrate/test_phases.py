@@ -18,11 +18,11 @@ from ops.migrate.jobresult import find_result, job_arguments
 from ops.migrate.lock import direct_connection
 from ops.migrate.migrator import check, migrate
 from ops.migrate.phases import phase_of
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
+from ops.migrate.revisions import head_revision, script_directory
 from ops.migrate.status import status
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
-from tests.support.migrate import start_migrator, version
+from tests.support.migrate import start_migrator, use_extra_versions, version
 from tests.support.revisions import write_revision
 
 
@@ -45,7 +45,7 @@ def _three(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[s
     )
     drop = _write(versions, "0902_drop_picture", add, 'op.drop_column("users", "picture")', "contract")
     after = _write(versions, "0903_users_bio", drop, 'op.add_column("users", sa.Column("bio", sa.Text()))')
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     return base, [add, drop, after]
 
@@ -141,7 +141,7 @@ def test_a_revision_declaring_an_unknown_phase_is_refused(
     versions = tmp_path / "versions"
     versions.mkdir()
     rev = _write(versions, "0901_typo", head_revision(), "pass", "contrakt")
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     script = script_directory().get_revision(rev)
     assert script is not None

@@ -19,11 +19,11 @@ from ops.migrate.history import applied_by
 from ops.migrate.lock import direct_connection
 from ops.migrate.migrator import check, migrate
 from ops.migrate.repair import repair
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, script_directory
+from ops.migrate.revisions import script_directory
 from ops.migrate.status import StatusReport, status
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
-from tests.support.migrate import SLOW_VERSIONS, history_rows
+from tests.support.migrate import SLOW_VERSIONS, history_rows, use_extra_versions
 from tests.support.revisions import revision_source
 
 ALL = [
@@ -88,7 +88,7 @@ def test_status_task_shows_lint_findings_of_pending_revisions(
     versions = tmp_path / "versions"
     versions.mkdir()
     (versions / "0005_users_name_index.py").write_text(UNSAFE)
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     migrate(target, to=ALL[-1], progress=_quiet)
     db_tasks.status(Context(), env="staging")
@@ -131,7 +131,7 @@ def test_repair_accepts_an_edited_applied_revision_with_its_reason(
     versions.mkdir()
     edited = versions / "0005_slow_for_tests.py"
     shutil.copy(SLOW_VERSIONS / "0005_slow_for_tests.py", edited)
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     migrate(target, progress=_quiet)
     edited.write_text(edited.read_text() + "\n# a comment added after deployment\n")
@@ -181,7 +181,7 @@ def test_repair_widens_a_history_table_made_before_repairs(
     versions.mkdir()
     edited = versions / "0005_slow_for_tests.py"
     shutil.copy(SLOW_VERSIONS / "0005_slow_for_tests.py", edited)
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
     migrate(target, progress=_quiet)
     table = sql.Identifier(target.schema, "pgstack_migration_history")

@@ -20,9 +20,10 @@ from ops.lint.run import all_revisions, lint
 from ops.lint.squawk import find_squawk
 from ops.migrate.lock import Timeouts
 from ops.migrate.migrator import migrate
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, MIGRATIONS_DIR, head_revision, script_directory
+from ops.migrate.revisions import MIGRATIONS_DIR, head_revision, script_directory
 from ops.migrate.target import DatabaseTarget
 from stacks.stackfile import REPO_ROOT
+from tests.support.migrate import use_extra_versions
 from tests.support.revisions import write_revision
 
 TEMPLATE = MIGRATIONS_DIR / "script.py.mako"
@@ -84,7 +85,7 @@ def test_the_templates_patterns_lint_clean_and_apply(
         versions, "0101_nickname_not_valid", "0100_nickname", sorted(set(first) - set(foreign)), "contract"
     )
     _write(versions, "0102_nickname_validated", "0101_nickname_not_valid", then, "contract")
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
+    use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
 
     shipped = lint_settings.load(REPO_ROOT / "pyproject.toml")
