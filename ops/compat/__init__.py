@@ -7,6 +7,7 @@ a create/read/update/delete round trip), running (REF's app and probe against th
 (findings BREAKING or RISK as a table, JSON or Markdown), run (the whole check: `compat(...)`, what
 the task and the deploy call).
 
-A dev and deploy-time wing (never in the image): may import `app`, `ops.errors`, `ops.migrate`,
-`ops.local` (the throwaway cluster) and `ops.smoke` (the app server).
+A dev and deploy-time wing (never in the image). Its imports: contract `ops-wings` (below
+`ops.deploy`, whose preflight runs it; above `ops.smoke`, the app server, and `ops.local`, the
+throwaway cluster).
 """

@@ -3,7 +3,7 @@
 verification, then the contract phase; the way back (traffic to an earlier revision); and the
 commands a new project needs before its first deploy.
 
-May import `app` (the masker), `stacks`, `ops.errors`, `ops.cloud`, `ops.plan`, `ops.lint` and
-`ops.migrate` (the job's contract, the revisions): the top of the `ops-wings` contract
-(pyproject.toml [tool.importlinter]).
+Its imports: the top of the `ops-wings` contract (pyproject.toml [tool.importlinter]): it uses
+`ops.compat` (the preflight's rollout check), `ops.plan`, `ops.lint`, `ops.cloud` and `ops.migrate`
+(the job's contract, the revisions).
 """
