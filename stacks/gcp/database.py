@@ -30,6 +30,7 @@ LOOPBACK = "127.0.0.1"
 # A Cloud SQL user that is a service account logging in with IAM database authentication.
 IAM_SERVICE_ACCOUNT_USER = "CLOUD_IAM_SERVICE_ACCOUNT"
 IAM_FLAG = "cloudsql.iam_authentication"
+SERVER_CA_MODE = "GOOGLE_MANAGED_INTERNAL_CA"
 
 
 class CloudSqlDatabase(pulumi.ComponentResource):
@@ -89,6 +90,10 @@ class CloudSqlDatabase(pulumi.ComponentResource):
                     ipv4_enabled=False,
                     private_network=network.network.id,
                     ssl_mode="ENCRYPTED_ONLY",
+                    # Said, not left to the default: the per-instance CA, whose certificates the
+                    # instance lists (stacks/gcp/tls.py builds the containers' bundle from them). A
+                    # shared or customer-managed CA would need another bundle and verify-full.
+                    server_ca_mode=SERVER_CA_MODE,
                 ),
                 backup_configuration=gcp.sql.DatabaseInstanceSettingsBackupConfigurationArgs(
                     enabled=True,

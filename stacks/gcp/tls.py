@@ -30,8 +30,10 @@ def libpq_env() -> dict[str, str]:
 
 
 def ca_bundle(certs: Sequence[Any] | None) -> str:
-    """The instance's server CA certificates as one PEM file: while Cloud SQL rotates its CA it lists
-    the next one beside the current one, and a client trusting both keeps working across the switch."""
+    """The instance's server CA certificates as one PEM file. Each certificate listed is kept, but the
+    provider fills the instance's `serverCaCerts` from its current CA only: the upcoming one of a CA
+    rotation is not in it, so a rotation is not covered yet (`gcp.sql.get_ca_certs` lists every CA
+    of the instance; building the bundle from it is still to do, with a rehearsal against two)."""
     pems = []
     for cert in certs or []:
         pem = cert.get("cert") if isinstance(cert, dict) else getattr(cert, "cert", None)

@@ -47,6 +47,7 @@ def test_cloud_sql_has_no_public_ip_and_requires_encryption(runs: dict[str, Run]
     ip = runs[stack].one(SQL_INSTANCE).inputs["settings"]["ipConfiguration"]
     assert False is ip["ipv4Enabled"]
     assert "ENCRYPTED_ONLY" == ip["sslMode"]
+    assert "GOOGLE_MANAGED_INTERNAL_CA" == ip["serverCaMode"]  # the per-instance CA, said explicitly
     assert ip["privateNetwork"]
     assert [] == ip.get("authorizedNetworks", [])
 
