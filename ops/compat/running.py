@@ -18,6 +18,9 @@ from ops.smoke.appserver import http_get, running_app
 PROBE = Path(__file__).with_name("probe.py")
 PROBE_TIMEOUT_S = 120.0
 HTTP_TIMEOUT_S = 5.0
+# The old app's start-up: generous, since a loaded CI machine (several Python processes starting at
+# once) must not turn into a BREAKING "did not answer"; a real failure to start ends it sooner.
+START_TIMEOUT_S = 90.0
 # Must answer 200 (the startup and liveness probes' and the pooled path's); /readyz compares the
 # database's revision with the old code's head, so during a rollout it says "not ready" by design.
 REQUIRED = ("/healthz", "/healthz/db")
@@ -80,7 +83,9 @@ def app_checks(python: Path, checkout: Path, scratch: Scratch) -> tuple[list[Fin
     findings: list[Finding] = []
     notes: list[str] = []
     try:
-        with running_app(old_environ(checkout, scratch), python=str(python), cwd=checkout) as url:
+        with running_app(
+            old_environ(checkout, scratch), python=str(python), cwd=checkout, start_timeout_s=START_TIMEOUT_S
+        ) as url:
             for path in REQUIRED:
                 answer = http_get(url + path, timeout_s=HTTP_TIMEOUT_S)
                 if answer.status != 200:

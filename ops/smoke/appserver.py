@@ -93,8 +93,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def _wait_until_serving(
+    process: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float = START_TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
@@ -103,12 +105,16 @@ def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -
             if http_get(f"{url}/healthz", timeout_s=1).status == 200:
                 return
         time.sleep(0.1)
-    raise UserError(f"the app did not answer {url}/healthz within {START_TIMEOUT_S:.0f} s")
+    raise UserError(f"the app did not answer {url}/healthz within {timeout_s:.0f} s")
 
 
 @contextlib.contextmanager
 def running_app(
-    environ: dict[str, str], port: int | None = None, python: str = sys.executable, cwd: Path = REPO_ROOT
+    environ: dict[str, str],
+    port: int | None = None,
+    python: str = sys.executable,
+    cwd: Path = REPO_ROOT,
+    start_timeout_s: float = START_TIMEOUT_S,
 ) -> Iterator[str]:
     """Start `uvicorn app.main:create_app` with `environ` added to ours; yield its base URL. `python`
     and `cwd` run another checkout's app (db.compat's old code) with its own virtualenv."""
@@ -121,7 +127,7 @@ def running_app(
             uvicorn_command(port, python=python), cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
         try:
-            _wait_until_serving(process, url, Path(log_file.name))
+            _wait_until_serving(process, url, Path(log_file.name), start_timeout_s)
             yield url
         finally:
             _stop(process)
