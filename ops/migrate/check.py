@@ -20,7 +20,9 @@ from ops.migrate.fingerprint import Fingerprint, fingerprint, is_application_obj
 from ops.migrate.lock import direct_connection
 from ops.migrate.phases import EXPAND, plan
 from ops.migrate.revisions import (
+    SCHEMA_CACHE,
     audit_checksums,
+    built_schema_key,
     fingerprint_at,
     head_revision,
     in_scratch_schema,
@@ -193,7 +195,9 @@ def check(target: DatabaseTarget, options: Options | None = None) -> CheckReport
         return CheckReport(target.env, target.schema, results)
     head = head_revision()
     with direct_connection(target) as connection:
-        changes, at_head = in_scratch_schema(connection, head, _head_schema)
+        changes, at_head = SCHEMA_CACHE.head(
+            built_schema_key(connection, head), lambda: in_scratch_schema(connection, head, _head_schema)
+        )
         results.append(_models_match(changes, head))
         try:
             found = detect(connection, target.schema)

@@ -20,7 +20,7 @@ from ops.errors import UserError
 from ops.migrate.compare import Difference, Options, compare, digest, render
 from ops.migrate.fingerprint import Fingerprint, fingerprint
 from ops.migrate.lock import direct_connection
-from ops.migrate.revisions import in_scratch_schema
+from ops.migrate.revisions import fingerprint_at
 from ops.migrate.target import DatabaseTarget
 
 
@@ -115,7 +115,7 @@ def _live(connection: Connection, side: Database) -> Fingerprint:
 
 
 def _built(connection: Connection, side: Revision) -> Fingerprint:
-    found = in_scratch_schema(connection, side.revision, fingerprint)
+    found = fingerprint_at(connection, side.revision)
     connection.rollback()
     return found
 

@@ -28,10 +28,13 @@ from ops.migrate import history
 from ops.migrate.concurrent import autocommit_blocks
 from ops.migrate.fingerprint import Fingerprint, fingerprint
 from ops.migrate.history import file_checksum
+from ops.migrate.schemacache import SchemaCache, schema_key
 
 T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Built schemas kept between runs, beside the local environment's state (git-ignored).
+SCHEMA_CACHE = SchemaCache(MIGRATIONS_DIR.parent / ".local" / "cache" / "schema")
 # More revision directories on top of migrations/versions, separated by os.pathsep: the tests' and
 # the benchmarks' revisions (never set in deployments). Read at the edge, which calls
 # use_extra_versions; EXTRA_VERSIONS is what this process uses.
@@ -255,10 +258,26 @@ def in_scratch_schema(
 
 
 def fingerprint_at(connection: Connection, revision: str | None) -> Fingerprint:
-    """The fingerprint of the schema that migrations produce at `revision` (None: empty)."""
+    """The fingerprint of the schema that migrations produce at `revision` (None: empty), from the
+    cache when this chain of revisions was built before (ops/migrate/schemacache.py)."""
     if revision is None:
         return Fingerprint()
-    return in_scratch_schema(connection, revision, fingerprint)
+    return SCHEMA_CACHE.fingerprint(
+        built_schema_key(connection, revision), lambda: in_scratch_schema(connection, revision, fingerprint)
+    )
+
+
+def built_schema_key(connection: Connection, revision: str) -> str:
+    """The schema cache's key for `revision` built on `connection` (see ops/migrate/schemacache.py)."""
+    context = connection.execute(
+        text(
+            "SELECT current_user || ' ' || pg_encoding_to_char(encoding) || ' ' || datcollate || ' ' "
+            "|| datctype FROM pg_database WHERE datname = current_database()"
+        )
+    ).scalar_one()
+    chain = [(script.revision, revision_checksum(script.revision)) for script in applied_chain(revision)]
+    major = (connection.dialect.server_version_info or (0,))[0]
+    return schema_key(chain, int(major), str(context))
 
 
 @dataclass(frozen=True)
