@@ -122,7 +122,7 @@ class DockerRuntime:
 
     name = "docker"
     reads_pools = False  # the container's admin console user is the stack's own, not the tasks'
-    pause_ledger = None  # no snapshots on this runtime (see `admin_url`)
+    task_ledger = None  # no snapshots on this runtime (see `admin_url`)
 
     def __init__(self, config: LocalConfig, pulumi: str | None) -> None:
         self.config = config

@@ -31,7 +31,7 @@ from stacks.config import Key, LocalConfig
 if TYPE_CHECKING:
     import psycopg
 
-    from ops.local.snapshots.ledger import PauseLedger
+    from ops.local.snapshots.ledger import TaskLedger
     from ops.local.snapshots.leftovers import Leftovers
     from ops.migrate.target import DatabaseTarget
 
@@ -132,17 +132,17 @@ class LocalEnv:
         return self.bouncer.log
 
     @property
-    def pause_ledger(self) -> PauseLedger:
-        """Where snapshot operations record the PgBouncer pause they hold (run/)."""
-        from ops.local.snapshots.ledger import PauseLedger  # psycopg: see ops/local/postgres.py
+    def task_ledger(self) -> TaskLedger:
+        """Where snapshot tasks record that they run and the PgBouncer pause they hold (run/)."""
+        from ops.local.snapshots.ledger import TaskLedger  # psycopg: see ops/local/postgres.py
 
-        return PauseLedger(self.run_dir)
+        return TaskLedger(self.run_dir)
 
     def leftovers(self) -> Leftovers:
         """What killed snapshot tasks left in this environment (ops/local/snapshots/leftovers.py)."""
         from ops.local.snapshots.leftovers import Leftovers
 
-        return Leftovers(self.admin_url(), self.config.database, self.bouncer_console, self.pause_ledger)
+        return Leftovers(self.admin_url(), self.config.database, self.bouncer_console, self.task_ledger)
 
     @property
     def binaries(self) -> Binaries:

@@ -16,7 +16,7 @@ from stacks.stackfile import REPO_ROOT
 if TYPE_CHECKING:
     import psycopg
 
-    from ops.local.snapshots.ledger import PauseLedger
+    from ops.local.snapshots.ledger import TaskLedger
     from ops.migrate.target import DatabaseTarget
     from stacks.config import LocalConfig
 
@@ -34,8 +34,8 @@ class Runtime(Protocol):
     reads_pools: bool  # whether `pools()` can reach PgBouncer's admin console at all
 
     @property
-    def pause_ledger(self) -> PauseLedger | None:
-        """Where snapshot operations record the PgBouncer pause they hold (None: no snapshots here)."""
+    def task_ledger(self) -> TaskLedger | None:
+        """Where snapshot tasks record that they run and the pause they hold (None: no snapshots)."""
 
     def up(self, progress: Progress) -> DatabaseTarget:
         """Start Postgres and PgBouncer (creating what is missing); the database they serve."""

@@ -10,14 +10,14 @@ import select
 import psycopg
 
 from app.urls import libpq_dsn
-from ops.local.snapshots.ledger import PauseLedger
+from ops.local.snapshots.ledger import TaskLedger
 from ops.local.snapshots.lock import LOCK
 
 BACKGROUND_START_S = 5.0  # how long a task waits for its background job to hold the lock
 
 
 def run_in_background(
-    admin_url: str, statements: list[str], ledger: PauseLedger | None = None, database: str = ""
+    admin_url: str, statements: list[str], ledger: TaskLedger | None = None, database: str = ""
 ) -> None:
     """Run `statements` in a detached process of their own, under the snapshots' lock; while it runs,
     it keeps a task record in `ledger` (one a SIGKILL leaves sends `env.up` looking for its work).

@@ -20,7 +20,7 @@ from ops.local.processes import pid_alive, started_ticks
 
 
 @dataclass(frozen=True)
-class PauseRecord:
+class TaskRecord:
     """A process (pid and start time: pids are reused) doing `doing`; for a pause, of `database`'s pool."""
 
     database: str
@@ -38,7 +38,7 @@ class PauseRecord:
 
 
 @dataclass(frozen=True)
-class PauseLedger:
+class TaskLedger:
     """The records of one environment, in `directory` (its run/ directory)."""
 
     directory: Path
@@ -54,7 +54,7 @@ class PauseLedger:
         """The pool is resumed: forget the record."""
         self._path(f"paused-{database}").unlink(missing_ok=True)
 
-    def read(self, database: str) -> PauseRecord | None:
+    def read(self, database: str) -> TaskRecord | None:
         """The pause record for `database`, or None (none, or unreadable: treated as no record)."""
         return self._read(self._path(f"paused-{database}"))
 
@@ -66,7 +66,7 @@ class PauseLedger:
         """Forget the task record of `pid` (default: this process)."""
         self._path(f"task-{pid or os.getpid()}").unlink(missing_ok=True)
 
-    def tasks(self) -> list[PauseRecord]:
+    def tasks(self) -> list[TaskRecord]:
         """Every task record: those of running tasks and those a killed one left."""
         found = [self._read(path) for path in sorted(self.directory.glob("pgstack-task-*.json"))]
         return [record for record in found if record is not None]
@@ -87,10 +87,10 @@ class PauseLedger:
         partial.write_text(json.dumps(record) + "\n")
         partial.replace(path)  # never a half-written record for a reader to trip on
 
-    def _read(self, path: Path) -> PauseRecord | None:
+    def _read(self, path: Path) -> TaskRecord | None:
         try:
             data = json.loads(path.read_text())
-            return PauseRecord(
+            return TaskRecord(
                 database=str(data["database"]),
                 pid=int(data["pid"]),
                 started=int(data["started"]) if data.get("started") is not None else None,

@@ -21,7 +21,7 @@ from psycopg import sql
 from app.identifiers import is_identifier
 from app.urls import libpq_dsn
 from ops.local.processes import pid_alive
-from ops.local.snapshots.ledger import PauseLedger
+from ops.local.snapshots.ledger import TaskLedger
 from ops.local.snapshots.lock import LOCK
 from ops.local.snapshots.quiesce import Console
 from ops.local.snapshots.snapshot import PREFIX, REPLACED, RESTORING, SPARE
@@ -59,7 +59,7 @@ class Leftovers:
     admin_url: str
     database: str
     console: Console
-    ledger: PauseLedger | None
+    ledger: TaskLedger | None
 
     def find(self) -> tuple[list[Leftover], list[str]]:
         """(what a killed task left, to undo; what is in progress, to leave alone), each one line.

@@ -14,7 +14,7 @@ import psycopg
 
 from app.identifiers import IDENTIFIER_RULE, is_identifier
 from ops.errors import UserError
-from ops.local.snapshots.ledger import PauseLedger
+from ops.local.snapshots.ledger import TaskLedger
 from ops.migrate.sessions import ON_DATABASE, Session, listed
 
 Progress = Callable[[str], None]
@@ -42,9 +42,7 @@ class Quiescer:
     console: Console
     progress: Progress
     pause_wait_s: float = PAUSE_WAIT_S
-    ledger: PauseLedger | None = (
-        None  # where the pause is recorded while held (ops/local/snapshots/ledger.py)
-    )
+    ledger: TaskLedger | None = None  # where the pause is recorded while held (ops/local/snapshots/ledger.py)
 
     @contextlib.contextmanager
     def quiet(

@@ -21,7 +21,7 @@ from ops.errors import UserError
 from ops.local.snapshots.background import run_in_background
 from ops.local.snapshots.copying import PROGRESS_EVERY_S, copy_database, file_copy, spare_statement
 from ops.local.snapshots.interrupts import stopped_cleanly
-from ops.local.snapshots.ledger import PauseLedger
+from ops.local.snapshots.ledger import TaskLedger
 from ops.local.snapshots.lock import one_at_a_time, wait_for_unlock
 from ops.local.snapshots.quiesce import PAUSE_WAIT_S, Console, Progress, Quiescer
 from ops.local.snapshots.snapshot import (
@@ -62,7 +62,7 @@ class SnapshotStore:
         pause_wait_s: float = PAUSE_WAIT_S,
         progress_every_s: float = PROGRESS_EVERY_S,
         spares: bool = True,
-        ledger: PauseLedger | None = None,
+        ledger: TaskLedger | None = None,
     ) -> None:
         self.admin_url = admin_url
         self.database = database
@@ -302,5 +302,5 @@ def store_for(runtime: Runtime, progress: Progress) -> SnapshotStore:
         schema=config.schema,
         console=runtime.bouncer_console,
         progress=progress,
-        ledger=runtime.pause_ledger,
+        ledger=runtime.task_ledger,
     )
