@@ -17,10 +17,11 @@ from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.local.native import LocalEnv
 from ops.migrate.migrator import migrate
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, script_directory
+from ops.migrate.revisions import script_directory
 from stacks.stackfile import REPO_ROOT
 from tests.faults.scratch import Scratch
 from tests.support import TestDatabase
+from tests.support.migrate import use_extra_versions
 
 # After head: a table, then a concurrent build that fails (the table it indexes does not exist).
 HALF_COMMITTED = '''"""A revision whose autocommit block fails after a statement before it."""
@@ -57,8 +58,7 @@ def test_a_failed_block_after_committed_statements_says_they_stay(
     versions = tmp_path / "versions"
     versions.mkdir()
     (versions / "0099_half_committed.py").write_text(HALF_COMMITTED.replace("{head}", str(head)))
-    monkeypatch.setenv(EXTRA_VERSIONS_VARIABLE, str(versions))
-    script_directory.cache_clear()
+    use_extra_versions(monkeypatch, versions)
     try:
         target = database.target()
         with pytest.raises(UserError) as failed:
