@@ -62,9 +62,12 @@ def test_session_env_reports_both_processes(local_env: LocalEnv) -> None:
     assert local_env.config.pgbouncer_port == status.pgbouncer.port
 
 
-def test_sigterm_stops_the_environments_of_a_test_run(tmp_path: Path) -> None:
-    """A test run killed with SIGTERM (a cancelled CI job) still stops the Postgres and PgBouncer it ran."""
-    inner = tmp_path / "test_inner.py"
+def test_sigterm_stops_the_environments_of_a_test_run(state_root: Path) -> None:
+    """A test run killed with SIGTERM (a cancelled CI job) still stops the Postgres and PgBouncer it ran.
+
+    The inner run's test file sits in `state_root`: the test starts a cluster of its own (inside
+    the inner run), which is what that fixture marks."""
+    inner = state_root / "test_inner.py"
     inner.write_text(_INNER_TEST)
     run = subprocess.Popen(
         [
