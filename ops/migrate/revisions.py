@@ -28,7 +28,7 @@ from ops.migrate import history
 from ops.migrate.concurrent import autocommit_blocks
 from ops.migrate.fingerprint import Fingerprint, fingerprint
 from ops.migrate.history import file_checksum
-from ops.migrate.schemacache import SchemaCache, schema_key
+from ops.migrate.schemacache import SchemaCache, schema_key, tree_digest
 
 T = TypeVar("T")
 
@@ -275,9 +275,14 @@ def built_schema_key(connection: Connection, revision: str) -> str:
             "|| datctype FROM pg_database WHERE datname = current_database()"
         )
     ).scalar_one()
-    chain = [(script.revision, revision_checksum(script.revision)) for script in applied_chain(revision)]
+    scripts = applied_chain(revision)
+    chain = [(script.revision, revision_checksum(script.revision)) for script in scripts]
+    # A revision may read files beside it (the baseline replays migrations/legacy/*.sql): every file
+    # under migrations/ and beside each revision is part of the key, not only the revisions.
+    beside = {Path(script.path).parent for script in scripts if script.path}
+    files = tree_digest([MIGRATIONS_DIR], beside)
     major = (connection.dialect.server_version_info or (0,))[0]
-    return schema_key(chain, int(major), str(context))
+    return schema_key(chain, int(major), f"{context} {files}")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Building it replays every revision in a throwaway schema (seconds for hundreds of tables), yet it
 changes only when a revision does: `db.check`, `db.diff ... head` and a verified stamp on an
 unchanged tree read it back instead. An entry is keyed by what the built schema depends on: each
-revision's file from base to the one asked for (sha256, as history records them), the server's
+revision's file from base to the one asked for (sha256, as history records them), every file a
+revision may read (all of migrations/, and whatever sits beside each revision), the server's
 major version, the role that builds it and the database's encoding and locale (both are in the
 fingerprint), and the source of the code that builds and reads it; an edited revision, another
 major or a changed reader misses and is built anew. `db.check`'s models comparison is kept beside
@@ -58,6 +59,19 @@ def builder_digest() -> str:
 def models_digest() -> str:
     """sha256 of app.models' source: what `db.check` compares the built schema with."""
     return _digest_of(_sources(_MODELS)) if _MODELS.exists() else "no models"
+
+
+def tree_digest(trees: Iterable[Path], folders: Iterable[Path] = ()) -> str:
+    """sha256 of every file under `trees` and directly in `folders` (bytecode caches aside): what
+    the revisions may read."""
+    found = {path for root in trees for path in root.rglob("*")}
+    found |= {path for folder in folders if folder.is_dir() for path in folder.iterdir()}
+    digest = hashlib.sha256()
+    for path in sorted(found):
+        if path.is_file() and "__pycache__" not in path.parts:
+            with contextlib.suppress(OSError):
+                digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def schema_key(chain: Iterable[tuple[str, str | None]], server_major: int, context: str) -> str:

@@ -15,7 +15,7 @@ from ops.migrate.fingerprint import Fingerprint, fingerprint
 from ops.migrate.lock import direct_connection
 from ops.migrate.migrator import check, migrate
 from ops.migrate.revisions import fingerprint_at, head_revision
-from ops.migrate.schemacache import SchemaCache, schema_key
+from ops.migrate.schemacache import SchemaCache, schema_key, tree_digest
 from ops.migrate.target import DatabaseTarget
 
 
@@ -104,3 +104,22 @@ def test_an_unwritable_cache_is_no_cache(tmp_path: Path) -> None:
     made = Fingerprint({("relation", "t", "", ""): {"kind": "table"}})
     assert made == cache.fingerprint("k", lambda: made)
     assert made == cache.fingerprint("k", lambda: made)
+
+
+def test_a_file_a_revision_reads_is_part_of_the_key(tmp_path: Path) -> None:
+    """An SQL file beside the revisions, or under migrations/ (the baseline's legacy SQL), changes
+    the key when it changes; bytecode caches do not."""
+    tree, versions = tmp_path / "migrations", tmp_path / "elsewhere" / "versions"
+    (tree / "legacy").mkdir(parents=True)
+    versions.mkdir(parents=True)
+    (tree / "legacy" / "001.sql").write_text("CREATE TABLE a (id int);")
+    (versions / "bench.sql").write_text("CREATE TABLE b (id int);")
+    before = tree_digest([tree], [versions])
+    (tree / "__pycache__").mkdir()
+    (tree / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    assert before == tree_digest([tree], [versions])
+    (versions / "bench.sql").write_text("CREATE TABLE b (id bigint);")
+    beside = tree_digest([tree], [versions])
+    assert before != beside
+    (tree / "legacy" / "001.sql").write_text("CREATE TABLE a (id bigint);")
+    assert beside != tree_digest([tree], [versions])
