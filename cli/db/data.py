@@ -27,12 +27,16 @@ def shell(c: Context, env: str = "local") -> None:
     with reported():
         target = edge.target(env)
         url = target.direct_url
-        # The password goes through the environment, never the command line (visible in ps).
+        # The password (in the userinfo or the query) goes through the environment, never the
+        # command line (visible in ps); the rest of the query (sslmode, sslrootcert...) reaches psql
+        # in a libpq URI, as it reaches the other tasks' connections.
+        query = {key: value for key, value in url.query.items() if key != "password"}
+        password = url.password or _last(url.query.get("password"))
+        conninfo = url.set(drivername="postgresql", password=None, query=query)
         environ = edge.child_environ(
-            PGPASSWORD=url.password or "", PGOPTIONS=f"-csearch_path={target.schema}"
+            PGPASSWORD=str(password or ""), PGOPTIONS=f"-csearch_path={target.schema}"
         )
-        argv = ["psql", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432)]
-        argv += ["-U", url.username or "", url.database or ""]
+        argv = ["psql", conninfo.render_as_string(hide_password=False)]
         try:
             code = subprocess.run(argv, env=environ, check=False).returncode
         except FileNotFoundError:
@@ -41,6 +45,11 @@ def shell(c: Context, env: str = "local") -> None:
             ) from None
         if code != 0:
             raise Exit(code=code)
+
+
+def _last(value: str | tuple[str, ...] | None) -> str | None:
+    """A query parameter's value: SQLAlchemy gives a tuple for one given twice (libpq takes the last)."""
+    return value[-1] if isinstance(value, tuple) else value
 
 
 def seeds_env(env: str) -> bool:
