@@ -26,6 +26,7 @@ _STACK_TYPE = "pulumi:pulumi:Stack"
 
 # What a provider would compute for a resource, given its type, name and inputs (an address, a
 # generated password, an email): merged over the echoed inputs when a run resolves like `pulumi up`.
+# Asked too for what a provider function returns, with the function's token as type and no name.
 ProviderOutputs = Callable[[str, str, Mapping[str, Any]], Mapping[str, Any]]
 
 
@@ -81,7 +82,10 @@ class _Mocks(mocks.Mocks):
         return f"{args.name}-id", {**args.inputs, **self.outputs(args.typ, args.name, args.inputs)}
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        return dict(args.args), []
+        # A provider function (an invoke) answers as `outputs` says for its token (such as
+        # gcp:sql/getCaCerts:getCaCerts); one it says nothing about echoes its arguments.
+        answer = self.outputs(args.token, "", args.args) if self.outputs is not None else {}
+        return (dict(answer) if answer else dict(args.args)), []
 
 
 class _RecordingMonitor(mocks.MockMonitor):

@@ -8,6 +8,7 @@ prints them or writes them anywhere but the rehearsal's private temp files.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from stacks.stackfile import StackValues
 
 SECRET = "gcp:secretmanager/secret:Secret"  # noqa: S105 - a resource type
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"  # noqa: S105 - a resource type
+CA_CERTS = "gcp:sql/getCaCerts:getCaCerts"  # the provider function listing an instance's CAs
 # A documentation address (RFC 5737): it can be nothing real, so every place that uses it is known.
 STAND_IN_PRIVATE_IP = "192.0.2.10"
 
@@ -29,19 +31,40 @@ class StandInOutputs:
 
     password: str  # the database users' (random.RandomPassword's result)
     private_ip: str = STAND_IN_PRIVATE_IP  # the Cloud SQL instance's
-    server_ca: str = ""  # the instance's server CA certificate (PEM), what clients verify against
+    # The instance's CA certificates (PEM), current first, as gcp.sql.get_ca_certs lists them: what
+    # clients verify against (a second one is the upcoming CA of a rotation).
+    server_cas: tuple[str, ...] = ()
 
     def by_type(self) -> dict[str, dict[str, Any]]:
         return {
             "gcp:sql/databaseInstance:DatabaseInstance": {
                 "privateIpAddress": self.private_ip,
                 "connectionName": "stand-in:region:instance",
-                "serverCaCerts": [{"cert": self.server_ca}] if self.server_ca else [],
+                # The provider fills this from the current CA only.
+                "serverCaCerts": [{"cert": pem} for pem in self.server_cas[:1]],
             },
+            CA_CERTS: ca_certs_answer(self.server_cas),
             "random:index/randomPassword:RandomPassword": {"result": self.password},
             "gcp:serviceaccount/account:Account": {"email": "stand-in@example.iam.gserviceaccount.com"},
             "docker:index/image:Image": {"repoDigest": "stand-in/app@sha256:" + "0" * 64},
         }
+
+
+def ca_certs_answer(pems: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """What gcp.sql.get_ca_certs returns for an instance with these CAs (current first), in the
+    provider's wire names: each certificate with its fingerprint and expiry, and the active one's
+    fingerprint as `activeVersion`."""
+    certs = [
+        {
+            "cert": pem,
+            "commonName": "C=US,O=Google\\, Inc,CN=Google Cloud SQL Server CA",
+            "createTime": "2026-01-01T00:00:00Z",
+            "expirationTime": "2036-01-01T00:00:00Z",
+            "sha1Fingerprint": hashlib.sha1(pem.encode(), usedforsecurity=False).hexdigest(),
+        }
+        for pem in pems
+    ]
+    return {"certs": certs, "activeVersion": certs[0]["sha1Fingerprint"] if certs else ""}
 
 
 def secret_contents(

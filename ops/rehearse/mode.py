@@ -91,7 +91,7 @@ def rehearse_mode(
         mode.say(f"with {changed} (what pooler={pooler} needs)")
     plan = plan_stack(stack, REPO_ROOT, path=path)
     _check_image(mode, plan, expect_dockerfile)
-    outputs = StandInOutputs(stand_in.password, server_ca=stand_in.ca_file.read_text())
+    outputs = StandInOutputs(stand_in.password, server_cas=(stand_in.ca_file.read_text(),))
     contents = secret_contents(values, outputs)
     kinds = secret_ids(plan)
     rendered = ", ".join(sorted(kinds.get(s, s) for s in contents))

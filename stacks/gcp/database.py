@@ -90,8 +90,8 @@ class CloudSqlDatabase(pulumi.ComponentResource):
                     ipv4_enabled=False,
                     private_network=network.network.id,
                     ssl_mode="ENCRYPTED_ONLY",
-                    # Said, not left to the default: the per-instance CA, whose certificates the
-                    # instance lists (stacks/gcp/tls.py builds the containers' bundle from them). A
+                    # Said, not left to the default: the per-instance CA, whose certificates
+                    # get_ca_certs lists (stacks/gcp/tls.py builds the containers' bundle from them). A
                     # shared or customer-managed CA would need another bundle and verify-full.
                     server_ca_mode=SERVER_CA_MODE,
                 ),
@@ -195,7 +195,15 @@ class CloudSqlDatabase(pulumi.ComponentResource):
         self.connection_name = self.instance.connection_name
         self.private_ip = self.instance.private_ip_address
         # Not secret: it is what every client checks the server against (`pulumi stack output`).
-        self.server_ca: pulumi.Output[str] = self.instance.server_ca_certs.apply(ca_bundle)
+        # Every CA the instance has, the upcoming one of a rotation too (the instance's own
+        # `serverCaCerts` lists the current one only). Asked once the instance exists: its id is
+        # unknown until then, which leaves the call (and the bundle) unknown in a preview of a new
+        # instance instead of asking Cloud SQL about an instance it does not have yet.
+        existing = pulumi.Output.all(self.instance.id, self.instance.name).apply(lambda both: str(both[1]))
+        ca_certs = gcp.sql.get_ca_certs_output(
+            instance=existing, project=config.project, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        self.server_ca: pulumi.Output[str] = ca_certs.certs.apply(ca_bundle)
         # The owner's URL goes to the instance itself: migrations need a session, never a pooler.
         self.direct_url = self._url(self.user.name, self.secret_password, self.private_ip, POSTGRES_PORT)
         runtime_password = self.runtime_password  # None with IAM: the token is the app's to fetch

@@ -1,7 +1,8 @@
-"""How every connection to Cloud SQL checks who answers: the instance's server CA certificates (an
-output of the instance) stored in Secret Manager, mounted into each container that connects (the
-migration job, the app when it reaches the instance, the PgBouncer sidecar), and libpq (PgBouncer)
-told to verify the server's certificate against them.
+"""How every connection to Cloud SQL checks who answers: every CA certificate of the instance, the
+current one and the upcoming one of a rotation (`gcp.sql.get_ca_certs`), stored in Secret Manager,
+mounted into each container that connects (the migration job, the app when it reaches the
+instance, the PgBouncer sidecar), and libpq (PgBouncer) told to verify the server's certificate
+against them.
 
 `verify-ca`, not `verify-full`: the containers reach the instance by its private IP, which the
 certificate of a Cloud SQL instance's own CA does not name (it names `<project>:<instance>`), so
@@ -30,10 +31,10 @@ def libpq_env() -> dict[str, str]:
 
 
 def ca_bundle(certs: Sequence[Any] | None) -> str:
-    """The instance's server CA certificates as one PEM file. Each certificate listed is kept, but the
-    provider fills the instance's `serverCaCerts` from its current CA only: the upcoming one of a CA
-    rotation is not in it, so a rotation is not covered yet (`gcp.sql.get_ca_certs` lists every CA
-    of the instance; building the bundle from it is still to do, with a rehearsal against two)."""
+    """Every CA certificate of the instance as one PEM file: `gcp.sql.get_ca_certs` lists the current
+    CA and, during a rotation, the upcoming one, so a client keeps verifying the server when its
+    certificate is signed by either (the instance's own `serverCaCerts` lists the current one only).
+    The bundle follows a rotation on the next `pulumi up` after Cloud SQL adds the upcoming CA."""
     pems = []
     for cert in certs or []:
         pem = cert.get("cert") if isinstance(cert, dict) else getattr(cert, "cert", None)

@@ -218,3 +218,15 @@ def test_cloud_outputs_name_what_operators_need(prod_run: Run) -> None:
         "db-server-ca",
     } == set(outputs["secretIds"])
     assert ("app", "app_runtime") == (outputs["ownerRole"], outputs["runtimeRole"])
+
+
+def test_the_ca_bundle_holds_every_ca_the_instance_has_not_only_the_current() -> None:
+    """The bundle comes from gcp.sql.get_ca_certs (current and upcoming CA, in that order), not from
+    the instance's `serverCaCerts`, which the mocks (as the provider) fill with the current CA alone."""
+    run = run_stack("staging")
+    instance = run.one(SQL_INSTANCE).inputs
+    assert "GOOGLE_MANAGED_INTERNAL_CA" == instance["settings"]["ipConfiguration"]["serverCaMode"]
+    bundle = {r.name: r.inputs for r in run.of_type(SECRET_VERSION)}["db-server-ca"]["secretData"]
+    assert 2 == bundle.count("-----BEGIN CERTIFICATE-----")
+    upcoming = MOCK_SERVER_CAS[1]
+    assert bundle.index(MOCK_SERVER_CAS[0]) < bundle.index(upcoming)

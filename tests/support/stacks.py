@@ -11,12 +11,13 @@ from typing import Any
 
 from ops.plan.mocks import PlannedResource, run_under_mocks
 from ops.plan.planner import engine_config
+from ops.plan.resolved import CA_CERTS, ca_certs_answer
 from stacks import program
 from stacks.stackfile import PROJECT, StackValues, read_stack
 
 MOCK_PASSWORD = "MockPassw0rdFromRandom1234567890"
 MOCK_PRIVATE_IP = "10.20.0.3"
-# What Cloud SQL lists as the instance's server CA certificates (two during a CA rotation).
+# What Cloud SQL lists as the instance's CA certificates during a rotation: current, upcoming.
 MOCK_SERVER_CAS = [
     "-----BEGIN CERTIFICATE-----\nMOCKCURRENTCA\n-----END CERTIFICATE-----",
     "-----BEGIN CERTIFICATE-----\nMOCKUPCOMINGCA\n-----END CERTIFICATE-----",
@@ -34,8 +35,11 @@ def cloud_outputs(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, A
         return {
             "connectionName": f"{inputs.get('project')}:{inputs.get('region')}:{inputs.get('name')}",
             "privateIpAddress": MOCK_PRIVATE_IP,
-            "serverCaCerts": [{"cert": pem, "commonName": "C=US,O=Google"} for pem in MOCK_SERVER_CAS],
+            # The provider fills this from the current CA only: the program must not build on it.
+            "serverCaCerts": [{"cert": MOCK_SERVER_CAS[0], "commonName": "C=US,O=Google"}],
         }
+    if typ == CA_CERTS:  # a provider function: every CA of the instance
+        return ca_certs_answer(MOCK_SERVER_CAS)
     if typ == "gcp:serviceaccount/account:Account":
         return {"email": f"{inputs['accountId']}@{inputs.get('project')}.iam.gserviceaccount.com"}
     if typ == "gcp:secretmanager/secretVersion:SecretVersion":

@@ -12,7 +12,7 @@ CA = "-----BEGIN CERTIFICATE-----\nSTANDINCA\n-----END CERTIFICATE-----\n"
 
 
 def test_the_program_renders_each_secret_with_the_stand_ins() -> None:
-    contents = secret_contents(read_stack("staging"), StandInOutputs(PASSWORD, server_ca=CA))
+    contents = secret_contents(read_stack("staging"), StandInOutputs(PASSWORD, server_cas=(CA,)))
     direct = contents["pgstack-staging-direct-database-url"]
     assert f"postgresql+psycopg://app:{PASSWORD}@{STAND_IN_PRIVATE_IP}:5432/app?sslmode=verify-ca" == direct
     # The sidecar: on the instance's loopback, no TLS (it never leaves the instance); the runtime role.
