@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from invoke.context import Context
@@ -10,7 +11,19 @@ from invoke.tasks import task
 
 from cli import edge
 from cli.errors import reported
-from ops.errors import UserError
+from ops.compat.errors import CompatInputError
+
+
+def _writable(output: str) -> None:
+    """Refuse an --output that cannot be written before the check (worktree, virtualenv, database:
+    the better part of a minute) runs only to fail at its last step."""
+    parent = Path(output).parent
+    if not parent.is_dir():
+        raise CompatInputError(
+            f"--output {output}: directory {parent} does not exist: create it or pick another path"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CompatInputError(f"--output {output}: directory {parent} is not writable: pick a writable path")
 
 
 @task(
@@ -30,6 +43,8 @@ def compat(c: Context, base: str, json: bool = False, output: str = "") -> None:
     install, a worktree left by an interrupted run). migrations/ unchanged since REF: exit 0 at once.
     """
     with reported():
+        if output:
+            _writable(output)
         from ops.compat.checkout import migrations_unchanged, resolve
         from ops.compat.report import CompatReport
 
@@ -49,6 +64,8 @@ def compat(c: Context, base: str, json: bool = False, output: str = "") -> None:
             try:
                 Path(output).write_text(report.markdown())
             except OSError as exc:
-                raise UserError(f"cannot write {output} ({exc.strerror}): pick a writable path") from None
+                raise CompatInputError(
+                    f"cannot write {output} ({exc.strerror}): pick a writable path"
+                ) from None
         if not report.ok:
             raise Exit(code=1)

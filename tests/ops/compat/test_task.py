@@ -104,6 +104,15 @@ def test_an_unknown_ref_exits_2(repo: Repo) -> None:
     )
 
 
+def test_an_output_in_a_missing_directory_exits_2_before_anything_runs(repo: Repo, tmp_path: Path) -> None:
+    """--output's directory is checked first: one line, exit 2, no worktree, no file (the check
+    itself would take the better part of a minute before failing to write)."""
+    target = tmp_path / "missing" / "x.md"
+    line = _refused(repo, "--base", repo.base, "--output", str(target))
+    assert f"directory {target.parent} does not exist" in line
+    assert not target.parent.exists()
+
+
 def test_a_ref_without_migrations_exits_2(repo: Repo) -> None:
     """A commit with no migrations/versions: nothing to build the old schema from."""
     empty = git(repo.path, "commit-tree", git(repo.path, "mktree"), "-m", "before anything")
