@@ -226,6 +226,12 @@ def _already(stderr: str) -> bool:
     return "already exists" in lowered or "already_exists" in lowered
 
 
+def _first_error(stderr: str) -> str:
+    """gcloud's first `ERROR:` line (the rest is advice and context that would bury it)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return next((line for line in lines if line.startswith("ERROR")), lines[0] if lines else "no output")
+
+
 def apply(config: CloudConfig, repo: str, progress: Progress, *, gcloud: Gcloud | None = None) -> int:
     """Run the bootstrap; the number of commands run. Stops at the first failure (UserError)."""
     gcloud = gcloud or Gcloud()
@@ -243,7 +249,7 @@ def apply(config: CloudConfig, repo: str, progress: Progress, *, gcloud: Gcloud 
     number = done.stdout.strip()
     if done.code != 0 or not number.isdigit():
         raise UserError(
-            f"cannot read project {config.project} ({done.stderr.strip() or 'no output'}): "
+            f"cannot read project {config.project} ({_first_error(done.stderr)}): "
             "log in with an owner of the project (`gcloud auth login`)"
         )
     ran = 0
@@ -252,9 +258,7 @@ def apply(config: CloudConfig, repo: str, progress: Progress, *, gcloud: Gcloud 
         progress(f"{command.line()}\n  # {command.why}")
         result = gcloud.call(command.args, APPLY_TIMEOUT_S)
         if result.code != 0 and not _already(result.stderr):
-            error = next(
-                (line for line in result.stderr.splitlines() if line.startswith("ERROR")), "no output"
-            )
+            error = _first_error(result.stderr)
             raise UserError(f"`{command.line()}` failed (exit {result.code}): {error}; {ran} command(s) done")
         state = "already there" if result.code != 0 else f"done in {time.monotonic() - started:.1f} s"
         progress(f"  {state}")

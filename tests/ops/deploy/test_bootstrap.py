@@ -75,6 +75,27 @@ def test_apply_stops_at_the_first_failure(stage: Stage) -> None:
     assert 2 == len(stage.gcloud.calls())
 
 
+# gcloud's whole answer when nobody is logged in (gcloud 4xx/5xx, every command alike).
+LOGGED_OUT = (
+    "ERROR: (gcloud.projects.describe) You do not currently have an active account selected.\n"
+    "Please run:\n\n  $ gcloud auth login\n\nto obtain new credentials.\n\n"
+    "If you have already logged in with a different account, run:\n\n"
+    "  $ gcloud config set account ACCOUNT\n\nto select an already authenticated account to use.\n"
+)
+
+
+def test_apply_logged_out_says_so_in_one_line(stage: Stage) -> None:
+    """Only gcloud's ERROR line is kept, not its dozen lines of advice."""
+    stage.gcloud.reply("projects describe", stderr=LOGGED_OUT, exit=1)
+    done = stage.invoke("infra.bootstrap", "--stack", "staging", "--repo", "acme/pgstack", "--apply")
+    assert 1 == done.returncode
+    assert [
+        "error: cannot read project pgstack-staging (ERROR: (gcloud.projects.describe) You do not "
+        "currently have an active account selected.): log in with an owner of the project "
+        "(`gcloud auth login`)"
+    ] == done.stderr.strip().splitlines()
+
+
 def test_the_repository_from_the_origin_remote(stage: Stage) -> None:
     subprocess.run(
         ["git", "-C", str(stage.root), "remote", "add", "origin", "git@github.com:acme/pgstack.git"],
