@@ -126,7 +126,15 @@ def check_against(
         cause: dict[tuple[str, str, str, str], str] = {}
     for revision in report.applied:
         with _stage(report, "database"):
-            migrate(scratch.target(), to=revision, progress=_quiet, phase=phase)
+            try:
+                migrate(scratch.target(), to=revision, progress=_quiet, phase=phase)
+            except CompatInputError:
+                raise
+            except UserError as exc:
+                # A revision that does not apply is a broken tree, not a breaking one: exit 2, not 1.
+                raise CompatInputError(
+                    f"this tree's {exc} (on {old.ref.name}'s schema): fix the revision, then rerun"
+                ) from None
         with _stage(report, "static"):
             now = {finding.key() for finding in static.check(models, before, _catalog(scratch))}
             for key in now - seen:

@@ -130,6 +130,27 @@ def test_a_lock_that_cannot_install_exits_2_and_leaves_nothing(repo: Repo) -> No
     assert "the old code's lock cannot be installed" in _refused(repo, "--base", broken)
 
 
+def test_a_revision_that_fails_to_apply_exits_2_naming_it(repo: Repo) -> None:
+    """A broken revision is not a breaking one: exit 2 and one line naming the revision and the
+    error, so CI tells the two apart (1 means BREAKING)."""
+    broken = repo.path / "migrations" / "versions" / "0902_drop_missing.py"
+    broken.write_text(
+        revision_source(
+            "0902_drop_missing",
+            "0901_drop_picture",
+            'op.drop_column("users", "no_such_column")',
+            downgrade=None,
+            doc="Drops a column that is not there.",
+        )
+    )
+    try:
+        line = _refused(repo, "--base", repo.base)
+    finally:
+        broken.unlink()
+    assert "revision 0902_drop_missing failed and was rolled back" in line
+    assert "no_such_column" in line
+
+
 def test_a_worktree_left_with_changes_by_an_interrupted_run_exits_2(repo: Repo) -> None:
     """A leftover worktree holding edits is named with the command that removes it, never reused."""
     short = repo.base[:12]
