@@ -159,10 +159,23 @@ def _not_found(stderr: str) -> bool:
     return "could not be found" in lowered or "not_found" in lowered or "cannot find service" in lowered
 
 
+# gcloud's words when it has no usable login (no active account, expired or missing credentials).
+_LOGGED_OUT = ("active account", "credential", "auth login", "reauthenticat", "unauthenticated")
+
+
+def _logged_out(error: str) -> bool:
+    lowered = error.lower()
+    return any(words in lowered for words in _LOGGED_OUT)
+
+
 def _failure(what: str, target: ServiceTarget, stderr: str, code: int) -> UserError:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     error = next((line for line in lines if line.startswith("ERROR:")), lines[-1] if lines else "no output")
-    hint = f"you need roles/run.viewer (describe) or roles/run.developer (traffic) in {target.project}"
+    if _logged_out(error):
+        # No roles help whoever is not logged in at all.
+        hint = "log in with `gcloud auth login` (CI: the workflow's google-github-actions/auth step)"
+    else:
+        hint = f"you need roles/run.viewer (describe) or roles/run.developer (traffic) in {target.project}"
     return UserError(f"gcloud could not {what} {target.service} (exit {code}): {mask_secrets(error)}; {hint}")
 
 

@@ -119,6 +119,24 @@ def test_rollback_to_a_revision_that_is_not_ready_is_refused(stage: Stage) -> No
     ]
 
 
+def test_rollback_logged_out_says_to_log_in(stage: Stage) -> None:
+    """No active account: the advice is to log in, not a role to ask for."""
+    stage.gcloud.reply(
+        "run services describe",
+        stderr=(
+            "ERROR: (gcloud.run.services.describe) You do not currently have an active account selected.\n"
+            "Please run:\n\n  $ gcloud auth login\n\nto obtain new credentials.\n"
+        ),
+        exit=1,
+    )
+    done = stage.invoke("rollback", "--stack", "staging")
+    assert 1 == done.returncode
+    line = done.stderr.strip()
+    assert "You do not currently have an active account selected.; log in with `gcloud auth login`" in line
+    assert "roles/run" not in line
+    assert 1 == len(line.splitlines())
+
+
 def test_rollback_of_a_stack_never_deployed(stage: Stage) -> None:
     stage.gcloud.reply("run services describe", stderr=gcloud_recorded("service_not_found.stderr"), exit=1)
     done = stage.invoke("rollback", "--stack", "staging")
