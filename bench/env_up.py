@@ -35,6 +35,13 @@ from pgbouncer import render_ini, render_userlist
 from stacks.stackfile import REPO_ROOT
 
 AS_ROOT = os.geteuid() == 0
+WARM_TARGET_S = 0.5  # issue 20: a warm env.up (everything already running) within half a second
+
+
+def warm_line(median_s: float) -> str:
+    """The warm figure with its target, and whether it meets it (a figure is never left to look met)."""
+    met = "met" if median_s <= WARM_TARGET_S else "not met"
+    return f"  warm invoke env.up : {median_s:.2f} s   (target <= {WARM_TARGET_S} s: {met})"
 
 
 def _as_service(*argv: str) -> list[str]:
@@ -159,7 +166,7 @@ def main() -> None:
     print(f"\nmedians over {runs} runs (load average {load_1m:.2f} at the end: other work skews them):")
     print(f"  cold invoke env.up : {cold_m:.2f} s")
     print(f"  floor (raw cmds)   : {floor_m:.2f} s")
-    print(f"  warm invoke env.up : {warm_m:.2f} s   (target <= 1.0 s)")
+    print(warm_line(warm_m))
     print(f"  cold / floor       : {cold_m / floor_m:.2f}     (target <= 1.3)")
     rounds = statistics.median(c / f for c, f in zip(cold, floor, strict=True))
     print(
