@@ -82,7 +82,8 @@ def default_workers(cores: int | None = None) -> int:
 @task(
     help={
         "args": 'extra pytest arguments, e.g. "-k migrate -x"',
-        "quick": "only the tests that need no database and take no seconds (marked quick), in one process",
+        "quick": "only the tests that need no database and start no process (marked quick), "
+        "one test process per core",
         "workers": "test processes side by side, each with its own Postgres + PgBouncer "
         "(default: two per core; 1: no extra process)",
     }
@@ -91,7 +92,9 @@ def test(c: Context, args: str = "", quick: bool = False, workers: int = 0) -> N
     """Run the test suite against throwaway Postgres + PgBouncer clusters (started and stopped by the
     tests, one per test process)."""
     if quick:
-        selection = "-m quick -n 0"
+        # No database to start, only CPU: one process per core, none extra on one core.
+        cores = workers or os.cpu_count() or 1
+        selection = f"-m quick -n {cores if cores > 1 else 0}"
     else:
         count = workers or default_workers()
         # -n 0: pytest-xdist loaded, no worker started; `args` may still ask for some.

@@ -23,9 +23,17 @@ COST_MARKERS = {
     # rehearsal's Cloud SQL stand-in (a cluster too).
     "cluster": frozenset({"state_root", "own_env", "scratch_env", "stand_in"}),
     # No session database, but seconds of work: the image's virtualenv; db.compat's repository
-    # (a past commit's virtualenv and the task's own database); the deploy's staged checkout.
-    "slow": frozenset({"image_python", "repo", "stage"}),
+    # (a past commit's virtualenv and the task's own database); the deploy's staged checkout;
+    # Python processes started in the test's body (`subprocesses`: an interpreter's start-up is
+    # seconds under load, so they stay out of `-m quick`).
+    "slow": frozenset({"image_python", "repo", "stage", "subprocesses"}),
 }
+
+
+@pytest.fixture
+def subprocesses() -> None:
+    """Taken by a test that starts Python processes itself (a task, a fresh interpreter, a docs
+    build): it provides nothing, it only marks the test `slow` (see `COST_MARKERS`)."""
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -74,6 +74,7 @@ def test_uvicorn_serves_the_module_level_app(database: TestDatabase) -> None:
     assert (200, '{"db_ok":true}') == (answer.status, answer.body)
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_a_bad_environment_stops_uvicorn_at_start_up_in_one_line() -> None:
     """The settings are still validated at start-up: exit 1, one line naming the variable, no password."""
     done = subprocess.run(
@@ -93,6 +94,7 @@ def test_a_bad_environment_stops_uvicorn_at_start_up_in_one_line() -> None:
     assert "hunter2" not in done.stdout + done.stderr
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_importing_reads_no_settings_and_builds_nothing() -> None:
     """With a bad environment, the import still succeeds: nothing is read or built until `app` is."""
     done = _python(
@@ -103,6 +105,7 @@ def test_importing_reads_no_settings_and_builds_nothing() -> None:
     assert (0, "False True False") == (done.returncode, done.stdout.strip()), done.stderr
 
 
+@pytest.mark.usefixtures("subprocesses")
 @pytest.mark.parametrize("how", ["from app.main import app", "import app.main; app.main.app"])
 def test_app_is_a_fastapi_app_built_once(how: str) -> None:
     """What `fastapi run` does (find `app` in dir(), check it is a FastAPI app) and uvicorn's getattr

@@ -69,6 +69,7 @@ def test_the_secret_is_masked_in_the_settings_repr(env: pytest.MonkeyPatch) -> N
     assert "hunter2" not in repr(load_settings())
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_the_server_refuses_to_start_with_one_line(env: pytest.MonkeyPatch) -> None:
     """uvicorn with a bad DATABASE_URL exits non-zero, its last line naming the variable."""
     env.setenv("DATABASE_URL", "mysql://app:hunter2@db:3306/app")

@@ -27,8 +27,13 @@ def test_the_suite_runs_in_two_processes_per_core(monkeypatch: pytest.MonkeyPatc
     assert _pytest_command(workers=1).endswith("-m pytest -n 0 ")
 
 
-def test_quick_runs_the_tests_marked_quick_in_one_process() -> None:
-    """`./dev test --quick` selects the quick marker, which the fixtures set, and starts no worker."""
+def test_quick_runs_the_tests_marked_quick_one_process_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`./dev test --quick` selects the quick marker, which the fixtures set: one worker per core,
+    none on one core; --workers overrides."""
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert _pytest_command(quick=True).endswith("-m pytest -m quick -n 2 ")
+    assert _pytest_command(quick=True, workers=1).endswith("-m pytest -m quick -n 0 ")
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert _pytest_command(quick=True).endswith("-m pytest -m quick -n 0 ")
 
 

@@ -17,6 +17,7 @@ from ops.lint.docs import DOCS_DIR
 from tests.support.docs import REPO_ROOT, docs_checkout
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_a_broken_link_fails_the_docs_task_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

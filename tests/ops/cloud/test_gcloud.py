@@ -185,6 +185,7 @@ def test_what_the_job_cannot_do_is_said(gcloud: GcloudStandIn, args: list[str], 
     assert [] == gcloud.calls()
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_gcloud_missing_a_job_not_deployed_and_logs_not_readable(gcloud: GcloudStandIn) -> None:
     bare = {**gcloud.environ(), "PATH": str(Path(sys.executable).parent)}
     missing = run_task("db.check", "--env", "staging", environ=bare, timeout=120)

@@ -27,6 +27,7 @@ def _commands() -> DeployCommands:
 
 
 @pytest.mark.skipif(GCLOUD is None, reason="no gcloud installed here")
+@pytest.mark.usefixtures("subprocesses")
 def test_gcloud_parses_every_command_line(tmp_path: Path) -> None:
     commands = _commands()
     needs_account = [

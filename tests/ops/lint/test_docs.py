@@ -16,8 +16,9 @@ from tests.support.docs import REPO_ROOT, docs_checkout
 
 
 @pytest.fixture(name="checkout")
-def _checkout(tmp_path: Path) -> Path:
-    """A copy of the docs and the README, beside the code they name, to spoil."""
+def _checkout(tmp_path: Path, subprocesses: None) -> Path:
+    """A copy of the docs and the README, beside the code they name, to spoil (the tests taking it
+    build the docs: Sphinx in a subprocess)."""
     return docs_checkout(tmp_path)
 
 

@@ -74,6 +74,7 @@ def test_the_shipped_revisions_pass_with_0002_acknowledged() -> None:
     assert report.findings[0].statement.startswith("CREATE INDEX ix_events_user_id_start_ts ON events")
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_a_plain_create_index_on_an_existing_table_fails_naming_the_rule(extra: Path) -> None:
     """`invoke db.lint` exits 1 naming the file, the rule, the statement and what to do instead."""
     rev = _add(extra, "0099_users_name_index", 'op.create_index("ix_users_name", "users", ["name"])')
@@ -86,6 +87,7 @@ def test_a_plain_create_index_on_an_existing_table_fails_naming_the_rule(extra: 
     assert 1 == len(done.stderr.strip().splitlines())
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_json_and_markdown_reports(extra: Path, tmp_path: Path) -> None:
     """--json gives the findings to scripts; --output writes the pull-request comment's Markdown."""
     _add(extra, "0099_users_name_required", 'op.alter_column("users", "name", nullable=False)')

@@ -119,6 +119,7 @@ def test_the_templates_patterns_lint_clean_and_apply(
     assert (True,) == valid
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_plain_alembic_revision_is_numbered_and_tidied_without_a_database(tmp_path: Path) -> None:
     """`alembic revision -m` (no database in the environment) writes 0005_..., formatted by ruff,
     with the template's notes, `op` and `sa` kept, and `pass` bodies."""

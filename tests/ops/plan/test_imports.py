@@ -50,6 +50,7 @@ def test_a_function_named_like_its_file_is_the_function() -> None:
     assert sys.modules["pulumi_gcp.dns.get_managed_zone"].get_managed_zone is function
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_speedups_do_not_change_the_plan() -> None:
     """A fresh process plans prod to the same bytes with and without the on-demand loading."""
     command = [sys.executable, "-m", "ops.plan.planner", "--stack", "prod", "--json", "-"]

@@ -128,6 +128,7 @@ def test_shipped_stacks_keep_the_job_standalone(stack: str) -> None:
     assert [] == [v for v in evaluate(shipped_plan(stack)) if v.policy == "migrate-first"]
 
 
+@pytest.mark.usefixtures("subprocesses")
 def test_the_module_prints_the_targets_for_the_workflow(tmp_path: Path) -> None:
     """`python -m ops.plan.targets` prints the URNs one a line, from a plan file too; errors are one line."""
     plan_file = tmp_path / "plan.json"
