@@ -71,6 +71,11 @@ def plan(steps: Sequence[Script], phase: Phase) -> Plan:
 
 def held_message(held: Sequence[Script]) -> str:
     """One line naming the revisions an expand run left, and how they run."""
+    if len(held) == 1:  # named once: "from 0005_x on (0005_x)" said it twice
+        return (
+            f"held back 1 revision, {held[0].revision}: it is a contract revision; "
+            "it runs with `db.migrate --phase contract` once the rollout is verified"
+        )
     names = ", ".join(script.revision for script in held)
     first = held[0].revision if held else "?"
     return (

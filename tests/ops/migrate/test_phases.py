@@ -17,7 +17,7 @@ from ops.errors import UserError
 from ops.migrate.jobresult import find_result, job_arguments
 from ops.migrate.lock import direct_connection
 from ops.migrate.migrator import check, migrate
-from ops.migrate.phases import phase_of
+from ops.migrate.phases import held_message, phase_of
 from ops.migrate.revisions import head_revision, script_directory
 from ops.migrate.status import status
 from ops.migrate.target import DatabaseTarget
@@ -147,6 +147,17 @@ def test_a_revision_declaring_an_unknown_phase_is_refused(
     assert script is not None
     with pytest.raises(UserError, match=r"phase = 'contrakt': write phase = \"expand\""):
         phase_of(script)
+
+
+def test_the_held_message_names_a_single_revision_once() -> None:
+    """One held revision is named once; several are counted and listed from the first."""
+    scripts = list(script_directory().walk_revisions())[:2]
+    one, two = scripts[0].revision, scripts[1].revision
+    assert (
+        f"held back 1 revision, {one}: it is a contract revision; it runs with "
+        "`db.migrate --phase contract` once the rollout is verified"
+    ) == held_message(scripts[:1])
+    assert held_message(scripts).startswith(f"held back 2 revision(s) from {one} on ({one}, {two}): ")
 
 
 def test_the_jobs_arguments_carry_the_contract_phase() -> None:
