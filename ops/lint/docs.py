@@ -103,9 +103,10 @@ def build_docs(root: Path, output: Path) -> DocsBuild:
     _clear(output)
     started = time.perf_counter()
     # -W: warnings are errors; --keep-going: report all of them, not the first; -E: read every page
-    # afresh (an incremental build would not repeat the warnings of pages it did not reread).
+    # afresh (an incremental build would not repeat the warnings of pages it did not reread);
+    # --no-color: Sphinx colours its warnings wherever CI=true is set, and the lines are parsed here.
     done = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "-b", "html",
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "--no-color", "-b", "html",
          str(source), str(output)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
