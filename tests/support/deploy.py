@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from stacks.stackfile import REPO_ROOT
-from tests.support import TestDatabase
 from tests.support.gcloud import GcloudStandIn, log_entries
 from tests.support.pulumi import PulumiStandIn
 from tests.support.tasks import run_task
@@ -100,17 +98,3 @@ def make_stage(tmp_path: Path) -> Stage:
     )
     stage.commit("the stack files")
     return stage
-
-
-def run_job(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[str]:
-    """The job's command as the plan gives it (direct URL only), against a real test database."""
-    env = {
-        "DIRECT_DATABASE_URL": database.direct_url,
-        "DB_SCHEMA": database.schema,
-        "DB_POOL_MODE": "direct",
-        "PATH": "/usr/bin:/bin",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "ops.migrate", *args],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip

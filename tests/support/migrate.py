@@ -61,6 +61,20 @@ def migrator_env(database: TestDatabase, **extra: str) -> dict[str, str]:
     return {**os.environ, **database.environ(), **extra}
 
 
+def run_job_command(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[str]:
+    """The job's command as the plan gives it (direct URL only), against a real test database."""
+    env = {
+        "DIRECT_DATABASE_URL": database.direct_url,
+        "DB_SCHEMA": database.schema,
+        "DB_POOL_MODE": "direct",
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "ops.migrate", *args],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def start_migrator(database: TestDatabase, *args: str, **extra: str) -> subprocess.Popen[str]:
     """Start `python -m ops.migrate` against the test database."""
     return subprocess.Popen(

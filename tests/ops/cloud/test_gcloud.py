@@ -24,6 +24,7 @@ from ops.migrate.jobresult import JobResult, find_result, job_arguments
 from stacks.config import load_cloud_config
 from tests.support import TestDatabase
 from tests.support.gcloud import GcloudStandIn, log_entries, recorded
+from tests.support.migrate import run_job_command
 from tests.support.tasks import run_task
 
 JOB = "pgstack-staging-migrate"
@@ -37,24 +38,6 @@ def _gcloud(tmp_path: Path) -> GcloudStandIn:
     return GcloudStandIn(tmp_path / "gcloud").install()
 
 
-def _job(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[str]:
-    """The job's command as the plan gives it (direct URL only), against a real test database."""
-    env = {
-        "DIRECT_DATABASE_URL": database.direct_url,
-        "DB_SCHEMA": database.schema,
-        "DB_POOL_MODE": "direct",
-        "PATH": "/usr/bin:/bin",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "ops.migrate", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def _invoke(gcloud: GcloudStandIn, *args: str) -> subprocess.CompletedProcess[str]:
     return run_task(*args, environ=gcloud.environ(), timeout=120)
 
@@ -66,7 +49,7 @@ def _replay(gcloud: GcloudStandIn, ran: subprocess.CompletedProcess[str], execut
 
 
 def test_migrate_executes_the_job_and_reads_its_result(gcloud: GcloudStandIn, database: TestDatabase) -> None:
-    ran = _job(database)  # what the job prints on a deploy: migrate to head, no arguments
+    ran = run_job_command(database)  # what the job prints on a deploy: migrate to head, no arguments
     assert 0 == ran.returncode, ran.stderr
     gcloud.reply(
         "run jobs execute",
@@ -97,7 +80,7 @@ def test_check_reads_the_jobs_report_and_takes_its_exit_code(
     """An unmigrated database: the job's check fails, the execution fails, `--wait` prints an error
     naming it; db.check describes it, reads the report from its logs and exits as the job did."""
     args = job_arguments("check", env="staging")
-    ran = _job(database, *args)
+    ran = run_job_command(database, *args)
     assert 1 == ran.returncode
     gcloud.reply("run jobs execute", stderr=recorded("execute_failed.stderr"), exit=1)
     gcloud.reply("run jobs executions describe", stdout=recorded("execution_failed.json"))
@@ -117,8 +100,8 @@ def test_check_reads_the_jobs_report_and_takes_its_exit_code(
 
 
 def test_current_and_a_target_revision(gcloud: GcloudStandIn, database: TestDatabase) -> None:
-    assert 0 == _job(database, "migrate", "--to", "0002_events_user_start_index").returncode
-    ran = _job(database, *job_arguments("current", env="staging"))
+    assert 0 == run_job_command(database, "migrate", "--to", "0002_events_user_start_index").returncode
+    ran = run_job_command(database, *job_arguments("current", env="staging"))
     gcloud.reply("run jobs execute", stdout=recorded("execution_succeeded.json"))
     _replay(gcloud, ran)
     done = _invoke(gcloud, "db.current", "--env", "staging", "--json")
@@ -139,8 +122,8 @@ def test_status_reads_the_jobs_report_and_lints_the_pending_here(
     gcloud: GcloudStandIn, database: TestDatabase
 ) -> None:
     """The job knows what is applied and pending; the revision files to lint are here."""
-    assert 0 == _job(database, "migrate", "--to", "0003_users_last_login").returncode
-    ran = _job(database, *job_arguments("status", env="staging"))
+    assert 0 == run_job_command(database, "migrate", "--to", "0003_users_last_login").returncode
+    ran = run_job_command(database, *job_arguments("status", env="staging"))
     assert 0 == ran.returncode, ran.stderr
     gcloud.reply("run jobs execute", stdout=recorded("execution_succeeded.json"))
     _replay(gcloud, ran)

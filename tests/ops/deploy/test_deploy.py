@@ -20,8 +20,9 @@ from ops.plan.planner import plan_stack
 from ops.plan.targets import migration_targets
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
-from tests.support.deploy import RECORDED, Stage, gcloud_recorded, run_job
+from tests.support.deploy import RECORDED, Stage, gcloud_recorded
 from tests.support.gcloud import recorded
+from tests.support.migrate import run_job_command
 
 SERVICE_URN = "urn:pulumi:staging::pgstack::pgstack:gcp:AppService$gcp:cloudrunv2/service:Service::service"
 JOB_URN = "urn:pulumi:staging::pgstack::pgstack:gcp:MigrationJob$gcp:cloudrunv2/job:Job::job"
@@ -40,9 +41,9 @@ def _ups(stage: Stage) -> None:
 
 def _migrated_and_checked(stage: Stage, database: TestDatabase) -> subprocess.CompletedProcess[str]:
     """The job migrates a real database, then checks it: both executions replayed from its output."""
-    migrated = run_job(database)
+    migrated = run_job_command(database)
     assert 0 == migrated.returncode, migrated.stderr
-    checked = run_job(database, "check", "--env", "staging")
+    checked = run_job_command(database, "check", "--env", "staging")
     assert 0 == checked.returncode, checked.stdout + checked.stderr
     stage.job_run(
         gcloud_recorded("execution_check_succeeded.json"), checked.stdout, checked.stderr, check=True
@@ -141,7 +142,7 @@ def test_a_failing_migration_stops_before_anything_new_serves(stage: Stage, data
     stops at migrate with the job's own error and its logs link; no full `pulumi up` ever runs."""
     with psycopg.connect(libpq_dsn(database.direct_url)) as conn:
         conn.execute(sql.SQL("CREATE TABLE {}.stray (id int)").format(sql.Identifier(database.schema)))
-    refused = run_job(database)
+    refused = run_job_command(database)
     assert 0 != refused.returncode
     stage.accounts()
     _ups(stage)
@@ -168,7 +169,7 @@ def test_a_rollout_never_ready_prints_the_way_back(stage: Stage, database: TestD
     _ups(stage)
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_serving_00007.json"), times=1)
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_not_ready.json"))
-    migrated = run_job(database)
+    migrated = run_job_command(database)
     stage.job_run(recorded("execution_succeeded.json"), migrated.stdout, migrated.stderr)
     done = stage.invoke("deploy", "--stack", "staging", "--yes")
     assert 1 == done.returncode

@@ -15,8 +15,9 @@ from ops.cloud.run_service import Revision
 from ops.deploy.rollback import applied_since, pick
 from ops.errors import UserError
 from tests.support import TestDatabase
-from tests.support.deploy import Stage, gcloud_recorded, run_job
+from tests.support.deploy import Stage, gcloud_recorded
 from tests.support.gcloud import recorded
+from tests.support.migrate import run_job_command
 
 OLD, NEW = "pgstack-staging-00007-kq2", "pgstack-staging-00008-m4t"
 
@@ -80,12 +81,12 @@ def _service_and_revisions(stage: Stage, old_created: datetime, *, new_ready: bo
 def test_rollback_moves_the_traffic_and_names_what_the_database_got_since(
     stage: Stage, database: TestDatabase
 ) -> None:
-    assert 0 == run_job(database, "migrate", "--to", "0002_events_user_start_index").returncode
+    assert 0 == run_job_command(database, "migrate", "--to", "0002_events_user_start_index").returncode
     time.sleep(0.05)
     old_created = datetime.now(UTC)  # OLD was created between the two migrations
     time.sleep(0.05)
-    assert 0 == run_job(database).returncode
-    status = run_job(database, "status", "--env", "staging")
+    assert 0 == run_job_command(database).returncode
+    status = run_job_command(database, "status", "--env", "staging")
     assert 0 == status.returncode, status.stderr
     _service_and_revisions(stage, old_created)
     stage.job_run(recorded("execution_succeeded.json"), status.stdout, status.stderr)
