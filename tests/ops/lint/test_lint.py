@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ from ops.lint.settings import Acknowledgement, LintSettings
 from ops.lint.squawk import find_squawk
 from ops.migrate.lock import Timeouts
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, head_revision, script_directory
-from tests.support.migrate import use_extra_versions
 from tests.support.revisions import write_revision
 from tests.support.tasks import run_task
 
@@ -33,15 +31,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = lint_settings.load(REPO_ROOT / "pyproject.toml")
 
 
-@pytest.fixture(name="extra", autouse=True)
-def _extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A second versions directory on top of migrations/versions, for this test's revisions."""
-    versions = tmp_path / "versions"
-    versions.mkdir()
-    use_extra_versions(monkeypatch, versions)
-    script_directory.cache_clear()
-    yield versions
-    script_directory.cache_clear()
+# Every test here writes its revisions to a versions directory of its own (the `extra` fixture).
+pytestmark = pytest.mark.usefixtures("extra")
 
 
 def _add(versions: Path, rev: str, body: str, down: str | None = None) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from ops.lint.settings import Acknowledgement, LintSettings
 from ops.lint.squawk import find_squawk
 from ops.migrate.lock import Timeouts
 from ops.migrate.revisions import head_revision, script_directory
-from tests.support.migrate import use_extra_versions
 from tests.support.revisions import write_revision
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -81,14 +79,8 @@ SAFE = {
 }
 
 
-@pytest.fixture(name="extra", autouse=True)
-def _extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    versions = tmp_path / "versions"
-    versions.mkdir()
-    use_extra_versions(monkeypatch, versions)
-    script_directory.cache_clear()
-    yield versions
-    script_directory.cache_clear()
+# Every test here writes its revisions to a versions directory of its own (the `extra` fixture).
+pytestmark = pytest.mark.usefixtures("extra")
 
 
 def _chain(versions: Path, cases: dict[str, str], phase: str) -> dict[str, str]:
