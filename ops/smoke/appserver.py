@@ -1,7 +1,8 @@
 """Run the app under uvicorn as a child process (smoke checks, benchmarks, tests), always stopped after.
 
 `running_app(environ)` yields the base URL once /healthz answers, and stops the process however the
-block ends: on success, on an exception, or on Ctrl-C.
+block ends: on success, on an exception, or on Ctrl-C. `StartedApp` / `app_starter()` start it ahead of
+need, so that its start-up runs beside other work (the smoke checks' database checks, `invoke up`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from stacks.stackfile import REPO_ROOT
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
+POLL_S = 0.05  # between /healthz tries while the app starts: a refused connect costs ~nothing
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,100 @@ def _wait_until_serving(
         with contextlib.suppress(OSError):
             if http_get(f"{url}/healthz", timeout_s=1).status == 200:
                 return
-        time.sleep(0.1)
+        time.sleep(POLL_S)
     raise UserError(f"the app did not answer {url}/healthz within {timeout_s:.0f} s")
+
+
+class StartedApp:
+    """`uvicorn app.main:create_app` started with `environ` added to ours and not waited for:
+    `url()` waits until it serves, `stop()` ends it. Starting it before other work lets its
+    start-up (mostly imports) run beside that work.
+
+    `python` and `cwd` run another checkout's app (db.compat's old code) with its own virtualenv.
+    """
+
+    def __init__(
+        self,
+        environ: dict[str, str],
+        port: int | None = None,
+        python: str = sys.executable,
+        cwd: Path = REPO_ROOT,
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
+        self.environ = environ
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._start_timeout_s = start_timeout_s
+        self._serving = False
+        # The app's output goes to a file, not a pipe nobody reads (a full pipe would block it).
+        self._log = tempfile.NamedTemporaryFile(prefix="pgstack-app-", suffix=".log")  # noqa: SIM115 - closed by stop()
+        try:
+            self._process = subprocess.Popen(
+                uvicorn_command(self.port, python=python),
+                cwd=cwd,
+                env={**os.environ, **environ},
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+            )
+        except BaseException:
+            self._log.close()
+            raise
+
+    def url(self) -> str:
+        """The base URL once /healthz answers (waited for on the first call only); UserError when the
+        app exits at start-up (quoting its last line) or does not answer within the start timeout."""
+        if not self._serving:
+            _wait_until_serving(self._process, self.base_url, Path(self._log.name), self._start_timeout_s)
+            self._serving = True
+        return self.base_url
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the process has exited (and was reaped)."""
+        return self._process.poll() is not None
+
+    def stop(self) -> None:
+        """Stop the process (gracefully, then killed) and remove its log; safe to call twice."""
+        try:
+            _stop(self._process)
+        finally:
+            self._log.close()
+
+
+class AppStarter:
+    """At most one app started ahead of need: `start(environ)` keeps the app already started with
+    that environment, or stops it and starts another; `stop()` ends whatever was started."""
+
+    def __init__(self) -> None:
+        self._app: StartedApp | None = None
+
+    def started_with(self, environ: dict[str, str]) -> bool:
+        """Whether the app started already serves `environ`."""
+        return self._app is not None and self._app.environ == environ
+
+    def start(self, environ: dict[str, str]) -> StartedApp:
+        """The app serving `environ`, started now unless it already was."""
+        if self._app is not None and self._app.environ == environ:
+            return self._app
+        self.stop()
+        self._app = StartedApp(environ)
+        return self._app
+
+    def stop(self) -> None:
+        """Stop the started app, if any."""
+        app, self._app = self._app, None
+        if app is not None:
+            app.stop()
+
+
+@contextlib.contextmanager
+def app_starter() -> Iterator[AppStarter]:
+    """An `AppStarter` whose app is stopped however the block ends (success, exception, Ctrl-C)."""
+    starter = AppStarter()
+    try:
+        yield starter
+    finally:
+        starter.stop()
 
 
 @contextlib.contextmanager
@@ -116,18 +210,10 @@ def running_app(
     cwd: Path = REPO_ROOT,
     start_timeout_s: float = START_TIMEOUT_S,
 ) -> Iterator[str]:
-    """Start `uvicorn app.main:create_app` with `environ` added to ours; yield its base URL. `python`
-    and `cwd` run another checkout's app (db.compat's old code) with its own virtualenv."""
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **environ}
-    with tempfile.NamedTemporaryFile(prefix="pgstack-app-", suffix=".log") as log_file:
-        # The app's output goes to a file, not a pipe nobody reads (a full pipe would block it).
-        process = subprocess.Popen(
-            uvicorn_command(port, python=python), cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-        try:
-            _wait_until_serving(process, url, Path(log_file.name), start_timeout_s)
-            yield url
-        finally:
-            _stop(process)
+    """Start `uvicorn app.main:create_app` with `environ` added to ours; yield its base URL once it
+    serves; stopped however the block ends. `python` and `cwd` as for `StartedApp`."""
+    app = StartedApp(environ, port, python, cwd, start_timeout_s)
+    try:
+        yield app.url()
+    finally:
+        app.stop()

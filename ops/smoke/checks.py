@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
@@ -26,7 +26,7 @@ from app.urls import libpq_dsn, mask_secrets, mask_url
 from ops.errors import UserError
 from ops.migrate import migrator
 from ops.migrate.target import DatabaseTarget
-from ops.smoke.appserver import http_get, running_app
+from ops.smoke.appserver import AppStarter, StartedApp, app_starter, http_get
 
 Progress = Callable[[str], None]
 
@@ -294,27 +294,32 @@ def _database_name(target: DatabaseTarget) -> str:
     return str(target.app_url.database)
 
 
-@contextmanager
-def _app_url(target: DatabaseTarget, url: str | None, progress: Progress) -> Iterator[str]:
-    """The given URL, or a freshly started app on this target (stopped afterwards)."""
-    if url:
-        yield url.rstrip("/")
-        return
-    progress("starting the app for the endpoint checks")
-    with running_app(target.environ()) as started:
-        yield started
-
-
 def run_smoke(
     target: DatabaseTarget,
     *,
     url: str | None = None,
     pools: Callable[[], list[dict[str, Any]] | None] | None = None,
     progress: Progress = print,
+    apps: AppStarter | None = None,
 ) -> SmokeReport:
-    """Every check against `target`; the app at `url`, or started here when `url` is None."""
+    """Every check against `target`; the app at `url`, or else started here (by `apps` when given,
+    which may have started it already: `invoke up` does, before env.up) before the database checks,
+    so that its start-up runs beside them, and waited for only by the endpoint checks."""
     if url and not url.startswith(("http://", "https://")):
         raise UserError(f"--url must be an http(s) URL (got {url!r})")
+    with ExitStack() as stack:
+        if apps is None:
+            apps = stack.enter_context(app_starter())  # starts nothing until asked
+        return _checks(target, url, pools, progress, apps)
+
+
+def _checks(
+    target: DatabaseTarget,
+    url: str | None,
+    pools: Callable[[], list[dict[str, Any]] | None] | None,
+    progress: Progress,
+    apps: AppStarter,
+) -> SmokeReport:
     report = SmokeReport(target.env)
     # Read first: through a paused pool every pooled check would wait out PgBouncer's query_wait_timeout.
     if pools is not None:
@@ -324,6 +329,11 @@ def run_smoke(
         pools_check = _skip("pgbouncer pools", "only for --env local (its admin console)")
     paused = pools_check.failed and " is paused" in pools_check.summary
     held = "PgBouncer's pool is paused (see `pgbouncer pools`): not tried"
+    app: StartedApp | None = None
+    if not paused and not url:
+        if not apps.started_with(target.environ()):
+            progress("starting the app for the endpoint checks (beside the database checks)")
+        app = apps.start(target.environ())
     report.checks.append(_run("direct connection", lambda: check_direct(target)))
     report.checks.append(
         _skip("pooled connection", held)
@@ -338,9 +348,9 @@ def run_smoke(
         report.checks.extend(_skip(f"app {path}", held) for path in APP_ENDPOINTS)
     else:
         try:
-            with _app_url(target, url, progress) as base_url:
-                for path in APP_ENDPOINTS:
-                    report.checks.append(_run(f"app {path}", partial(check_endpoint, base_url, path)))
+            base_url = app.url() if app is not None else str(url).rstrip("/")
+            for path in APP_ENDPOINTS:
+                report.checks.append(_run(f"app {path}", partial(check_endpoint, base_url, path)))
         except UserError as exc:  # the app could not start: every endpoint check fails with why
             report.checks.extend(SmokeCheck(f"app {path}", "FAIL", str(exc)) for path in APP_ENDPOINTS)
     report.checks.append(pools_check)

@@ -13,7 +13,7 @@ from cli import app
 from ops.errors import UserError
 from ops.local import docker as dockerenv
 from ops.local.docker import DockerUrls
-from ops.smoke.appserver import http_get, running_app
+from ops.smoke.appserver import app_starter, http_get, running_app
 from tests.support import TestDatabase
 
 
@@ -26,6 +26,25 @@ def test_the_app_serves_and_is_stopped_after_an_error(database: TestDatabase) ->
         raise RuntimeError("boom")
     with pytest.raises(OSError, match="Connection refused"):
         http_get(f"{seen[0]}/healthz", timeout_s=2)
+
+
+def test_the_starter_keeps_an_app_for_the_same_environment_and_replaces_it_for_another(
+    database: TestDatabase,
+) -> None:
+    """`start` with the environment already served returns the same app; with another one it stops
+    that app and starts one that serves; leaving the block stops it."""
+    with app_starter() as apps:
+        first = apps.start(database.environ())
+        assert first is apps.start(database.environ())
+        assert apps.started_with(database.environ())
+        other = {**database.environ(), "HEALTH_TIMEOUT_MS": "1500"}
+        second = apps.start(other)
+        assert second is not first
+        assert first.stopped  # stopped while still starting: it never served
+        assert 200 == http_get(f"{second.url()}/healthz/db", timeout_s=5).status
+    assert second.stopped
+    with pytest.raises(OSError, match="Connection refused"):
+        http_get(f"{second.base_url}/healthz", timeout_s=2)
 
 
 def test_a_bad_environment_is_reported_in_one_line(database: TestDatabase) -> None:
