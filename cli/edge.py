@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the runtimes, the migrator and the checks load only when a 
     from ops.local.runtime import Runtime
     from ops.migrate.lock import Timeouts
     from ops.migrate.target import DatabaseTarget
+    from ops.smoke.appserver import AppStarter
     from ops.smoke.checks import SmokeReport
 
 LOCAL = "local"
@@ -331,10 +332,15 @@ def print_connection_help(target: DatabaseTarget, show_password: bool = False) -
 
 
 def smoke_report(
-    target: DatabaseTarget, runtime: Runtime | None, url: str | None = None, quiet: bool = False
+    target: DatabaseTarget,
+    runtime: Runtime | None,
+    url: str | None = None,
+    quiet: bool = False,
+    apps: AppStarter | None = None,
 ) -> SmokeReport:
     """Run the smoke checks on `target`; the pools check reads `runtime`'s PgBouncer (None: skipped).
-    Shared by `smoke` and the root `up`, which hands over the runtime it brought up."""
+    Shared by `smoke` and the root `up`, which hands over the runtime it brought up and the app it
+    may have started already (`apps`)."""
 
     def progress(line: str) -> None:
         if not quiet:
@@ -343,4 +349,4 @@ def smoke_report(
     from ops.smoke.checks import run_smoke
 
     pools = runtime.pools if runtime is not None and runtime.reads_pools else None
-    return run_smoke(target, url=url or None, pools=pools, progress=progress)
+    return run_smoke(target, url=url or None, pools=pools, progress=progress, apps=apps)
