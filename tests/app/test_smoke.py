@@ -22,6 +22,8 @@ from ops.local.throwaway import write_stack_file
 from ops.migrate import migrator
 from ops.migrate.revisions import script_directory
 from ops.migrate.target import DatabaseTarget
+from ops.smoke import appserver, checks
+from ops.smoke.appserver import StartedApp, app_starter
 from ops.smoke.checks import _run, check_privileges, run_smoke
 from tests.support.tasks import run_task
 
@@ -58,9 +60,22 @@ def _smoke_cli(env: LocalEnv, tmp_path: Path) -> tuple[int, dict[str, object]]:
     return done.returncode, json.loads(done.stdout)
 
 
-def test_smoke_passes_on_a_migrated_environment(private_env: LocalEnv, migrated: DatabaseTarget) -> None:
-    """Every check passes (the app started for the check) on an environment at head."""
-    report = run_smoke(migrated, pools=private_env.pools, progress=_quiet)
+def test_smoke_passes_on_a_migrated_environment(
+    private_env: LocalEnv, migrated: DatabaseTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every check passes on an environment at head; the app for the endpoint checks was started
+    before the database checks (so that its start-up runs beside them)."""
+    app_started_first: list[bool] = []
+    direct = checks.check_direct
+
+    def check_direct(target: DatabaseTarget) -> str:
+        app_started_first.append(apps.started_with(target.environ()))
+        return direct(target)
+
+    monkeypatch.setattr(checks, "check_direct", check_direct)
+    with app_starter() as apps:
+        report = run_smoke(migrated, pools=private_env.pools, progress=_quiet, apps=apps)
+    assert [True] == app_started_first
     assert [] == report.failing, report.render()
     assert [
         "direct connection",
@@ -158,23 +173,42 @@ def test_up_smoke_checks_the_runtime_it_brought_up(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`invoke up` checks the database it just brought up (as with the Docker runtime), not the native one."""
+    """`invoke up` checks the database it just brought up, not the native one the PGSTACK_* variables
+    name; a native runtime that knows its database already gets its app started before its `up`."""
     del local_env  # the native environment the PGSTACK_* variables name: not the one brought up
+    apps_before_up: list[int] = []
+    started: list[StartedApp] = []
+
+    class Recorded(StartedApp):
+        """The app process as `up` starts it, counted."""
+
+        def __init__(self, environ: dict[str, str]) -> None:
+            super().__init__(environ)
+            started.append(self)
 
     class BroughtUp:
-        """A runtime other than the native one the PGSTACK_* variables name (as Docker would be)."""
+        """A runtime other than the native one the PGSTACK_* variables name."""
 
-        name = "docker"
+        name = "native"
         reads_pools = False
         config = private_env.config
 
+        def target(self) -> DatabaseTarget:
+            return migrated
+
         def up(self, progress: object) -> DatabaseTarget:
+            apps_before_up.append(len(started))
             return migrated
 
     monkeypatch.setattr(edge, "runtime", lambda requested=None: BroughtUp())
+    monkeypatch.setattr(appserver, "StartedApp", Recorded)
     monkeypatch.setenv("HEALTH_TIMEOUT_MS", "1000")
-    up_tasks.up(Context(), runtime="docker")
+    up_tasks.up(Context(), runtime="native")
     out = capsys.readouterr().out
+    assert [1] == apps_before_up
+    assert 1 == len(started)  # the app started first served the endpoint checks: not restarted
     assert f"127.0.0.1:{private_env.config.postgres_port}/" in out
     assert "smoke: all checks passed" in out
     assert re.search(r"pgbouncer pools\s+skip", out)
+    with pytest.raises(OSError, match="Connection refused"):  # stopped once `up` is done
+        appserver.http_get(f"{started[0].base_url}/healthz", timeout_s=2)
