@@ -1,15 +1,16 @@
 """Engines and connections: pooled (through PgBouncer, transaction pooling) and direct (admin work).
 
 Nothing here relies on session state, because behind PgBouncer a connection is lent per transaction.
+FastAPI is not imported here (its route parameters are in `app.deps`): the smoke checks use this
+module's engine, and FastAPI's import is most of a process's start-up.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
@@ -153,21 +154,3 @@ class Database:
     async def dispose(self) -> None:
         """Close the pool's connections (at shutdown)."""
         await self.engine.dispose()
-
-
-async def _request_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    database: Database = request.app.state.database
-    async with database.connection() as connection:
-        yield connection
-
-
-async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
-    async with database.session() as session:
-        yield session
-
-
-# Route parameters: a pooled connection or session held for the request, within the concurrency
-# limit (DbBusy -> 503 + Retry-After when no slot frees up in time).
-DbConnection = Annotated[AsyncConnection, Depends(_request_connection)]
-DbSession = Annotated[AsyncSession, Depends(_request_session)]

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from app.concurrency import DbBusy
 from app.db import Database
-from app.dberrors import error_line
+from app.dberrors import reason
 
 router = APIRouter()
 T = TypeVar("T")
@@ -50,14 +50,6 @@ def _forget(task: asyncio.Task[Any]) -> None:
     _abandoned.discard(task)
     if not task.cancelled():
         task.exception()  # retrieved, so asyncio does not log "exception never retrieved"
-
-
-def reason(exc: BaseException) -> str:
-    """One line saying why a check failed, without SQL, URLs or driver boilerplate."""
-    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
-    first = error_line(exc)
-    name = type(cause).__name__
-    return name if first == name else f"{name}: {first}"
 
 
 def read_head_revisions(script_location: Path) -> frozenset[str]:

@@ -20,7 +20,7 @@ import psycopg
 from sqlalchemy import text
 
 from app.db import pooled_engine
-from app.health import reason
+from app.dberrors import reason
 from app.settings import Settings, load_settings
 from app.urls import libpq_dsn, mask_secrets, mask_url
 from ops.errors import UserError

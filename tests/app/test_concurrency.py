@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from app.db import DbConnection
+from app.deps import DbConnection
 from app.main import create_app
 from tests.support import TestDatabase
 from tests.support.app import serving, settings_for
