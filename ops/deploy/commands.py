@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from ops.cloud.gcloud import JobTarget
 from ops.cloud.run_service import ServiceTarget
 from ops.migrate.jobresult import job_arguments
-from ops.plan.policies.rollout import MIGRATED_IMAGE_VARIABLE
 from stacks.config import CloudConfig
 
 POLICY_PACK = "policy"  # the pack's directory, relative to the project root
@@ -134,6 +133,10 @@ class DeployCommands:
 
     def pack_env(self, migrated_image: str | None = None) -> dict[str, str]:
         """What the pack reads: the stack whose rules apply and, once the job ran, its image."""
+        # Imported here: the policies import the Pulumi SDK, which `shown` (rollback, bootstrap) and
+        # a deploy refused before its plan need not load.
+        from ops.plan.policies.rollout import MIGRATED_IMAGE_VARIABLE
+
         env = {PACK_STACK_VARIABLE: self.stack}
         if migrated_image:
             env[MIGRATED_IMAGE_VARIABLE] = migrated_image

@@ -19,11 +19,11 @@ from ops.cloud.pulumi_cli import backend_stacks
 from ops.cloud.run_service import ServiceState, describe
 from ops.deploy.commands import DeployCommands
 from ops.errors import UserError
-from ops.lint.run import Setup
-from ops.plan.planner import Plan
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotations only: the lint loads Alembic, the plan the Pulumi SDK
     from ops.compat.checkout import CompatSetup
+    from ops.lint.run import Setup
+    from ops.plan.planner import Plan
 
 GIT_TIMEOUT_S = 30
 # How many of a dirty tree's paths the error names.

@@ -20,19 +20,22 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.cloud.gcloud import Gcloud, JobOutcome, run_job
 from ops.cloud.pulumi_cli import check_stack_file, find_cli
 from ops.cloud.pulumi_stream import Streamed, stream
 from ops.cloud.run_service import ServiceState, describe
-from ops.compat.checkout import CompatSetup
 from ops.deploy import preflight
 from ops.deploy.commands import DeployCommands, shown
 from ops.deploy.report import STEPS, DeployReport, DeployStopped, StepOutcome, Stop
 from ops.errors import UserError
-from ops.lint.run import Setup
 from stacks.config import CloudConfig, Key, cloud_config
 from stacks.stackfile import read_stack
+
+if TYPE_CHECKING:  # for the annotations only: what a deploy refused early (and rollback) need not load
+    from ops.compat.checkout import CompatSetup
+    from ops.lint.run import Setup
 
 Progress = Callable[[str], None]
 Confirm = Callable[[str], bool]
@@ -233,6 +236,14 @@ def deploy(
     from ops.plan.targets import migration_targets
 
     commit = preflight.commit_of(request.root)
+    if not request.dry_run:
+        # What needs no plan is refused before it: the offline plan loads the Pulumi SDK and runs
+        # the program (seconds), and a missing --yes or a dirty tree is said at once.
+        if not request.yes and confirm is None:
+            raise UserError(
+                f"deploying {request.stack} asks for a confirmation: pass --yes (CI) or run it in a terminal"
+            )
+        preflight.require_clean(request.root)
     with one_shot_gc():
         plan = plan_stack(request.stack, request.root)
     commands = DeployCommands.build(config, commit, migration_targets(plan))
@@ -241,14 +252,9 @@ def deploy(
         report.steps.append(StepOutcome(name, title, lines))
     if request.dry_run:
         return report
-    if not request.yes and confirm is None:
-        raise UserError(
-            f"deploying {request.stack} asks for a confirmation: pass --yes (CI) or run it in a terminal"
-        )
     run = _Run(report, commands, request, progress, sleep)
 
     def check(step: StepOutcome) -> str:
-        preflight.require_clean(request.root)
         step.figures["policies"] = preflight.check_policies(plan)
         step.figures["lint"] = preflight.check_lint(request.lint, config.schema)
         run.cli = find_cli(request.pulumi)
