@@ -1,5 +1,7 @@
 """The deploy tests' stage: stand-in `pulumi` and `gcloud` first on PATH, and a checkout of its own
-(a git repository holding the project's stack files) whose commit deploys; the job's real output."""
+(a git repository holding the project's stack files) whose commit deploys; the job's real output,
+made once per module (`JobOutputs`): what the deploy reads back is the job's printout, not the
+database, so one database migrated and checked serves every test that replays it."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stacks.stackfile import REPO_ROOT
-from tests.support.gcloud import GcloudStandIn, log_entries
+from tests.support import TestDatabase
+from tests.support.gcloud import GcloudStandIn, log_entries, recorded
+from tests.support.migrate import run_job_command
 from tests.support.pulumi import PulumiStandIn
 from tests.support.tasks import run_task
 
@@ -98,3 +102,32 @@ def make_stage(tmp_path: Path) -> Stage:
     )
     stage.commit("the stack files")
     return stage
+
+
+@dataclass(frozen=True)
+class JobOutputs:
+    """What the migration job printed against a real database: a fresh one migrated to head (a
+    deploy's run), then checked (`check --env staging`, the deploy's verification)."""
+
+    database: TestDatabase
+    migrated: subprocess.CompletedProcess[str]
+    checked: subprocess.CompletedProcess[str]
+
+    def replay(self, stage: Stage) -> None:
+        """Both executions as the stand-in gcloud answers them: the check, then the migration."""
+        stage.job_run(
+            gcloud_recorded("execution_check_succeeded.json"),
+            self.checked.stdout,
+            self.checked.stderr,
+            check=True,
+        )
+        stage.job_run(recorded("execution_succeeded.json"), self.migrated.stdout, self.migrated.stderr)
+
+
+def job_outputs(database: TestDatabase) -> JobOutputs:
+    """The job's command run on `database` (fresh): migrate, then check; both must succeed."""
+    migrated = run_job_command(database)
+    assert 0 == migrated.returncode, migrated.stderr
+    checked = run_job_command(database, "check", "--env", "staging")
+    assert 0 == checked.returncode, checked.stdout + checked.stderr
+    return JobOutputs(database, migrated, checked)

@@ -1,7 +1,8 @@
 """The whole `invoke deploy --stack staging`, against stand-in `pulumi` and `gcloud` executables that
 write down every command line and replay recorded outputs (tests/ops/deploy/: shaped after the
 CLIs' documented JSON and display, not captured from a real project). The migration job's side is
-real: its log entries are what `python -m ops.migrate` printed against a real database here.
+real: its log entries are what `python -m ops.migrate` printed against a real database here (once
+per module, the `migrated` fixture: the deploy reads the job's logs, never the database).
 
 The gcloud stand-in refuses any call without --project, and any `gcloud run` call without
 --region: a deploy that left either to gcloud's defaults fails these tests.
@@ -20,7 +21,7 @@ from ops.plan.planner import plan_stack
 from ops.plan.targets import migration_targets
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
-from tests.support.deploy import RECORDED, Stage, gcloud_recorded
+from tests.support.deploy import RECORDED, JobOutputs, Stage, gcloud_recorded
 from tests.support.gcloud import recorded
 from tests.support.migrate import run_job_command
 
@@ -39,35 +40,20 @@ def _ups(stage: Stage) -> None:
     stage.pulumi.reply("up --policy-pack", pulumi_recorded("up_full.txt"))
 
 
-def _migrated_and_checked(stage: Stage, database: TestDatabase) -> subprocess.CompletedProcess[str]:
-    """The job migrates a real database, then checks it: both executions replayed from its output."""
-    migrated = run_job_command(database)
-    assert 0 == migrated.returncode, migrated.stderr
-    checked = run_job_command(database, "check", "--env", "staging")
-    assert 0 == checked.returncode, checked.stdout + checked.stderr
-    stage.job_run(
-        gcloud_recorded("execution_check_succeeded.json"), checked.stdout, checked.stderr, check=True
-    )
-    stage.job_run(recorded("execution_succeeded.json"), migrated.stdout, migrated.stderr)
-    return migrated
-
-
-def _first_deploy(stage: Stage, database: TestDatabase) -> None:
+def _first_deploy(stage: Stage, migrated: JobOutputs) -> None:
     stage.accounts()
     _ups(stage)
     stage.gcloud.reply(
         "run services describe", stderr=gcloud_recorded("service_not_found.stderr"), exit=1, times=1
     )
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_serving_00008.json"))
-    _migrated_and_checked(stage, database)
+    migrated.replay(stage)  # the job migrates a real database, then checks it: both replayed
 
 
-def test_a_first_deploy_migrates_before_the_rollout_and_verifies(
-    stage: Stage, database: TestDatabase
-) -> None:
+def test_a_first_deploy_migrates_before_the_rollout_and_verifies(stage: Stage, migrated: JobOutputs) -> None:
     """Preflight, the job's closure (no policy pack, never the service), the migration through the
     job, the rest with the pack, then Ready and `check` through the job: in that order."""
-    _first_deploy(stage, database)
+    _first_deploy(stage, migrated)
     done = stage.invoke("deploy", "--stack", "staging", "--yes")
     assert 0 == done.returncode, done.stdout + done.stderr
     order = stage.order()
@@ -115,11 +101,11 @@ def test_a_first_deploy_migrates_before_the_rollout_and_verifies(
     ).stdout
     assert f"deployed staging at {commit[:12]} in " in out and f"serving {NEW}" in out
     assert f"pgstack deploy {commit[:12]}: image and migration job" in targeted.args
-    assert database.direct_url.split("@")[0].split(":")[-1] not in out  # no password
+    assert migrated.database.direct_url.split("@")[0].split(":")[-1] not in out  # no password
 
 
-def test_json_report_has_every_step_and_its_figures(stage: Stage, database: TestDatabase) -> None:
-    _first_deploy(stage, database)
+def test_json_report_has_every_step_and_its_figures(stage: Stage, migrated: JobOutputs) -> None:
+    _first_deploy(stage, migrated)
     done = stage.invoke("deploy", "--stack", "staging", "--yes", "--json")
     assert 0 == done.returncode, done.stderr
     report = json.loads(done.stdout)
@@ -162,15 +148,14 @@ def test_a_failing_migration_stops_before_anything_new_serves(stage: Stage, data
     assert "error: deploy of staging stopped at migrate:" in done.stderr
 
 
-def test_a_rollout_never_ready_prints_the_way_back(stage: Stage, database: TestDatabase) -> None:
+def test_a_rollout_never_ready_prints_the_way_back(stage: Stage, migrated: JobOutputs) -> None:
     """The new revision fails its startup probe: verification stops the deploy, names the reason
     and gives the exact command back to the revision that served before; no check runs."""
     stage.accounts()
     _ups(stage)
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_serving_00007.json"), times=1)
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_not_ready.json"))
-    migrated = run_job_command(database)
-    stage.job_run(recorded("execution_succeeded.json"), migrated.stdout, migrated.stderr)
+    stage.job_run(recorded("execution_succeeded.json"), migrated.migrated.stdout, migrated.migrated.stderr)
     done = stage.invoke("deploy", "--stack", "staging", "--yes")
     assert 1 == done.returncode
     assert "deploy of staging STOPPED at verify" in done.stdout
@@ -183,14 +168,14 @@ def test_a_rollout_never_ready_prints_the_way_back(stage: Stage, database: TestD
     assert 1 == len(executes)  # the migration; no check on a revision that does not serve
 
 
-def test_a_rollout_still_reconciling_is_waited_for(stage: Stage, database: TestDatabase) -> None:
+def test_a_rollout_still_reconciling_is_waited_for(stage: Stage, migrated: JobOutputs) -> None:
     """Ready Unknown (still rolling out) is read again until it is True, within the wait."""
     stage.accounts()
     _ups(stage)
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_serving_00007.json"), times=1)
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_rolling.json"), times=2)
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_serving_00008.json"))
-    _migrated_and_checked(stage, database)
+    migrated.replay(stage)
     env = stage.environ(PGSTACK_DEPLOY_POLL_S="0.01", PGSTACK_DEPLOY_READY_WAIT_S="0.1")
     done = stage.invoke("deploy", "--stack", "staging", "--yes", env=env)
     assert 0 == done.returncode, done.stdout + done.stderr
@@ -198,7 +183,7 @@ def test_a_rollout_still_reconciling_is_waited_for(stage: Stage, database: TestD
     assert 4 == sum(1 for call in stage.gcloud.calls() if call[:3] == ["run", "services", "describe"])
 
 
-def test_a_transient_error_is_retried_and_another_is_not(stage: Stage, database: TestDatabase) -> None:
+def test_a_transient_error_is_retried_and_another_is_not(stage: Stage, migrated: JobOutputs) -> None:
     """A fresh project's Cloud Run API not yet enabled everywhere: the step runs again after a wait
     (named in the output); an authorisation error stops at once."""
     stage.accounts()
@@ -209,7 +194,7 @@ def test_a_transient_error_is_retried_and_another_is_not(stage: Stage, database:
         "run services describe", stderr=gcloud_recorded("service_not_found.stderr"), exit=1, times=1
     )
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_serving_00008.json"))
-    _migrated_and_checked(stage, database)
+    migrated.replay(stage)
     done = stage.invoke("deploy", "--stack", "staging", "--yes")
     assert 0 == done.returncode, done.stdout + done.stderr
     assert 2 == sum(1 for call in stage.pulumi.calls() if "--target" in call.args)
@@ -237,7 +222,7 @@ def test_an_error_that_is_not_transient_is_not_retried(stage: Stage) -> None:
 
 
 def test_a_pooler_switch_migrates_before_the_service_changes_pooler(
-    stage: Stage, database: TestDatabase
+    stage: Stage, migrated: JobOutputs
 ) -> None:
     """staging from the PgBouncer sidecar to no pooler: the job's step is the same closure (nothing
     of the sidecar's), and the service switches only in the full `pulumi up`, after the migration."""
@@ -252,7 +237,7 @@ def test_a_pooler_switch_migrates_before_the_service_changes_pooler(
     _ups(stage)
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_serving_00007.json"), times=1)
     stage.gcloud.reply("run services describe", stdout=gcloud_recorded("service_serving_00008.json"))
-    _migrated_and_checked(stage, database)
+    migrated.replay(stage)
     done = stage.invoke("deploy", "--stack", "staging", "--yes")
     assert 0 == done.returncode, done.stdout + done.stderr
     order = [call[:3] for call in stage.order()]
