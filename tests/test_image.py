@@ -1,23 +1,23 @@
 """The image ships what it runs (issue 9): the Dockerfile's own file set, with only the image's packages.
 
 No Docker here: the test reads the Dockerfile's COPY lines, lays out exactly those files as the build
-stage would, installs requirements/image.txt into a fresh venv (uv, from its cache), and runs the
-image's two commands there: the migration job (`python -m ops.migrate`) and the service (uvicorn on
-the app factory). An import of anything the image does not ship fails here as it would on Cloud Run.
+stage would, takes a venv holding requirements/image.txt only (uv, hashes required, compiled as the
+build compiles it), and runs the image's two commands there: the migration job (`python -m
+ops.migrate`) and the service (uvicorn on the app factory). An import of anything the image does
+not ship fails here as it would on Cloud Run.
 
-Cost: the tests marked `image` build that venv once per run (under a second with uv's cache warm; uv
-downloads what the cache lacks) and start the app once; `-m "not image"` leaves them out.
+Cost: the tests marked `image` use the rehearsal's venv, kept in .local/cache/image-venv (its first
+build takes seconds, mostly compiling; uv downloads what its cache lacks), and start the app once;
+`-m "not image"` leaves them out.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from ops.local.processes import free_port
+from ops.rehearse.imagevenv import CACHE_DIR, OWN_VENV, image_venv
 from ops.smoke.appserver import http_get
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
@@ -153,31 +154,22 @@ def _image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(name="image_python", scope="module")
 def _image_python(image_root: Path) -> Path:
-    """A fresh venv holding only requirements/image.txt, installed the way the Dockerfile does."""
-    uv = Path(sys.executable).with_name("uv")
-    venv = image_root / "opt" / "venv"
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    base_python = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run(
-        [str(uv), "venv", "--no-config", "--no-project", "-q", "--python", base_python, str(venv)],
-        check=True,
-        env=env,
-        cwd=image_root,
-    )
+    """The venv of requirements/image.txt only, installed as the Dockerfile does (the rehearsal's
+    venv, kept between runs: ops/rehearse/imagevenv.py), and the code under /srv compiled to
+    bytecode as its build compiles both."""
     requirements = image_root / "tmp" / "requirements.txt"  # where the Dockerfile copies the export
-    subprocess.run(
-        [str(uv), "pip", "install", "--no-config", "-q", "--python", str(venv / "bin" / "python"),
-         "--require-hashes", "--no-deps", "-r", str(requirements)],
-        check=True,
-        env=env,
-    )  # fmt: skip
-    return venv / "bin" / "python"
+    venv, made = image_venv(requirements, "requirements/image.txt", True, REPO_ROOT / CACHE_DIR)
+    # Shims over this venv's packages would be a superset: the test needs the image's packages only.
+    assert made.startswith(OWN_VENV), f"the image's packages cannot be installed here: {made}"
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "compileall", "-q", str(image_root / "srv")], check=True)
+    return python
 
 
-def _image_env(image_root: Path, **extra: str) -> dict[str, str]:
+def _image_env(image_root: Path, python: Path, **extra: str) -> dict[str, str]:
     """The image's environment: its venv first on PATH, /srv on PYTHONPATH, nothing of ours."""
     return {
-        "PATH": f"{image_root / 'opt' / 'venv' / 'bin'}:/usr/bin:/bin",
+        "PATH": f"{python.parent}:/usr/bin:/bin",
         "PYTHONPATH": str(image_root / "srv"),
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -190,7 +182,7 @@ def _run(python: Path, image_root: Path, *args: str, **env: str) -> subprocess.C
     return subprocess.run(
         [str(python), *args],
         cwd=image_root / "srv",
-        env=_image_env(image_root, **env),
+        env=_image_env(image_root, python, **env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -255,7 +247,7 @@ def _image_app(image_root: Path, image_python: Path, database: TestDatabase) -> 
             [str(image_python), "-m", "uvicorn", "--factory", "app.main:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log"],
             cwd=image_root / "srv",
-            env=_image_env(image_root, **database.environ()),
+            env=_image_env(image_root, image_python, **database.environ()),
             stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -24,8 +24,9 @@ The rooms: `stack` (the entry: `rehearse`, `check_cloud_stack`), `mode` (one poo
 file, plan, secrets and the containers in deploy order), `context` (what a mode's containers
 share; the `StandIn` protocol), `instance` (one instance's temp dir, secrets, volumes and probes),
 `job`, `service` (the app and its sidecar), `pooling` (the addresses, and the managed pooler's
-stand-in), `report` (what was found), `relocate` (cloud addresses moved to the stand-ins) and
-`imagestage` (the image's files and packages, staged here).
+stand-in), `report` (what was found), `relocate` (cloud addresses moved to the stand-ins),
+`imagestage` (the image's files, staged here) and `imagevenv` (its packages: a venv kept between
+runs).
 """
 
 from ops.rehearse.context import StandIn
