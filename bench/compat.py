@@ -1,8 +1,10 @@
 """`db.compat` on this repository's revisions, cold (no virtualenv cached for the base's lock) then
 warm (the same cache), with where the time goes: worktree, venv, database (a throwaway cluster, the
 base's migration job and seed, this tree's expand revisions), static, running, and the rest (the
-worktree's removal, the cluster's stop). The cluster starts while the worktree, the virtualenv and
-the models probe run, so the stages overlap: a negative rest is that overlap.
+worktree's removal, the cluster's stop). The cluster starts while the base's probe process imports
+its code, so the stages overlap: a negative rest is that overlap. Beside the seconds, the CPU
+seconds of each run (this process and the children it reaped: the job, the probe, uv, initdb,
+pg_ctl; not the Postgres server, which pg_ctl detaches), which the machine's load barely moves.
 
 Run: .venv/bin/python bench/compat.py [--base REF] [--runs N]
 The default base is the commit before the newest revision was added, so one revision is checked.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -42,17 +45,22 @@ def _default_base() -> str:
     return f"{added}^"
 
 
-def _run(base: str, cache: Path) -> tuple[CompatReport, float]:
+def _cpu() -> float:
+    mine, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _run(base: str, cache: Path) -> tuple[CompatReport, float, float]:
     uv = find_uv(Path(sys.executable).parent, os.environ.get("PATH"))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     report = compat(REPO_ROOT, base, setup=CompatSetup(cache, uv, dict(os.environ)))
-    return report, time.perf_counter() - started
+    return report, time.perf_counter() - started, _cpu() - cpu
 
 
-def _row(label: str, figures: dict[str, float], total: float) -> str:
+def _row(label: str, figures: dict[str, float], total: float, cpu: float) -> str:
     cells = [f"{figures.get(stage, 0.0):8.2f}" for stage in STAGES]
     rest = total - sum(figures.get(stage, 0.0) for stage in STAGES)
-    return f"{label:<5} " + " ".join(cells) + f" {rest:8.2f} {total:8.2f}"
+    return f"{label:<5} " + " ".join(cells) + f" {rest:8.2f} {total:8.2f} {cpu:8.2f}"
 
 
 def main() -> None:
@@ -64,19 +72,21 @@ def main() -> None:
     base = args.base or _default_base()
     cache = Path(tempfile.mkdtemp(prefix="pgstack-bench-compat-"))
     try:
-        cold, cold_total = _run(base, cache)
+        cold, cold_total, cold_cpu = _run(base, cache)
         warm = [_run(base, cache) for _ in range(args.runs)]
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    median = {stage: statistics.median(r.timings.get(stage, 0.0) for r, _ in warm) for stage in STAGES}
-    warm_total = statistics.median(total for _, total in warm)
+    median = {stage: statistics.median(r.timings.get(stage, 0.0) for r, _, _ in warm) for stage in STAGES}
+    warm_total = statistics.median(total for _, total, _ in warm)
+    warm_cpu = statistics.median(cpu for _, _, cpu in warm)
     print(f"db.compat --base {base} ({cold.base_commit[:12]}): {cold.verdict()}")
     checked = ", ".join(cold.applied) or "nothing"
     print(f"  checked {checked} on {cold.old_head}; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'':<5} " + " ".join(f"{s:>8}" for s in (*STAGES, "rest", "total")) + "   (seconds)")
-    print(_row("cold", cold.timings, cold_total))
-    print(_row("warm", median, warm_total) + f"   (median of {args.runs})")
+    print(f"{'':<5} " + " ".join(f"{s:>8}" for s in (*STAGES, "rest", "total", "cpu")) + "   (seconds)")
+    print(_row("cold", cold.timings, cold_total, cold_cpu))
+    print(_row("warm", median, warm_total, warm_cpu) + f"   (median of {args.runs})")
     print(f"warm / cold: {warm_total / cold_total:.2f}   targets: cold < 30 s, warm < 10 s")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

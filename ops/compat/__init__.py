@@ -2,8 +2,9 @@
 work on the schema this tree's migrations leave after the deploy's job (the expand phase)?
 
 checkout (REF's worktree and its virtualenv, cached by its lock's hash), database (a throwaway one),
-static (REF's models against the migrated schema), probe (run inside REF's virtualenv: its models,
-a create/read/update/delete round trip), running (REF's app and probe against the schema), report
+static (REF's models against the migrated schema), probe (one process inside REF's virtualenv: its
+models, a create/read/update/delete round trip, its app served), running (that process driven from
+here, the app's health endpoints asked over HTTP), report
 (findings BREAKING or RISK as a table, JSON or Markdown), run (the whole check: `compat(...)`, what
 the task and the deploy call).
 

@@ -130,6 +130,12 @@ def lock_hash(checkout: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def pycache(python: Path) -> Path:
+    """Where the old code's processes keep their bytecode: inside the virtualenv of `python`, so it
+    goes with it (and never into the checkout, removed after each run)."""
+    return python.parents[1] / "pycache"
+
+
 def virtualenv(checkout: Path, cache: Path, uv: Path, environ: Mapping[str, str]) -> tuple[Path, bool]:
     """The python of a virtualenv with the checkout's locked runtime packages (not the project itself:
     the checkout is put on PYTHONPATH); built once per lock. Returns (python, reused)."""

@@ -1,10 +1,14 @@
-"""Run inside the old code's checkout and virtualenv (`python probe.py models|roundtrip`, with the
-checkout on PYTHONPATH): what its models map, and a create/read/update/delete round trip through
-each of them against DATABASE_URL in DB_SCHEMA. Prints one JSON document on stdout.
+"""Run inside the old code's checkout and virtualenv (`python probe.py session`, with the checkout on
+PYTHONPATH): one process that imports the old code once and then answers commands, one JSON line
+each on stdin, one JSON line each on stdout: `models` (what its models map), `roundtrip` (a
+create/read/update/delete round trip through each of them against DATABASE_URL in DB_SCHEMA),
+`serve` (the old app, `app.main:create_app` under uvicorn, in a thread of this process, answering
+HTTP on a port) and `stop` (the app shut down). End of input ends it.
 
-Standalone on purpose: it imports SQLAlchemy and the old checkout's `app.models`, nothing of this
+Standalone on purpose: it imports SQLAlchemy, uvicorn and the old checkout's `app`, nothing of this
 repository, so the old code is judged by its own models and its own library versions. It is its
-own process's edge, so it reads DATABASE_URL and DB_SCHEMA from the environment itself.
+own process's edge: the database's settings arrive with the commands (`environ`) and are put in its
+environment, where the round trip and the old app read them, as they would in a process of their own.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import enum
 import json
 import os
 import sys
+import threading
+import time
 import uuid
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import Column, create_engine, inspect
 from sqlalchemy.dialects import postgresql
@@ -234,13 +240,96 @@ def roundtrip() -> dict[str, Any]:
     return {"models": [m.class_.__name__ for m in mappers], "failures": trip.results}
 
 
+class _App:
+    """The old app served by uvicorn in a thread of this process (its server, and why it stopped)."""
+
+    def __init__(self, port: int) -> None:
+        import uvicorn  # the old virtualenv's: what its image runs
+
+        # As the image's command: `uvicorn --factory app.main:create_app --workers 1 --no-access-log`.
+        config = uvicorn.Config(
+            "app.main:create_app", factory=True, host="127.0.0.1", port=port, workers=1, access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.url = f"http://127.0.0.1:{port}"
+        self.failure = ""
+        self.thread = threading.Thread(target=self._run, name="old-app", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.server.run()  # in a thread uvicorn installs no signal handlers
+        except BaseException as exc:
+            self.failure = f"{type(exc).__name__}: {exc}"
+
+    def start(self) -> dict[str, Any]:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                return {"error": self.failure or "the app stopped at start-up"}
+            time.sleep(0.02)
+        return {"serving": self.url}
+
+    def stop(self) -> None:
+        self.server.should_exit = True  # a graceful shutdown: lifespan's end, the pool disposed
+        self.thread.join()
+
+
+def _warm() -> None:
+    """Import what `serve` needs while nothing is asked yet (the parent is building the schema); a
+    failure here is left for `serve` to meet and report."""
+    try:
+        import uvicorn  # noqa: F401
+
+        import app.main
+        import app.models  # noqa: F401
+    except Exception:  # noqa: S110 - reported by `serve`, where it counts
+        pass
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    line = (str(exc).strip().splitlines() or [""])[0]
+    return {"error": f"{type(exc).__name__}: {line}".rstrip(": ")}
+
+
+def _answer(command: dict[str, Any], served: list[_App]) -> dict[str, Any]:
+    """One command's answer (`served`: the app being served, so `stop` can end it)."""
+    os.environ.update(command.get("environ", {}))
+    try:
+        if command["do"] == "models":
+            return models()
+        if command["do"] == "roundtrip":
+            return roundtrip()
+        if command["do"] == "serve":
+            served.append(_App(int(command["port"])))
+            return served[-1].start()
+        if command["do"] == "stop":
+            while served:
+                served.pop().stop()
+            return {"stopped": True}
+    except (Exception, SystemExit) as exc:
+        return _error(exc)
+    return {"error": f"unknown command {command['do']!r}"}
+
+
+def session(commands: TextIO, out: TextIO) -> None:
+    """Answer `commands` until they end, then stop whatever is still served."""
+    served: list[_App] = []
+    for line in commands:
+        if line.strip():
+            out.write(json.dumps(_answer(json.loads(line), served), default=str) + "\n")
+            out.flush()
+    _answer({"do": "stop"}, served)
+
+
 def main(argv: list[str]) -> int:
-    """`models` or `roundtrip`: the JSON document on stdout."""
-    commands = {"models": models, "roundtrip": roundtrip}
-    if len(argv) != 2 or argv[1] not in commands:
-        sys.stderr.write("usage: probe.py models|roundtrip\n")
+    """`session`: the answers on stdout; whatever else prints (the old app's logs) goes to stderr."""
+    if len(argv) != 2 or argv[1] != "session":
+        sys.stderr.write("usage: probe.py session\n")
         return 2
-    sys.stdout.write(json.dumps(commands[argv[1]](), default=str) + "\n")
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # sys.stdout (the app logs there) now writes where stderr goes
+    _warm()
+    session(sys.stdin, out)
     return 0
 
 

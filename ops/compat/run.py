@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ops.compat import checkout, running, static
 from ops.compat.database import Scratch, scratch_database, throwaway_cluster
@@ -39,6 +38,13 @@ class OldCode:
     path: Path
     python: Path
     environ: Mapping[str, str]  # for its processes: the edge's, plus the database's settings
+    pycache: Path  # its processes' bytecode, kept beside its virtualenv
+
+    @contextlib.contextmanager
+    def probe(self) -> Iterator[running.Probe]:
+        """Its probe process (models, round trip, app), importing while the block goes on."""
+        with running.probe_process(self.python, self.path, self.pycache, self.environ) as probe:
+            yield probe
 
 
 @contextlib.contextmanager
@@ -52,13 +58,12 @@ def _stage(report: CompatReport, name: str) -> Iterator[None]:
 
 def build_old_schema(old: OldCode, scratch: Scratch) -> str:
     """REF's migration job on the empty database, with its seed; the revision it left."""
-    env = {
-        **old.environ,
-        **running.old_environ(old.path, scratch),
+    own = {
+        **running.old_environ(old.path, scratch, old.pycache),
         "MIGRATE_SEED": "true",
         "PGSTACK_ENV": "compat",
     }
-    env.pop("VIRTUAL_ENV", None)
+    env = running.child_environ(old.environ, own)
     env.pop("PGSTACK_EXTRA_VERSIONS", None)  # REF's own revisions, nothing else
     done = subprocess.run(
         [str(old.python), "-m", "ops.migrate"],  # the plain run, as a deploy runs the job
@@ -79,12 +84,6 @@ def build_old_schema(old: OldCode, scratch: Scratch) -> str:
     return rows[0]
 
 
-def old_models(old: OldCode) -> list[dict[str, Any]]:
-    """REF's models as its probe reports them (no database needed)."""
-    found: list[dict[str, Any]] = running.probe(old.python, old.path, None, "models", old.environ)["models"]
-    return found
-
-
 def _catalog(scratch: Scratch) -> static.Catalog:
     with direct_connection(scratch.target()) as connection:
         return static.read_catalog(connection, scratch.schema)
@@ -99,16 +98,17 @@ def check_against(
     scratch: Scratch,
     report: CompatReport,
     old_head: str,
-    models: list[dict[str, Any]] | None = None,
+    probe: running.Probe,
     *,
     app: bool = True,
     phase: Phase = EXPAND,
 ) -> None:
     """On a database at REF's head: this tree's expand revisions one by one (static findings after
-    each, so each names its revision), then REF's code run on the result. `models`: REF's, when
-    already probed (they depend on REF alone); `app=False` leaves REF's app unstarted (its health
-    endpoints touch no table: a catalog of revisions learns nothing more from it per revision);
-    `phase` contract applies the contract revisions too (a rollback after the contract phase ran)."""
+    each, so each names its revision), then REF's code run on the result through `probe` (REF's
+    probe process: its models, its round trip, its app); `app=False` leaves REF's app unserved (its
+    health endpoints touch no table: a catalog of revisions learns nothing more from it per
+    revision); `phase` contract applies the contract revisions too (a rollback after the contract
+    phase ran)."""
     report.old_head, report.new_head = old_head, head_revision()
     if known_revision(old_head) is None:
         raise CompatInputError(
@@ -119,8 +119,7 @@ def check_against(
     report.applied = [script.revision for script in steps.apply]
     report.held = [script.revision for script in steps.held]
     with _stage(report, "static"):
-        if models is None:
-            models = old_models(old)
+        models = probe.models()
         before = _catalog(scratch)
         seen = {finding.key() for finding in static.check(models, before, before)}
         cause: dict[tuple[str, str, str, str], str] = {}
@@ -147,11 +146,9 @@ def check_against(
                     finding.severity, "static", finding.subject, finding.message, cause.get(finding.key())
                 )
             )
-    with _stage(report, "running"), ThreadPoolExecutor(max_workers=1) as pool:
-        # The round trip runs while the app starts: two processes, each mostly waiting on imports.
-        trip = pool.submit(running.roundtrip, old.python, old.path, scratch, old.environ)
-        findings, notes = running.app_checks(old.python, old.path, scratch) if app else ([], [])
-        trip_findings, skipped = trip.result()
+    with _stage(report, "running"):
+        trip_findings, skipped = probe.roundtrip(scratch)
+        findings, notes = probe.app_checks(scratch) if app else ([], [])
         report.findings += findings + trip_findings
         report.notes += notes + skipped
     if report.held:
@@ -170,7 +167,7 @@ def old_code(
         report.timings["worktree"] = time.monotonic() - started
         with _stage(report, "venv"):
             python, _ = checkout.virtualenv(path, setup.cache, setup.uv, setup.environ)
-        yield OldCode(ref, path, python, setup.environ)
+        yield OldCode(ref, path, python, setup.environ, checkout.pycache(python))
 
 
 def compat(
@@ -198,9 +195,12 @@ def compat(
         head_revision()
     except UserError as exc:
         raise CompatInputError(str(exc)) from None
-    progress(f"checking out {base} ({ref.short}) while a throwaway database starts")
+    progress(f"checking out {base} ({ref.short})")
     with contextlib.ExitStack() as stack:
         databases = stack.enter_context(contextlib.ExitStack())  # closed last: after the pool's thread
+        # REF on disk first: a leftover worktree or a lock that cannot install stops here, before
+        # any cluster starts.
+        old = stack.enter_context(old_code(repo, ref, setup, report))
 
         def start_database() -> Scratch:
             started = time.monotonic()
@@ -209,17 +209,16 @@ def compat(
             report.timings["database"] = report.timings.get("database", 0.0) + time.monotonic() - started
             return scratch
 
-        # The cluster starts while the worktree, the virtualenv and REF's models are made: mostly
-        # waiting on processes, so the two overlap even on two cores.
+        progress("starting a throwaway database while its probe process imports its code")
+        # The cluster starts while REF's probe process imports REF's code: mostly waiting on
+        # processes, so the two overlap even on two cores.
         with ThreadPoolExecutor(max_workers=1) as pool:
             database = pool.submit(start_database)
-            old = stack.enter_context(old_code(repo, ref, setup, report))
-            with _stage(report, "static"):
-                models = old_models(old)
+            probe = stack.enter_context(old.probe())
             scratch = database.result()
         progress("building its schema with its own migration job and seed")
         with _stage(report, "database"):
             old_head = build_old_schema(old, scratch)
         progress(f"applying this tree's expand revisions on {old_head}, checking the old code")
-        check_against(old, scratch, report, old_head, models, phase=phase)
+        check_against(old, scratch, report, old_head, probe, phase=phase)
     return report

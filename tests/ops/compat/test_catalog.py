@@ -16,14 +16,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ops.compat import checkout
 from ops.compat.database import Scratch, scratch_database
 from ops.compat.report import BREAKING, RISK, CompatReport
-from ops.compat.run import OldCode, build_old_schema, check_against, old_code, old_models
+from ops.compat.run import OldCode, build_old_schema, check_against, old_code
+from ops.compat.running import Probe
 from ops.local.native import LocalEnv
 from ops.migrate.phases import CONTRACT, EXPAND, Phase
 from ops.migrate.revisions import head_revision, script_directory
@@ -109,17 +109,19 @@ SAFE = [name for name, case in CASES.items() if not case.static and not case.run
 
 @dataclass(frozen=True)
 class Base:
-    """The shared base: its code on disk, its models, its head, the template database at that head."""
+    """The shared base: its code on disk, its probe process, its head, the template database at that
+    head."""
 
     old: OldCode
-    models: list[dict[str, Any]]
+    probe: Probe
     head: str
     template: str
 
 
 @pytest.fixture(name="base", scope="module")
 def _base(local_env: LocalEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
-    """One worktree, virtualenv and template database for every case of this module."""
+    """One worktree, virtualenv, probe process and template database for every case of this module
+    (the old code's process is not what a case tests: its revision is)."""
     root = tmp_path_factory.mktemp("compat")
     repo, _, commit = build_repo(root, head_revision())
     ref = checkout.Ref("base", commit)
@@ -128,9 +130,10 @@ def _base(local_env: LocalEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
         uv = checkout.find_uv(Path(sys.executable).parent, None)
         setup = checkout.CompatSetup(root / "cache", uv, dict(os.environ))
         old = stack.enter_context(old_code(repo, ref, setup, report))
+        probe = stack.enter_context(old.probe())
         template = stack.enter_context(scratch_database(local_env))
         head = build_old_schema(old, template)
-        yield Base(old, old_models(old), head, template.name)
+        yield Base(old, probe, head, template.name)
 
 
 def _run(
@@ -155,7 +158,7 @@ def _run(
     report = CompatReport("base", base.old.ref.commit)
     scratch: Scratch
     with scratch_database(local_env, template=base.template) as scratch:
-        check_against(base.old, scratch, report, base.head, base.models, app=False, phase=phase)
+        check_against(base.old, scratch, report, base.head, base.probe, app=False, phase=phase)
     script_directory.cache_clear()
     return report
 
