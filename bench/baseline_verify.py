@@ -10,6 +10,13 @@ the tables only (it knows nothing else). fingerprint + compare and compare_metad
 interleaved run by run on one connection, so the machine's noise hits them alike; then the whole
 stamp runs on its own. The figures are medians.
 Targets at 500 tables: fingerprint + compare < 0.5 s and >= 20x faster than compare_metadata.
+
+`--check-sizes` (default 500): `db.check` (ops.migrate.migrator.check, what the task and the job
+run) on a schema migrated to the bench revision: once cold (the head schema built in a scratch
+schema and cached), then warm (the cache read), median of N, and each of its parts timed alone on
+one connection. Its "models match migrations" check fails by design (the bench's tables are not
+app.models); it still runs in full. Target: db.check warm < 1 s at 500 tables. The schema cache
+lives in a temp dir for the run.
 """
 
 from __future__ import annotations
@@ -50,8 +57,12 @@ from ops.local.native import LocalEnv
 from ops.local.throwaway import throwaway_env
 from ops.migrate import revisions
 from ops.migrate.compare import compare
-from ops.migrate.fingerprint import fingerprint
-from ops.migrate.migrator import verify
+from ops.migrate.concurrent import invalid_indexes
+from ops.migrate.fingerprint import Fingerprint, fingerprint
+from ops.migrate.lock import direct_connection
+from ops.migrate.migrator import check, migrate, verify
+from ops.migrate.state import detect
+from ops.migrate.target import DatabaseTarget
 from stacks.stackfile import REPO_ROOT
 
 REVISION = "0001_bench"
@@ -215,6 +226,64 @@ def measure(
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
+def _not_built() -> tuple[list[str], Fingerprint]:
+    raise AssertionError("the head schema should be cached by db.check's earlier runs")
+
+
+def _check_parts(target: DatabaseTarget) -> dict[str, float]:
+    """Each step of a warm db.check alone, in check()'s order, on one connection (seconds)."""
+    head = revisions.head_revision()
+    parts: dict[str, float] = {}
+    started = time.perf_counter()
+    with direct_connection(target) as connection:
+        parts["connect"] = time.perf_counter() - started
+        key = ""
+
+        def cache_key() -> None:
+            nonlocal key
+            key = revisions.built_schema_key(connection, head)
+
+        parts["cache key (files hashed)"] = _timed(cache_key)
+        at_head = revisions.SCHEMA_CACHE.head(key, _not_built)[1]
+        parts["cache read (models + head)"] = _timed(
+            lambda: revisions.SCHEMA_CACHE.head(key, lambda: ([], at_head))
+        )
+        parts["state (alembic_version)"] = _timed(lambda: detect(connection, target.schema))
+        live = fingerprint(connection, target.schema)
+        parts["live fingerprint"] = _timed(lambda: fingerprint(connection, target.schema))
+        parts["compare with head"] = _timed(lambda: compare(at_head, live))
+        parts["INVALID indexes"] = _timed(lambda: invalid_indexes(connection, target.schema))
+        parts["checksums"] = _timed(lambda: revisions.audit_checksums(connection, target.schema, head))
+        connection.rollback()
+    return parts
+
+
+def measure_check(env: LocalEnv, tables: int, runs: int, scripts: Path) -> None:
+    """Migrate a schema to the bench revision of `tables` tables, then time db.check cold and warm."""
+    metadata = generated_metadata(tables)
+    versions = scripts / "versions"
+    shutil.rmtree(versions, ignore_errors=True)
+    versions.mkdir()
+    (versions / f"{REVISION}.py").write_text(_revision_file())
+    (versions / "bench.sql").write_text(schema_sql(metadata, tables))
+    revisions.script_directory.cache_clear()
+    target = DatabaseTarget.from_urls("bench", env.direct_url(), None, f"check_{tables}")
+    migrate(target, progress=_quiet)
+    cold = _timed(lambda: check(target))
+    warm = [_timed(lambda: check(target)) for _ in range(runs)]
+    report = check(target)
+    failed = [result.name for result in report.results if not result.ok]
+    assert failed == ["models match migrations"], report.render()
+    parts = [_check_parts(target) for _ in range(runs)]
+    median_warm = statistics.median(warm)
+    print(f"db.check at {tables} tables (median of {runs}):")
+    print(f"  cold (head schema built, then cached) {cold:7.3f} s")
+    print(f"  warm (cache read)                     {median_warm:7.3f} s   (target < 1 s at 500 tables)")
+    print("  its parts, warm, each alone:")
+    for name in parts[0]:
+        print(f"    {name:<34}{statistics.median(part[name] for part in parts):7.3f} s")
+
+
 def _room_for_locks(env: LocalEnv) -> None:
     """A schema is built (scratch) or dropped in one transaction, which locks every table, index
     and sequence: about 8 locks a table, where Postgres's default lock table holds 64 per
@@ -232,13 +301,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100,500,1000,2000", help="table counts, comma-separated")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--check-sizes", default="500", help="table counts for db.check ('' for none)")
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+    check_sizes = [int(size) for size in args.check_sizes.split(",") if size]
     scripts = Path(tempfile.mkdtemp(prefix="pgstack-bench-scripts-"))
     for name in ("env.py", "script.py.mako"):
         shutil.copy(revisions.MIGRATIONS_DIR / name, scripts / name)
     saved = revisions.MIGRATIONS_DIR
     revisions.MIGRATIONS_DIR = scripts
+    # The one cache object (the migrator's modules hold it by name) points at a temp dir for the run
+    # (not under `scripts`: every file there is part of the cache's key).
+    saved_cache = revisions.SCHEMA_CACHE.root
+    cache = Path(tempfile.mkdtemp(prefix="pgstack-bench-cache-"))
+    object.__setattr__(revisions.SCHEMA_CACHE, "root", cache)
     results: dict[int, dict[str, float]] = {}
     try:
         with throwaway_env("pgstack-bench-verify-") as env:
@@ -249,10 +325,16 @@ def main() -> None:
                 for tables in sizes:
                     results[tables] = measure(connection, maintenance, tables, args.runs, scripts)
             engine.dispose()
+            for tables in check_sizes:
+                measure_check(env, tables, args.runs, scripts)
     finally:
+        object.__setattr__(revisions.SCHEMA_CACHE, "root", saved_cache)
+        shutil.rmtree(cache, ignore_errors=True)
         revisions.MIGRATIONS_DIR = saved
         revisions.script_directory.cache_clear()
         shutil.rmtree(scripts, ignore_errors=True)
+    if not results:
+        return
     print(
         f"verify a schema (median of {args.runs} interleaved runs; N tables + N/5 views, functions, "
         "triggers + N/25 enums):"
@@ -271,7 +353,7 @@ def main() -> None:
             f"{figures['compare_metadata'] / figures['fingerprint']:.1f}x faster than compare_metadata "
             "(target >= 20x)"
         )
-    first, last = min(results), max(results)
+    first, last = min(results, default=0), max(results, default=0)
     if first != last:
         growth = {name: results[last][name] / results[first][name] for name in results[first]}
         print(

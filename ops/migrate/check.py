@@ -8,11 +8,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
-import app.models
 from ops.errors import UserError
 from ops.migrate.compare import Options, compare, digest, lines
 from ops.migrate.concurrent import invalid_indexes
@@ -81,6 +78,13 @@ def _single_head() -> CheckResult:
 
 
 def _model_differences(connection: Connection, scratch: str) -> list[str]:
+    # Imported here: with the head schema cached (an unchanged tree), db.check never needs the
+    # models (the ORM's import, ~0.2 s) nor autogenerate.
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import app.models
+
     # Reflection compares against the dialect's default schema; point it at the scratch schema.
     dialect = connection.dialect
     saved = dialect.default_schema_name
