@@ -147,17 +147,18 @@ def _run(argv: Sequence[str], timeout_s: float, progress: Progress | None) -> Co
         threading.Thread(target=read_out, daemon=True),
         threading.Thread(target=read_errors, daemon=True),
     ]
-    for reader in readers:
-        reader.start()
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise
-    finally:
+    with process:  # closes both pipes: a caller that lives on (a test, a long task) leaks no file
         for reader in readers:
-            reader.join(timeout=5)
+            reader.start()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+        finally:
+            for reader in readers:
+                reader.join(timeout=5)
     return Completed(process.returncode, "".join(out), "".join(errors))
 
 

@@ -97,17 +97,18 @@ def stream(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None, progre
         raise UserError(f"pulumi cannot run ({exc.strerror}): install it and run `pulumi login`") from None
     tail: deque[str] = deque(maxlen=KEPT_LINES)
     interrupted = False
-    assert process.stdout is not None  # noqa: S101 - asked for above
-    while True:
-        try:
-            for raw in process.stdout:
-                line = mask_secrets(raw.rstrip("\n"))
-                tail.append(line)
-                progress(f"  | {line}")
-            code = process.wait()
-            break
-        except KeyboardInterrupt:
-            interrupted = True
+    with process:  # closes the pipe: a caller that lives on (a test, a long task) leaks no file
+        assert process.stdout is not None  # noqa: S101 - asked for above
+        while True:
+            try:
+                for raw in process.stdout:
+                    line = mask_secrets(raw.rstrip("\n"))
+                    tail.append(line)
+                    progress(f"  | {line}")
+                code = process.wait()
+                break
+            except KeyboardInterrupt:
+                interrupted = True
     if interrupted:
         raise KeyboardInterrupt
     return Streamed(code, tuple(tail))
