@@ -34,28 +34,43 @@ def _containers(report: Rehearsal) -> dict[str, Any]:
     return {f"{m.pooler} {c.label}": c for m in report.modes for c in m.containers}
 
 
-def test_every_container_of_staging_in_every_pooler_mode(stand_in: CloudSqlStandIn) -> None:
-    report = _run(stand_in, "staging", "sidecar", "managed", "none")
+# Each pooler mode's containers, as the staging plan gives them in that mode.
+STAGING_CONTAINERS = {
+    "sidecar": {
+        "job pgstack-staging-migrate",
+        "service pgstack-staging/pgbouncer",
+        "service pgstack-staging/app",
+    },
+    "managed": {"job pgstack-staging-migrate", "service pgstack-staging/app"},
+    "none": {"job pgstack-staging-migrate", "service pgstack-staging/app"},
+}
+
+
+@pytest.mark.parametrize("pooler", sorted(STAGING_CONTAINERS))
+def test_every_container_of_staging_in_each_pooler_mode(stand_in: CloudSqlStandIn, pooler: str) -> None:
+    """Each mode's job (twice, then as db.check and db.current run it) and service pass, with the
+    env the plan gives them; one mode per test, so the modes run side by side."""
+    report = _run(stand_in, "staging", pooler)
     assert report.ok, "\n".join(LINES)
-    assert {
-        "sidecar job pgstack-staging-migrate",
-        "sidecar service pgstack-staging/pgbouncer",
-        "sidecar service pgstack-staging/app",
-        "managed job pgstack-staging-migrate",
-        "managed service pgstack-staging/app",
-        "none job pgstack-staging-migrate",
-        "none service pgstack-staging/app",
-    } == set(_containers(report))
-    managed = report.modes[1]
-    assert {"edition": "ENTERPRISE_PLUS", "tier": "db-perf-optimized-n-2"} == managed.changed
-    app = _containers(report)["sidecar service pgstack-staging/app"]
+    containers = {label.removeprefix(f"{pooler} "): c for label, c in _containers(report).items()}
+    assert STAGING_CONTAINERS[pooler] == set(containers)
+    (mode,) = report.modes
+    if pooler == "managed":
+        assert {"edition": "ENTERPRISE_PLUS", "tier": "db-perf-optimized-n-2"} == mode.changed
+    else:
+        assert {} == mode.changed
+    app = containers["service pgstack-staging/app"]
     assert any(step.startswith("/readyz 200") for step in app.steps)
-    assert "env DATABASE_URL <- database-url (a URL of the pgbouncer container's probed port)" in app.inputs
-    job = _containers(report)["sidecar job pgstack-staging-migrate"]
+    if pooler == "sidecar":
+        assert (
+            "env DATABASE_URL <- database-url (a URL of the pgbouncer container's probed port)" in app.inputs
+        )
+    job = containers["job pgstack-staging-migrate"]
     assert any("nothing to do" in step for step in job.steps)  # the second run
     # The job as db.check and db.current --env staging run it, read back through its result line.
     assert "--args=check,--env,staging exit 0: all checks passed" in job.steps
-    assert report.verdict().startswith("rehearsal of staging passed: 7 containers in sidecar, managed, none")
+    count = len(STAGING_CONTAINERS[pooler])
+    assert report.verdict().startswith(f"rehearsal of staging passed: {count} containers in {pooler}")
     # Until the cloud program gives the service the runtime role's URL (issue 12), a warning says so.
     assert all("not the runtime role 'app_runtime'" in warning for warning in app.warnings)
     # No password in anything the rehearsal says.
@@ -112,25 +127,38 @@ def test_a_sidecar_listening_where_nothing_probes_is_caught(
 
 def test_an_image_without_the_migrator_is_caught(stand_in: CloudSqlStandIn, tmp_path: Path) -> None:
     """The image ships only what its Dockerfile copies: the job's `python -m ops.migrate` must not
-    find the checkout's copy."""
+    find the checkout's copy, in any mode."""
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text(
         (REPO_ROOT / "Dockerfile").read_text().replace("COPY ops/migrate/ ops/migrate/\n", "")
     )
-    report = _run(stand_in, "staging", "none", dockerfile=dockerfile)
-    job = _containers(report)["none job pgstack-staging-migrate"]
-    assert job.error is not None and "No module named ops.migrate" in job.error
+    report = _run(stand_in, "staging", "sidecar", "none", dockerfile=dockerfile)
+    for pooler in ("sidecar", "none"):  # each mode on its own: the first failing stops no other
+        job = _containers(report)[f"{pooler} job pgstack-staging-migrate"]
+        assert job.error is not None and "No module named ops.migrate" in job.error
+    assert (
+        "rehearsal of staging FAILED (sidecar: job pgstack-staging-migrate; "
+        "none: job pgstack-staging-migrate; 3 not run after that)"
+    ) == report.verdict()
 
 
 def test_a_job_that_does_not_know_what_the_tasks_ask_is_caught(
     stand_in: CloudSqlStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The tasks asking the job for an action it does not know (as a new `db.*` task would before
-    the job learnt it): no result line comes back, and the rehearsal says so."""
+    the job learnt it): no result line comes back, and the rehearsal says so, though the other
+    executions beside it passed."""
     import ops.rehearse.job
+    from ops.migrate.jobresult import job_arguments as asked
 
-    monkeypatch.setattr(ops.rehearse.job, "job_arguments", lambda action, env: ["verify", "--env", env])
+    def check_unknown(action: str, env: str) -> list[str]:
+        return ["verify", "--env", env] if action == "check" else asked(action, env=env)
+
+    monkeypatch.setattr(ops.rehearse.job, "job_arguments", check_unknown)
     report = _run(stand_in, "staging", "none")
     job = _containers(report)["none job pgstack-staging-migrate"]
     assert job.error is not None and "--args=verify,--env,staging printed no result line" in job.error
     assert "invalid choice: 'verify'" in job.error
+    assert any("invalid choice: 'verify'" in line for line in job.log_tail)  # that execution's log
+    app = _containers(report)["none service pgstack-staging/app"]
+    assert app.not_run is not None
