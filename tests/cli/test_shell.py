@@ -7,20 +7,13 @@ import subprocess
 
 from ops.local.native import LocalEnv
 from tests.support import TestDatabase
-from tests.support.tasks import invoke_command, password_in_query, task_environ, with_query
+from tests.support.tasks import password_in_query, run_task, with_query
 
 
 def _shell(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
     # psql reads its commands from stdin: one query, then end of input.
-    return subprocess.run(
-        invoke_command("db.shell", "--env", "staging"),
-        input="select 'shell' || 'ok';\n",
-        env=task_environ(environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    query = "select 'shell' || 'ok';\n"
+    return run_task("db.shell", "--env", "staging", environ=environ, stdin=query, timeout=120)
 
 
 def test_a_password_in_the_query_string_connects(local_env: LocalEnv, database: TestDatabase) -> None:

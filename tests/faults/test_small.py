@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -22,6 +21,7 @@ from stacks.stackfile import REPO_ROOT
 from tests.faults.scratch import Scratch
 from tests.support import TestDatabase
 from tests.support.migrate import use_extra_versions
+from tests.support.tasks import run_task
 
 # After head: a table, then a concurrent build that fails (the table it indexes does not exist).
 HALF_COMMITTED = '''"""A revision whose autocommit block fails after a statement before it."""
@@ -93,14 +93,8 @@ def test_app_serve_on_a_taken_port_exits_non_zero(local_env: LocalEnv) -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         busy = squatter.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "invoke", "app.serve", "--port", str(busy)],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        # The real command (a process of its own): the app family's end-to-end run.
+        result = run_task("app.serve", "--port", str(busy), timeout=60, process=True)
     assert 0 != result.returncode
     assert f"port {busy} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr
