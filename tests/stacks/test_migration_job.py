@@ -1,10 +1,13 @@
 """The migration job's contract, run for real: the command and env the offline plan gives the Cloud
 Run job, with its secret references replaced by what those secrets would hold for the local test
-database, run as a process against the local Postgres (and PgBouncer, for the negative case).
+database, run against the local Postgres (and PgBouncer, for the negative case) in the test
+process with exactly that env swapped in (tests/support/inprocess.py; PGSTACK_TEST_TASKS=process
+runs it as a process again). The command as a process of the image (its files, its venv) is
+rehearsed by tests/test_image.py and, per pooler mode, by tests/ops/rehearse.
 
-Only the job's contract is rehearsed here (a general rehearsal of every container is another task).
-What Cloud Run adds is modelled, not guessed: the image's ENV (Dockerfile) and the job variables
-Cloud Run sets; nothing of this test process's environment reaches the migrator.
+Only the job's contract is rehearsed here. What Cloud Run adds is modelled, not guessed: the
+image's ENV (Dockerfile) and the job variables Cloud Run sets; nothing of this test process's
+environment reaches the migrator.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from stacks.config import ConfigError, load_cloud_config
 from stacks.gcp.tls import CA_PATH
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
+from tests.support.inprocess import in_process_default, job_main, run_in_process
 
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 # The runtime image's own ENV (Dockerfile): PYTHONPATH is its WORKDIR, where app/, ops/ and
@@ -106,8 +110,14 @@ def job_environment(job: PlannedJob, secrets: dict[str, str], ca: Path) -> dict[
 
 
 def run_job(job: PlannedJob, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # The image's `python` is its venv's interpreter; here, the one running the tests.
-    command = [sys.executable if part == "python" else part for part in job.command]
+    """The planned command with exactly `env`: `python -m ops.migrate ...` run in this process (the
+    harness swaps the environment in), or as a process of the interpreter running the tests (the
+    image's `python` is its venv's) with PGSTACK_TEST_TASKS=process."""
+    assert ["python", "-m", "ops.migrate"] == job.command[:3], job.command
+    if in_process_default():
+        argv = ["ops.migrate", *job.command[3:]]
+        return run_in_process(job_main, argv, env, cwd=REPO_ROOT, timeout=120)
+    command = [sys.executable, *job.command[1:]]
     return subprocess.run(
         command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
     )
