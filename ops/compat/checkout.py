@@ -1,10 +1,12 @@
 """The old code on disk: REF resolved in the repository, a git worktree of it (removed afterwards; one
 left by an interrupted run is named, never reused blindly), and a virtualenv from REF's own uv.lock,
-cached by the lock's hash so a second run pays nothing."""
+cached by the lock's hash so a second run pays nothing (built under a lock: runs side by side share
+it, the second waiting for the first's build)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -136,15 +138,36 @@ def pycache(python: Path) -> Path:
     return python.parents[1] / "pycache"
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """`path` flock'ed for the block: another process building the same virtualenv is waited for."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def virtualenv(checkout: Path, cache: Path, uv: Path, environ: Mapping[str, str]) -> tuple[Path, bool]:
     """The python of a virtualenv with the checkout's locked runtime packages (not the project itself:
     the checkout is put on PYTHONPATH); built once per lock. Returns (python, reused)."""
-    venv = cache / "venvs" / lock_hash(checkout)
+    # Resolved: the same virtualenv reached through a link has one path, so its bytecode (kept by
+    # the path of each source, see pycache()) is compiled once.
+    venv = (cache / "venvs").resolve() / lock_hash(checkout)
     python = venv / "bin" / "python"
     if (venv / VENV_MARKER).is_file() and python.exists():
         return python, True
+    with _locked(venv.with_name(f"{venv.name}.lock")):
+        if (venv / VENV_MARKER).is_file() and python.exists():
+            return python, True  # built while this run waited
+        _build(venv, checkout, uv, environ)
+    return python, False
+
+
+def _build(venv: Path, checkout: Path, uv: Path, environ: Mapping[str, str]) -> None:
     shutil.rmtree(venv, ignore_errors=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
     # This interpreter, never one uv downloads (as ./dev installs the project's own venv).
     env = {**environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
     env.pop("VIRTUAL_ENV", None)
@@ -159,4 +182,3 @@ def virtualenv(checkout: Path, cache: Path, uv: Path, environ: Mapping[str, str]
             "or name another --base"
         )
     (venv / VENV_MARKER).write_text(lock_hash(checkout) + "\n")
-    return python, False

@@ -1,6 +1,7 @@
 """Helpers for the rollout-compatibility tests: a throwaway git repository whose first commit is this
 tree and whose second (the base the checks run against) adds an enum column to the models, so the
-catalog of breaking revisions can remove one of its labels."""
+catalog of breaking revisions can remove one of its labels; and db.compat caches whose virtualenvs
+are shared by every test process."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from pathlib import Path
 from stacks.stackfile import REPO_ROOT
 from tests.support.revisions import revision_source
 
+# The base's virtualenvs (one per lock: every test's base has this tree's lock), shared by the test
+# processes side by side (db.compat builds one under a lock, the others wait) and kept between runs
+# with their bytecode: the virtualenv is not what a test tests (the worktree, the database and the
+# old code's behaviour are, and each test still has its own).
+SHARED_VENVS = REPO_ROOT / ".local" / "cache" / "compat-venvs"
 MOOD_REVISION = "0900_users_mood"
 MODEL_LINE = "    picture: Mapped[str | None] = mapped_column(Text)\n"
 MOOD_LINE = '    mood: Mapped[str | None] = mapped_column(Enum("happy", "meh", "sad", name="mood"))\n'
@@ -64,3 +70,12 @@ def build_repo(root: Path, head: str) -> tuple[Path, str, str]:
     models.write_text(text)
     base = commit_all(repo, "the serving code: users have a mood")
     return repo, tree, base
+
+
+def cache_sharing_venvs(cache: Path) -> Path:
+    """`cache` (db.compat's: the worktrees, the virtualenvs) made, its virtualenvs linked to
+    SHARED_VENVS."""
+    cache.mkdir(parents=True, exist_ok=True)
+    SHARED_VENVS.mkdir(parents=True, exist_ok=True)
+    (cache / "venvs").symlink_to(SHARED_VENVS, target_is_directory=True)
+    return cache

@@ -3,9 +3,11 @@ running check, or both, naming the model attribute and the revision; the safe re
 contract revision is held back, not checked.
 
 One base for all: a throwaway git repository (this tree, then a commit adding an enum column to the
-models), one worktree and virtualenv of it, its schema built once by its own migration job and seed
-into a template database; each case copies the template and applies its revision (on top of the
-base's enum revision) from a versions directory of its own.
+models), one worktree and virtualenv of it (the virtualenv shared with the other compat tests), one
+probe process of its code, its schema built once by its own migration job and seed into a template
+database; each case copies the template and applies its revision (on top of the base's enum
+revision) from a versions directory of its own, then the one probe process checks its models and
+makes its round trip there.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ops.compat.running import Probe
 from ops.local.native import LocalEnv
 from ops.migrate.phases import CONTRACT, EXPAND, Phase
 from ops.migrate.revisions import head_revision, script_directory
-from tests.support.compat import MOOD_REVISION, build_repo, mood_revision
+from tests.support.compat import MOOD_REVISION, build_repo, cache_sharing_venvs, mood_revision
 from tests.support.migrate import use_extra_versions
 from tests.support.revisions import write_revision
 
@@ -128,7 +130,7 @@ def _base(local_env: LocalEnv, tmp_path_factory: pytest.TempPathFactory) -> Iter
     report = CompatReport("base", commit)
     with contextlib.ExitStack() as stack:
         uv = checkout.find_uv(Path(sys.executable).parent, None)
-        setup = checkout.CompatSetup(root / "cache", uv, dict(os.environ))
+        setup = checkout.CompatSetup(cache_sharing_venvs(root / "cache"), uv, dict(os.environ))
         old = stack.enter_context(old_code(repo, ref, setup, report))
         probe = stack.enter_context(old.probe())
         template = stack.enter_context(scratch_database(local_env))

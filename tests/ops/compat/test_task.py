@@ -1,10 +1,12 @@
 """`invoke db.compat` end to end in a throwaway git repository: a column the serving code uses
 dropped in a second commit fails with exit 1 and the table (and the Markdown comment), the old app
 started for real; unchanged migrations exit 0 at once; bad input exits 2 in one line and leaves no
-worktree, virtualenv or database behind."""
+worktree, virtualenv or database behind. The repository's virtualenvs are shared with the other
+compat tests (tests.support.compat.SHARED_VENVS): what these tests check is the task's."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from ops.compat.checkout import CompatSetup, find_uv
+from ops.compat.checkout import CompatSetup, find_uv, lock_hash
 from ops.deploy.preflight import check_compat
 from ops.errors import UserError
+from ops.local.native import LocalEnv
 from ops.migrate.revisions import head_revision, script_directory
-from tests.support.compat import MOOD_REVISION, build_repo, commit_all, git
+from tests.support.compat import MOOD_REVISION, build_repo, cache_sharing_venvs, commit_all, git
 from tests.support.migrate import use_extra_versions
 from tests.support.revisions import revision_source
 from tests.support.tasks import run_task
@@ -45,6 +48,7 @@ def _repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
     path, _, base = build_repo(root, head_revision())
     (path / "migrations" / "versions" / "0901_drop_picture.py").write_text(DROP)
     head = commit_all(path, "drop users.picture")
+    cache_sharing_venvs(path / ".local" / "compat")  # .local is git-ignored: the tree stays clean
     yield Repo(path, base, head)
 
 
@@ -53,14 +57,8 @@ def _compat(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _leftovers(repo: Repo) -> list[str]:
-    worktrees = [
-        line for line in git(repo.path, "worktree", "list").splitlines() if "/.local/compat/" in line
-    ]
-    venvs = repo.path / ".local" / "compat" / "venvs"
-    partial = (
-        [p.name for p in venvs.iterdir() if not (p / ".pgstack-complete").exists()] if venvs.exists() else []
-    )
-    return worktrees + partial
+    """The worktrees db.compat left (the shared virtualenvs: see the lock test)."""
+    return [line for line in git(repo.path, "worktree", "list").splitlines() if "/.local/compat/" in line]
 
 
 def test_a_dropped_column_the_serving_code_uses_is_breaking(repo: Repo, tmp_path: Path) -> None:
@@ -125,9 +123,11 @@ def test_a_lock_that_cannot_install_exits_2_and_leaves_nothing(repo: Repo) -> No
     try:
         (repo.path / "uv.lock").write_text("this is not a lock\n")
         broken = commit_all(repo.path, "a broken lock")
+        venv = repo.path / ".local" / "compat" / "venvs" / lock_hash(repo.path)
     finally:
         git(repo.path, "checkout", "-q", repo.head)
     assert "the old code's lock cannot be installed" in _refused(repo, "--base", broken)
+    assert not venv.exists()
 
 
 def test_a_revision_that_fails_to_apply_exits_2_naming_it(repo: Repo) -> None:
@@ -167,18 +167,22 @@ def test_a_worktree_left_with_changes_by_an_interrupted_run_exits_2(repo: Repo) 
 
 
 def test_the_deploy_preflight_refuses_a_serving_commit_the_new_schema_breaks(
-    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repo, local_env: LocalEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The deploy's preflight runs db.compat against the last deployed commit: BREAKING stops the
     deploy naming the attribute, the revision and the way out; nothing deployed yet, or a checkout
-    without migrations, skips it; a serving commit missing from the clone refuses."""
+    without migrations, skips it; a serving commit missing from the clone refuses. db.compat's
+    database is made in the session's cluster instead of a throwaway one (the cluster is not what
+    this test tests; the dropped-column test runs the task with its own)."""
     versions = tmp_path / "versions"  # this tree's revisions on top of the shipped ones, as in repo
     versions.mkdir()
     for name in (f"{MOOD_REVISION}.py", "0901_drop_picture.py"):
         (versions / name).write_text((repo.path / "migrations" / "versions" / name).read_text())
     use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
-    setup = CompatSetup(tmp_path / "cache", find_uv(Path(sys.executable).parent, None), dict(os.environ))
+    monkeypatch.setattr("ops.compat.run.throwaway_cluster", lambda: contextlib.nullcontext(local_env))
+    cache = cache_sharing_venvs(tmp_path / "cache")
+    setup = CompatSetup(cache, find_uv(Path(sys.executable).parent, None), dict(os.environ))
     lines: list[str] = []
     with pytest.raises(UserError) as refused:
         check_compat(setup, repo.path, repo.base, lines.append)
