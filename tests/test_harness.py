@@ -25,9 +25,9 @@ from ops.local.throwaway import make_state_root, throwaway_config
 
 
 @pytest.fixture(name="own_env")
-def _own_env():
+def _own_env(pristine):  # the outer run's pristine cluster (tests/fix_cluster.py), copied
     root = make_state_root("pgstack-sigterm-")
-    env = LocalEnv(throwaway_config(), root / "state")
+    env = LocalEnv(throwaway_config(), root / "state", pristine)
     try:
         env.up()
         yield env

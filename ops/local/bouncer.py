@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from ops.errors import UserError
 from ops.local.binaries import Binaries
-from ops.local.postgres import START_TIMEOUT_S, SUPERUSER, connect
+from ops.local.postgres import START_TIMEOUT_S, connect
 from ops.local.processes import pid_alive, read_pid, worst_line
-from ops.local.statedir import StateDir, tail
+from ops.local.statedir import SUPERUSER, StateDir, tail
 from ops.local.tls import SSL_MODE as TLS_MODE
 from pgbouncer import PgBouncerSettings, render_ini, render_userlist
 from stacks.config import LocalConfig

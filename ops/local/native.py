@@ -21,9 +21,9 @@ from app.urls import mask_secrets
 from ops.errors import UserError
 from ops.local.binaries import Binaries, find_binaries
 from ops.local.bouncer import NativeBouncer
-from ops.local.postgres import START_TIMEOUT_S, SUPERUSER, NativePostgres
+from ops.local.postgres import START_TIMEOUT_S, NativePostgres
 from ops.local.processes import port_stays_busy
-from ops.local.statedir import SERVICE_USER, StateDir
+from ops.local.statedir import SERVICE_USER, SUPERUSER, StateDir
 from ops.local.status import EnvStatus, ProcessStatus
 from pgbouncer import PgBouncerSettings
 from stacks.config import Key, LocalConfig
@@ -81,9 +81,12 @@ class LocalEnv:
     name = "native"
     reads_pools = True
 
-    def __init__(self, config: LocalConfig, state_dir: Path) -> None:
+    def __init__(self, config: LocalConfig, state_dir: Path, pristine: Path | None = None) -> None:
+        """`pristine`: a cache of pristine clusters (ops/local/pristine.py) to copy instead of running
+        initdb; for throwaway environments, whose subject is not initdb."""
         self.config = config
         self.state = StateDir(state_dir, config.postgres_version, config.source)
+        self.pristine = pristine
         self._binaries: Binaries | None = None
 
     @property
@@ -249,7 +252,7 @@ class LocalEnv:
         if state != "ready":
             loading = _import_in_background(AFTER_INITDB)
             try:
-                postgres.initialise(binaries, state, progress)
+                postgres.initialise(binaries, state, progress, self.pristine)
             finally:
                 loading.join()
         tls_changed = self.state.tls.ensure(self.state.own, progress)

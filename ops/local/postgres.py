@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from ops.errors import UserError
 from ops.local.binaries import Binaries
 from ops.local.pgdata import beyond_initdb
+from ops.local.pristine import copy_cluster, initdb_command, pristine_cluster
 from ops.local.processes import pid_alive, read_pid, shm_attached, worst_line
-from ops.local.statedir import StateDir, tail
+from ops.local.statedir import SUPERUSER, StateDir, tail
 from ops.local.tls import LocalTls
 from stacks.config import LocalConfig
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-SUPERUSER = "postgres"
 START_TIMEOUT_S = 30.0
 CONF_NAME = "pgstack.conf"
 # Over TCP only with TLS (a client asking for none is refused), SCRAM everywhere; the socket in
@@ -104,8 +104,12 @@ class NativePostgres:
             return None
 
     # --- initdb ---------------------------------------------------------------------------
-    def initialise(self, binaries: Binaries, state: str, progress: Progress) -> None:
-        """initdb a new cluster (scram-sha-256, UTF8, C locale) whose settings include ours.
+    def initialise(
+        self, binaries: Binaries, state: str, progress: Progress, pristine: Path | None = None
+    ) -> None:
+        """initdb a new cluster (scram-sha-256, UTF8, C locale) whose settings include ours; or, given
+        a `pristine` cache (a throwaway environment's), copy the cluster initdb made there once
+        (ops/local/pristine.py).
 
         With --no-sync: initdb's last step, writing every file of the cluster to disk, is left to
         `sync`, which `up` runs beside starting the server, making the roles and the database,
@@ -119,6 +123,22 @@ class NativePostgres:
         self.state.create_password()
         self.state.create_subdirectories()
         started = time.monotonic()
+        if pristine is None:
+            self._initdb(binaries, progress)
+        else:
+            source = pristine_cluster(pristine, binaries)
+            progress(f"postgres: {pgdata}: a copy of the cluster initdb made in {source}")
+            copy_cluster(source, pgdata, binaries, self.state.password())
+        with (pgdata / "postgresql.conf").open("a") as conf:
+            conf.write(f"\n# pgstack: the settings from the stack file\ninclude '{CONF_NAME}'\n")
+        # Complete from here on: a later failure (PgBouncer not starting) must not make the next
+        # `up` take this cluster for an interrupted initdb, nor its running Postgres for a stranger.
+        self.state.write_marker("ready", synced=False)
+        progress(f"postgres: initialised in {time.monotonic() - started:.1f} s")
+
+    def _initdb(self, binaries: Binaries, progress: Progress) -> None:
+        """initdb into the state's pgdata, the superuser's password from the state (UserError if it fails)."""
+        pgdata = self.state.pgdata
         progress(f"postgres: initdb {pgdata}")
         pwfile = self.state.run_dir / "initdb.pw"
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -126,36 +146,13 @@ class NativePostgres:
             out.write(self.state.password() + "\n")
         self.state.own(pwfile)
         try:
-            result = self.state.run(
-                binaries.pg("initdb"),
-                "--pgdata",
-                str(pgdata),
-                "--username",
-                SUPERUSER,
-                "--pwfile",
-                str(pwfile),
-                "--auth",
-                "scram-sha-256",
-                "--encoding",
-                "UTF8",
-                "--locale",
-                "C",
-                "--no-sync",
-                timeout=120,
-                hold_lock=True,
-            )
+            result = self.state.run(*initdb_command(binaries, pgdata, pwfile), timeout=120, hold_lock=True)
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             log = self.state.log_dir / "initdb.log"
             log.write_text(result.stdout + result.stderr)
             raise UserError(f"initdb failed: {worst_line(result.stderr)} (see {log})")
-        with (pgdata / "postgresql.conf").open("a") as conf:
-            conf.write(f"\n# pgstack: the settings from the stack file\ninclude '{CONF_NAME}'\n")
-        # Complete from here on: a later failure (PgBouncer not starting) must not make the next
-        # `up` take this cluster for an interrupted initdb, nor its running Postgres for a stranger.
-        self.state.write_marker("ready", synced=False)
-        progress(f"postgres: initialised in {time.monotonic() - started:.1f} s")
 
     def sync(self, binaries: Binaries) -> subprocess.Popen[str]:
         """Start `initdb --sync-only`: every file of the cluster written to disk, as initdb itself

@@ -119,10 +119,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def cloud_sql_stand_in(progress: Progress = _quiet) -> Iterator[CloudSqlStandIn]:
-    """A started stand-in in a temp dir of its own, stopped and deleted afterwards whatever happens."""
+def cloud_sql_stand_in(
+    progress: Progress = _quiet, pristine: Path | None = None
+) -> Iterator[CloudSqlStandIn]:
+    """A started stand-in in a temp dir of its own, stopped and deleted afterwards whatever happens;
+    `pristine`: a cache of pristine clusters to copy instead of running initdb (ops/local/pristine.py)."""
     root = make_state_root("pgstack-rehearse-")
-    env = LocalEnv(throwaway_config(), root / "state")
+    env = LocalEnv(throwaway_config(), root / "state", pristine)
     try:
         started = time.monotonic()
         env.up()  # inside the try: an up that fails half-way may have started Postgres (TLS on)

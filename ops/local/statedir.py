@@ -24,6 +24,7 @@ Progress = Callable[[str], None]
 MARKER = "pgstack-env.json"
 MARKER_KIND = "pgstack-local-env"
 SERVICE_USER = "postgres"  # the OS user Postgres and PgBouncer run as when we are root
+SUPERUSER = "postgres"  # the cluster's superuser role
 LOCK_WAIT_S = 120.0  # a cold `up` (initdb) takes seconds; a minute-long hold means something hangs
 
 
@@ -33,6 +34,20 @@ def tail(path: Path, lines: int = 5) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return ""
+
+
+def service_cmd(*argv: str) -> list[str]:
+    """`argv` as the service user: runuser drops root, which Postgres and PgBouncer refuse."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", SERVICE_USER, "--", *argv]
+    return list(argv)
+
+
+def service_owns(*paths: Path) -> None:
+    """Hand `paths` to the service user (when we are root)."""
+    if os.geteuid() == 0:
+        for path in paths:
+            shutil.chown(path, SERVICE_USER, SERVICE_USER)
 
 
 def _generate(path: Path) -> bool:
@@ -127,10 +142,8 @@ class StateDir:
         return os.geteuid() == 0
 
     def cmd(self, *argv: str) -> list[str]:
-        """`argv` as the service user: runuser drops root, which Postgres and PgBouncer refuse."""
-        if self.as_root:
-            return ["runuser", "-u", SERVICE_USER, "--", *argv]
-        return list(argv)
+        """`argv` as the service user (see `service_cmd`)."""
+        return service_cmd(*argv)
 
     def run(
         self, *argv: str, timeout: float = 60, hold_lock: bool = False
@@ -148,9 +161,7 @@ class StateDir:
 
     def own(self, *paths: Path) -> None:
         """Hand `paths` to the service user (when we are root)."""
-        if self.as_root:
-            for path in paths:
-                shutil.chown(path, SERVICE_USER, SERVICE_USER)
+        service_owns(*paths)
 
     def write_if_changed(self, path: Path, text: str, mode: int = 0o600) -> bool:
         """Write `text` to `path` (owned by the service user); False when it was already there."""

@@ -40,10 +40,16 @@ def write_stack_file(path: Path, config: LocalConfig) -> Path:
 
 
 @contextmanager
-def throwaway_env(prefix: str, config: LocalConfig | None = None) -> Iterator[LocalEnv]:
-    """A started environment in a temp dir of its own, stopped and deleted afterwards whatever happens."""
+def throwaway_env(
+    prefix: str, config: LocalConfig | None = None, pristine: Path | None = None
+) -> Iterator[LocalEnv]:
+    """A started environment in a temp dir of its own, stopped and deleted afterwards whatever happens.
+
+    `pristine`: a cache of pristine clusters (ops/local/pristine.py, made with `make_state_root`)
+    whose copy replaces initdb; ~0.6 s of CPU less per environment after the first.
+    """
     root = make_state_root(prefix)
-    env = LocalEnv(config or throwaway_config(), root / "state")
+    env = LocalEnv(config or throwaway_config(), root / "state", pristine)
     try:
         env.up()  # inside the try: an up that fails half-way may have started Postgres
         yield env

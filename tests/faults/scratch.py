@@ -29,6 +29,9 @@ class Scratch:
     root: Path
     config: LocalConfig
     stack_file: Path
+    # A cache of pristine clusters for `env` to copy instead of running initdb (tests/fix_cluster.py);
+    # None where initdb is what the test is about. `invoke` tasks run initdb either way.
+    pristine: Path | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -36,7 +39,7 @@ class Scratch:
 
     @property
     def env(self) -> LocalEnv:
-        return LocalEnv(self.config, self.state_dir)
+        return LocalEnv(self.config, self.state_dir, self.pristine)
 
     @property
     def variables(self) -> dict[str, str]:

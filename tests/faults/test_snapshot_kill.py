@@ -82,12 +82,12 @@ def snapshot_names(env: LocalEnv) -> list[str]:
     return [s.name for s in store_for(env, lambda _: None).snapshots()]
 
 
-def kill_during_copy(scratch_env: Scratch, signum: signal.Signals) -> tuple[int, int, str]:
+def kill_during_copy(made: Scratch, signum: signal.Signals) -> tuple[int, int, str]:
     """Start `db.snapshot big`, send `signum` to it while its copy waits, release the copy; the
     task's pid, exit code and output."""
-    env = scratch_env.env
+    env = made.env
     with source_locked(env):
-        task = scratch_env.start("db.snapshot", "big", output=subprocess.PIPE)
+        task = made.start("db.snapshot", "big", output=subprocess.PIPE)
         wait_for(lambda: copy_waiting(env), what="the snapshot's copy starting")
         assert paused(env)  # the fault's precondition: the pool is paused while the copy runs
         os.kill(task.pid, signum)
@@ -96,39 +96,39 @@ def kill_during_copy(scratch_env: Scratch, signum: signal.Signals) -> tuple[int,
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
-def test_a_terminated_snapshot_resumes_the_pool(scratch_env: Scratch, signum: signal.Signals) -> None:
+def test_a_terminated_snapshot_resumes_the_pool(copied_scratch_env: Scratch, signum: signal.Signals) -> None:
     """SIGTERM or SIGINT during the copy: the task resumes the pool, cancels the copy, exits non-zero."""
-    scratch_env.env.up()
-    _, returncode, output = kill_during_copy(scratch_env, signum)
+    copied_scratch_env.env.up()
+    _, returncode, output = kill_during_copy(copied_scratch_env, signum)
     assert 0 != returncode
     assert "Traceback" not in output
-    env = scratch_env.env
+    env = copied_scratch_env.env
     assert not paused(env)
     assert pooled_answers(env)
     wait_for(lambda: not copy_waiting(env), what="the copy ending")
     assert [] == snapshot_names(env)  # the copy was cancelled, not left half-recorded
 
 
-def test_a_killed_snapshot_is_reported_and_undone_by_env_up(scratch_env: Scratch) -> None:
+def test_a_killed_snapshot_is_reported_and_undone_by_env_up(copied_scratch_env: Scratch) -> None:
     """SIGKILL during the copy: env.status and smoke's pool check say the pool is paused by a process
     that is gone; env.up resumes it and drops the snapshot the task never recorded."""
-    env = scratch_env.env
+    env = copied_scratch_env.env
     env.up()
-    pid, returncode, _ = kill_during_copy(scratch_env, signal.SIGKILL)
+    pid, returncode, _ = kill_during_copy(copied_scratch_env, signal.SIGKILL)
     assert -signal.SIGKILL == returncode
     # The dead task's backend finishes the copy, then finds its client gone and lets go of the lock.
     wait_for(lambda: counted(env, LOCK_HELD) == 0, what="the orphaned copy finishing")
     assert paused(env)
     assert not pooled_answers(env, 1.0)
 
-    status = scratch_env.invoke("env.status")
+    status = copied_scratch_env.invoke("env.status")
     assert 0 != status.returncode
     said = status.stdout + status.stderr
     assert "paused" in said
     assert f"pid {pid}" in said
     assert "`invoke env.up`" in said
     assert "snapshot 'big' was copied but never recorded" in said
-    smoke = json.loads(scratch_env.invoke("smoke", "--json").stdout)
+    smoke = json.loads(copied_scratch_env.invoke("smoke", "--json").stdout)
     outcomes = {check["name"]: check["outcome"] for check in smoke["checks"]}
     pools = next(check for check in smoke["checks"] if check["name"] == "pgbouncer pools")
     assert "FAIL" == pools["outcome"]
@@ -137,20 +137,20 @@ def test_a_killed_snapshot_is_reported_and_undone_by_env_up(scratch_env: Scratch
     # Not tried through the paused pool, where each would wait out PgBouncer's query_wait_timeout.
     assert "skip" == outcomes["pooled connection"] == outcomes["privileges"] == outcomes["app /healthz/db"]
 
-    up = scratch_env.invoke("env.up")
+    up = copied_scratch_env.invoke("env.up")
     assert 0 == up.returncode, up.stderr
     assert "resumed pool 'app'" in up.stdout
     assert "dropped pgstack_snapshot__app__big" in up.stdout
     assert not paused(env)
     assert pooled_answers(env)
     assert [] == snapshot_names(env)
-    assert 0 == scratch_env.invoke("env.status").returncode
+    assert 0 == copied_scratch_env.invoke("env.status").returncode
 
 
-def test_a_restore_killed_during_its_copy_leaves_a_copy_env_up_drops(scratch_env: Scratch) -> None:
+def test_a_restore_killed_during_its_copy_leaves_a_copy_env_up_drops(copied_scratch_env: Scratch) -> None:
     """SIGKILL while a restore copies the snapshot (no spare ready): the copy finishes in Postgres
     under a name nobody will use; env.status names it, env.up drops it, the live data is untouched."""
-    env = scratch_env.env
+    env = copied_scratch_env.env
     env.up()
     with psycopg.connect(libpq_dsn(env.direct_url()), autocommit=True) as conn:
         conn.execute("CREATE TABLE app.kept (v text)")
@@ -163,20 +163,20 @@ def test_a_restore_killed_during_its_copy_leaves_a_copy_env_up_drops(scratch_env
     snapshot_db = store.snapshot_database("s")
     with psycopg.connect(libpq_dsn(env.admin_url())) as holder:
         holder.execute(f"COMMENT ON DATABASE {snapshot_db} IS 'held by the test'")  # the copy waits on it
-        task = scratch_env.start("db.restore", "s")
+        task = copied_scratch_env.start("db.restore", "s")
         wait_for(lambda: copy_waiting(env), what="the restore's copy starting")
         os.kill(task.pid, signal.SIGKILL)
         task.wait(timeout=30)
         holder.rollback()
     wait_for(lambda: counted(env, LOCK_HELD) == 0, what="the orphaned copy finishing")
 
-    status = scratch_env.invoke("env.status")
+    status = copied_scratch_env.invoke("env.status")
     assert 4 == status.returncode
     assert "the copy of an interrupted restore (pgstack_restoring__app)" in status.stdout
-    up = scratch_env.invoke("env.up")
+    up = copied_scratch_env.invoke("env.up")
     assert 0 == up.returncode, up.stderr
     assert "dropped pgstack_restoring__app" in up.stdout
-    assert 0 == scratch_env.invoke("env.status").returncode
+    assert 0 == copied_scratch_env.invoke("env.status").returncode
     with psycopg.connect(libpq_dsn(env.direct_url())) as conn:
         assert [("live",)] == conn.execute("SELECT v FROM app.kept").fetchall()
     assert ["s"] == snapshot_names(env)

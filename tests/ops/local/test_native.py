@@ -242,10 +242,10 @@ def test_lost_password_file_says_how_to_recover(private_env: LocalEnv) -> None:
         private_env.up()
 
 
-def test_config_change_restarts_with_the_new_port(state_root: Path) -> None:
+def test_config_change_restarts_with_the_new_port(state_root: Path, pristine: Path) -> None:
     """Changing a port in the stack file and running `up` again moves the running process there."""
     first = throwaway_config()
-    env = LocalEnv(first, state_root / "state")
+    env = LocalEnv(first, state_root / "state", pristine)
     try:
         env.up()
         moved = LocalEnv(throwaway_config(postgres_port=free_port()), env.state_dir)

@@ -1,0 +1,72 @@
+"""Pristine clusters (ops/local/pristine.py): made once per initdb, copied, each copy with the
+password of its own environment, the pristine one never started; a failing initdb in one line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from app.urls import libpq_dsn
+from ops.errors import UserError
+from ops.local.binaries import Binaries, find_binaries
+from ops.local.pgdata import beyond_initdb
+from ops.local.pristine import pristine_cluster
+from ops.local.throwaway import make_state_root, throwaway_config
+from tests.fix_cluster import OwnEnv
+
+
+def _superuser_password(env_admin_url: str) -> str:
+    with psycopg.connect(libpq_dsn(env_admin_url), autocommit=True) as conn:
+        row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_copies_share_the_cluster_not_the_password(own_env: OwnEnv, pristine: Path) -> None:
+    """Two environments copied from one pristine cluster each log in with their own generated
+    password (SCRAM verifiers of their own); the pristine cluster stays as initdb left it."""
+    with own_env("pgstack-pristine-a-") as first, own_env("pgstack-pristine-b-") as second:
+        assert first.password() != second.password()
+        verifiers = [_superuser_password(env.admin_url()) for env in (first, second)]
+        assert verifiers[0] != verifiers[1]
+        assert all(v.startswith("SCRAM-SHA-256$4096:") for v in verifiers)
+        wrong = first.admin_url().replace(first.password(), second.password())
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(libpq_dsn(wrong)).close()
+        assert (first.pgdata / "PG_VERSION").read_text() == (second.pgdata / "PG_VERSION").read_text()
+    source = pristine_cluster(pristine, find_binaries(first.config.postgres_version))
+    assert [] == beyond_initdb(source)
+    assert not (source / "postmaster.pid").exists()
+
+
+def test_made_once_per_initdb(pristine: Path) -> None:
+    """Asked again, the cache hands back the cluster it has (initdb does not run again)."""
+    binaries = find_binaries(throwaway_config().postgres_version)
+    made = pristine_cluster(pristine, binaries)
+    stamp = (made / "PG_VERSION").stat().st_mtime_ns
+    assert made == pristine_cluster(pristine, binaries)
+    assert stamp == (made / "PG_VERSION").stat().st_mtime_ns
+
+
+def test_a_failing_initdb_is_one_line_and_leaves_nothing(state_root: Path) -> None:
+    """An initdb that fails making the pristine cluster: one line with its error; no half-made
+    cluster is left in the cache to be copied later."""
+    real = find_binaries(throwaway_config().postgres_version)
+    fake = state_root / "bin"  # where the service user may run it
+    fake.mkdir(mode=0o755)
+    (fake / "initdb").write_text("#!/bin/sh\necho 'initdb: error: disk on fire (test double)' >&2\nexit 1\n")
+    (fake / "initdb").chmod(0o755)
+    cache = make_state_root("pgstack-pristine-test-")
+    try:
+        with pytest.raises(UserError) as caught:
+            pristine_cluster(cache, Binaries(fake, real.pg_major, real.pgbouncer))
+        assert (
+            f"initdb failed: initdb: error: disk on fire (test double) (making a pristine cluster in {cache})"
+            == str(caught.value)
+        )
+        assert [] == [path.name for path in cache.iterdir() if not path.name.startswith(".")]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
