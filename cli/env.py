@@ -56,8 +56,7 @@ def up(c: Context, runtime: str = "auto") -> None:
     """
     with reported():
         print("local environment:", flush=True)
-        target = edge.runtime(runtime).up(_progress)
-        edge.print_connection_help(target)
+        edge.print_urls(*edge.runtime(runtime).start(_progress))
 
 
 @task(help={"runtime": RUNTIME_HELP})

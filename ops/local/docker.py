@@ -137,6 +137,12 @@ class DockerRuntime:
         ensure_roles_at(self.config, urls, progress)
         return self.target(urls)
 
+    def start(self, progress: Progress) -> tuple[str, str | None]:
+        """`up`; the stack's URLs as text (see Runtime.start)."""
+        target = self.up(progress)
+        pooled = target.pooled_url.render_as_string(hide_password=False) if target.pooled_url else None
+        return target.direct_url.render_as_string(hide_password=False), pooled
+
     def target(self, urls: DockerUrls | None = None) -> DatabaseTarget:
         """The stack's database (its own passwords, from its outputs)."""
         from ops.migrate.target import LOCAL, DatabaseTarget

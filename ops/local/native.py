@@ -215,9 +215,14 @@ class LocalEnv:
     # --- up -------------------------------------------------------------------------------
     def up(self, progress: Progress = _quiet) -> DatabaseTarget:
         """Bring Postgres and PgBouncer up (initialising on first use); idempotent."""
+        self.start(progress)
+        return self.target()
+
+    def start(self, progress: Progress = _quiet) -> tuple[str, str | None]:
+        """`up`, the direct and pooled URLs as text (Runtime.start: no SQLAlchemy to parse them)."""
         with self.state.exclusive(progress):
             self._up(progress)
-        return self.target()
+        return self.direct_url(), self.pooled_url()
 
     def _up(self, progress: Progress) -> None:
         state = self.state.check()
@@ -266,8 +271,7 @@ class LocalEnv:
         try:
             if not pg_running:
                 postgres.start(binaries, progress)
-            postgres.ensure_database(progress)
-            self._grant_runtime(progress)
+            self._ensure_database(progress)
             bouncer_changed = bouncer.write_files()
             if bouncer_running and bouncer_changed:
                 progress("pgbouncer: settings changed, restarting")
@@ -283,12 +287,22 @@ class LocalEnv:
             postgres.wait_synced(syncing, progress)
         _undo_leftovers(self, progress)
 
-    def _grant_runtime(self, progress: Progress) -> None:
-        """The runtime role's privileges on the schema, as its owner (ops/migrate/grants.py)."""
-        from ops.migrate.grants import grant_runtime  # SQLAlchemy: only when the environment starts
+    def _ensure_database(self, progress: Progress) -> None:
+        """The roles, the database and the schema; then the runtime role's privileges on the schema,
+        as its owner (ops/migrate/grants.py), unless nothing they depend on changed since they last
+        ran here (ops/local/roles.grants_state): a warm `up` then loads no SQLAlchemy."""
+        from ops.local.roles import grants_state  # psycopg: only when the environment starts
 
-        for action in grant_runtime(self.target()).actions:
-            progress(f"postgres: {action}")
+        def grant_unless_unchanged(owner: psycopg.Connection) -> None:
+            if grants_state(owner, self.config) == self.state.read_grants_state():
+                return
+            from ops.migrate.grants import grant_runtime  # SQLAlchemy
+
+            for action in grant_runtime(self.target()).actions:
+                progress(f"postgres: {action}")
+            self.state.record_grants_state(grants_state(owner, self.config))
+
+        self.postgres.ensure_database(progress, grant_unless_unchanged)
 
     # --- down and reset -------------------------------------------------------------------
     def stop_postgres(self) -> bool:

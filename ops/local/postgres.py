@@ -296,9 +296,12 @@ class NativePostgres:
         return True
 
     # --- the two roles, the database and the schema -------------------------------------
-    def ensure_database(self, progress: Progress) -> None:
+    def ensure_database(
+        self, progress: Progress, then: Callable[[psycopg.Connection], None] | None = None
+    ) -> None:
         """The owner and the runtime role, the database and the schema where missing (ops/local/roles.py);
-        the runtime role's password file is made on first use (an environment from before it too)."""
+        the runtime role's password file is made on first use (an environment from before it too).
+        `then` runs on the owner's connection to the database, still open (no second login)."""
         from ops.local.roles import ensure_roles, ensure_schema  # psycopg: see the module's docstring
 
         cfg = self.config
@@ -309,6 +312,8 @@ class NativePostgres:
             ensure_roles(admin, cfg, password, self.state.runtime_password(), progress)
         with connect(cfg.postgres_port, cfg.roles.owner, password, cfg.database, tls=self.state.tls) as owner:
             ensure_schema(owner, cfg)
+            if then is not None:
+                then(owner)
 
 
 def _remove_interrupted(state: StateDir, progress: Progress) -> None:

@@ -40,6 +40,10 @@ class Runtime(Protocol):
     def up(self, progress: Progress) -> DatabaseTarget:
         """Start Postgres and PgBouncer (creating what is missing); the database they serve."""
 
+    def start(self, progress: Progress) -> tuple[str, str | None]:
+        """`up`, handing back the direct and pooled URLs as text (passwords in them) instead of a
+        parsed target: `env.up` prints them, and a warm one need not load SQLAlchemy to parse them."""
+
     def down(self, progress: Progress) -> None:
         """Stop both; the data stays for the next `up`."""
 

@@ -103,6 +103,20 @@ class StateDir:
     def marker_file(self) -> Path:
         return self.root / MARKER
 
+    @property
+    def grants_state_file(self) -> Path:
+        """The digest of the grants' catalog state after their last run (ops/local/roles.grants_state)."""
+        return self.root / "grants-state"
+
+    def read_grants_state(self) -> str | None:
+        try:
+            return self.grants_state_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def record_grants_state(self, digest: str) -> None:
+        self.grants_state_file.write_text(digest + "\n")
+
     # --- the password ---------------------------------------------------------------------
     def password(self) -> str:
         """The generated local password; UserError before the first `up`."""

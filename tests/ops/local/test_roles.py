@@ -246,3 +246,46 @@ def test_the_docker_stack_grants_what_the_migrator_grants() -> None:
         local.TABLE_PRIVILEGES,
         local.SEQUENCE_PRIVILEGES,
     )
+
+
+def test_a_warm_up_runs_the_grants_again_only_when_something_they_depend_on_changed(
+    private_env: LocalEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing changed, `up` does not run the grants (a warm one loads no SQLAlchemy); a
+    privilege revoked behind its back, or a table made since, and the next `up` runs them again."""
+    from ops.migrate import grants
+
+    calls: list[str] = []
+    real = grants.grant_runtime
+
+    def counted(target: object) -> grants.GrantReport:
+        calls.append("grant_runtime")
+        return real(target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grants, "grant_runtime", counted)
+    env, cfg = private_env, private_env.config
+    env.up()
+    assert [] == calls
+    with psycopg.connect(libpq_dsn(env.direct_url()), autocommit=True) as owner:
+        owner.execute(_in(cfg.schema, "CREATE TABLE {schema}.made_by_hand (id int)"))
+        owner.execute(
+            sql.SQL("REVOKE SELECT ON {}.made_by_hand FROM {}").format(
+                sql.Identifier(cfg.schema), sql.Identifier(cfg.roles.runtime)
+            )
+        )
+    lines: list[str] = []
+    env.up(lines.append)
+    assert ["grant_runtime"] == calls
+    with psycopg.connect(libpq_dsn(env.pooled_url()), autocommit=True, prepare_threshold=None) as app:
+        assert [] == app.execute(_in(cfg.schema, "SELECT * FROM {schema}.made_by_hand")).fetchall()
+    env.up()
+    assert ["grant_runtime"] == calls
+    with psycopg.connect(libpq_dsn(env.direct_url()), autocommit=True) as owner:
+        owner.execute(
+            sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(
+                sql.Identifier(cfg.schema), sql.Identifier(cfg.roles.runtime)
+            )
+        )
+    env.up(lines.append)
+    assert ["grant_runtime", "grant_runtime"] == calls
+    assert f"postgres: {cfg.roles.runtime}: USAGE on schema {cfg.schema}" in lines
