@@ -107,6 +107,9 @@ CASES = {
     "view": _case('op.execute("CREATE VIEW user_names AS SELECT id, name FROM users")'),
 }
 SAFE = [name for name, case in CASES.items() if not case.static and not case.running]
+# One test process for the whole catalog under `pytest-xdist --dist loadgroup`: the base (worktree,
+# job, template, probe process) is built once, not once per worker that draws a case.
+pytestmark = pytest.mark.xdist_group("compat-catalog")
 
 
 @dataclass(frozen=True)
