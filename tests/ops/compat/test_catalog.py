@@ -1,6 +1,6 @@
 """db.compat's catalog on real Postgres: each breaking revision caught by the static check, the
 running check, or both, naming the model attribute and the revision; the safe revisions pass; a
-contract revision is held back, not checked.
+contract revision is held back, not checked; an old app that cannot start is BREAKING.
 
 One base for all: a throwaway git repository (this tree, then a commit adding an enum column to the
 models), one worktree and virtualenv of it (the virtualenv shared with the other compat tests), one
@@ -13,6 +13,7 @@ makes its round trip there.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator
@@ -219,3 +220,15 @@ def test_a_contract_revision_is_held_back_not_checked(
     assert (BREAKING, "User.picture", "0901_contract_drop") in {
         (f.severity, f.subject, f.revision) for f in after.findings
     }
+
+
+def test_an_old_app_that_cannot_start_is_breaking(base: Base, local_env: LocalEnv) -> None:
+    """The old app served by a probe process of its own, with a DATABASE_URL its settings refuse:
+    BREAKING at its start-up, naming the variable, and the process still answers afterwards."""
+    with scratch_database(local_env, template=base.template) as scratch, base.old.probe() as probe:
+        unusable = dataclasses.replace(scratch, pooled_url="postgresql://")
+        findings, notes = probe.app_checks(unusable)
+        assert [] == notes
+        assert [(BREAKING, "running", "app start-up")] == [(f.severity, f.check, f.subject) for f in findings]
+        assert "the app stopped at start-up: SystemExit: error: DATABASE_URL" in findings[0].message
+        assert base.probe.models() == probe.models()
