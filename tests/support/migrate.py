@@ -1,5 +1,6 @@
 """Helpers for the migration tests: direct SQL on a test database (the legacy bootstrap applied by
-hand, alembic_version, the history rows) and the migrator run as a real subprocess."""
+hand, alembic_version, the history rows) and the migrator run as the job runs it (start_migrator:
+a real subprocess; run_job_command: in this process unless told otherwise)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ops.migrate import revisions
 from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, MIGRATIONS_DIR
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
+from tests.support.inprocess import in_process_default, job_main, run_in_process
 
 # A revision that sleeps, kept out of migrations/ (PGSTACK_EXTRA_VERSIONS adds it) for the lock tests.
 SLOW_VERSIONS = Path(__file__).resolve().parents[1] / "ops" / "migrate" / "slow_versions"
@@ -61,14 +63,20 @@ def migrator_env(database: TestDatabase, **extra: str) -> dict[str, str]:
     return {**os.environ, **database.environ(), **extra}
 
 
-def run_job_command(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[str]:
-    """The job's command as the plan gives it (direct URL only), against a real test database."""
+def run_job_command(
+    database: TestDatabase, *args: str, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The job's command as the plan gives it (direct URL only), against a real test database: with
+    exactly that environment, in this process (tests.support.inprocess) unless `process` is set or
+    PGSTACK_TEST_TASKS=process. Its output is what the tests replay as the job's logs."""
     env = {
         "DIRECT_DATABASE_URL": database.direct_url,
         "DB_SCHEMA": database.schema,
         "DB_POOL_MODE": "direct",
         "PATH": "/usr/bin:/bin",
     }
+    if not process and in_process_default():
+        return run_in_process(job_main, ["ops.migrate", *args], env, cwd=REPO_ROOT, timeout=120)
     return subprocess.run(
         [sys.executable, "-m", "ops.migrate", *args],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
