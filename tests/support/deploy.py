@@ -62,8 +62,11 @@ class Stage:
         env.update(extra)
         return env
 
-    def invoke(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return run_task(*args, environ=env or self.environ(), timeout=300)
+    def invoke(
+        self, *args: str, env: dict[str, str] | None = None, process: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """The task in this process (tests.support.inprocess), or in one of its own with `process`."""
+        return run_task(*args, environ=env or self.environ(), timeout=300, process=process)
 
     def order(self) -> list[list[str]]:
         """Every stand-in call, `gcloud ...` and `pulumi ...` alike, in the order they came."""

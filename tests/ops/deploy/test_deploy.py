@@ -266,8 +266,10 @@ def test_the_stand_in_refuses_a_call_without_project_or_region(stage: Stage) -> 
 
 
 def test_every_gcloud_call_of_the_dry_run_names_project_and_region(stage: Stage) -> None:
-    """--dry-run prints every step's exact commands, runs nothing and needs no credentials."""
-    done = stage.invoke("deploy", "--stack", "staging", "--dry-run")
+    """--dry-run prints every step's exact commands, runs nothing and needs no credentials. In a
+    process of its own, as a user runs it: the offline plan in a fresh interpreter (the others run
+    the task in the test process, where the Pulumi SDK and the program are loaded already)."""
+    done = stage.invoke("deploy", "--stack", "staging", "--dry-run", process=True)
     assert 0 == done.returncode, done.stderr
     assert [] == stage.order()
     lines = [line.strip() for line in done.stdout.splitlines()]
