@@ -19,15 +19,22 @@ from ops.migrate.lock import Timeouts
 from stacks.stackfile import REPO_ROOT
 from tests.fix_cluster import OwnEnv
 from tests.support import TestDatabase
+from tests.support.tasks import run_job
 
 HEAD = "0004_usage_events_user_ts_index"
 WAITING = "database not reachable yet ("
 
 
+def _job_environ(direct_url: str, schema: str, **extra: str) -> dict[str, str]:
+    """What the Cloud Run job is given: the direct URL only, no pooler."""
+    return {"DIRECT_DATABASE_URL": direct_url, "DB_POOL_MODE": "direct", "DB_SCHEMA": schema, **extra}
+
+
 def _migrator(direct_url: str, schema: str, **extra: str) -> subprocess.Popen[str]:
-    """`python -m ops.migrate` as the Cloud Run job runs it: the direct URL only, no pooler."""
+    """`python -m ops.migrate` as the Cloud Run job runs it, in a process of its own (the test reads
+    its output while it waits, and brings Postgres up meanwhile)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL")}
-    env.update({"DIRECT_DATABASE_URL": direct_url, "DB_POOL_MODE": "direct", "DB_SCHEMA": schema, **extra})
+    env.update(_job_environ(direct_url, schema, **extra))
     return subprocess.Popen(
         [sys.executable, "-m", "ops.migrate"],
         cwd=REPO_ROOT,
@@ -89,9 +96,10 @@ def test_a_refused_login_fails_at_once_in_one_masked_line(
 ) -> None:
     """A wrong password or an unknown database is not the network: no retry, one line, no password."""
     url = make_url(database.direct_url).set(**change)  # type: ignore[arg-type]
-    migrator = _migrator(url.render_as_string(hide_password=False), database.schema)
-    out, err = migrator.communicate(timeout=60)
-    assert 1 == migrator.returncode
+    # In this process: the job's connect and its one line are the subject, not its process.
+    done = run_job(environ=_job_environ(url.render_as_string(hide_password=False), database.schema))
+    out, err = done.stdout, done.stderr
+    assert 1 == done.returncode
     assert [] == _progress(out), "it retried"  # each retry prints a line (a clock would time start-up)
     assert 1 == len(err.strip().splitlines()), err
     assert err.startswith("error: cannot connect to postgresql+psycopg://app:***@")
@@ -106,10 +114,10 @@ def test_an_unreachable_database_is_retried_up_to_the_bound_then_one_line() -> N
     """Nothing listening: a progress line per attempt for MIGRATE_CONNECT_TIMEOUT_S, then one error."""
     url = f"postgresql://app:not-this-one@127.0.0.1:{free_port()}/app"
     started = time.monotonic()
-    migrator = _migrator(url, "app", MIGRATE_CONNECT_TIMEOUT_S="3")
-    out, err = migrator.communicate(timeout=60)
+    done = run_job(environ=_job_environ(url, "app", MIGRATE_CONNECT_TIMEOUT_S="3"))  # in this process
+    out, err = done.stdout, done.stderr
     elapsed = time.monotonic() - started
-    assert 1 == migrator.returncode
+    assert 1 == done.returncode
     assert 3 <= elapsed
     attempts = _progress(out)
     assert len(attempts) >= 2

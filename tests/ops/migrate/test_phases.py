@@ -22,8 +22,9 @@ from ops.migrate.revisions import head_revision, script_directory
 from ops.migrate.status import status
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
-from tests.support.migrate import start_migrator, use_extra_versions, version
+from tests.support.migrate import use_extra_versions, version
 from tests.support.revisions import write_revision
+from tests.support.tasks import run_job
 
 
 def _write(versions: Path, rev: str, down: str, body: str, phase: str = "") -> str:
@@ -59,9 +60,10 @@ def _columns(conn: psycopg.Connection, schema: str) -> set[str]:
 
 
 def _job(database: TestDatabase, *args: str) -> tuple[int, str, str]:
-    proc = start_migrator(database, *args)
-    out, err = proc.communicate(timeout=120)
-    return proc.returncode, out, err
+    """`python -m ops.migrate ARGS` on the test database (in this process: the job's phases, its
+    output and its exit code are the subject here, not its process)."""
+    done = run_job(*args, environ=database.environ())
+    return done.returncode, done.stdout, done.stderr
 
 
 def test_the_job_holds_a_contract_revision_back_and_the_contract_phase_applies_it(

@@ -4,7 +4,6 @@ against rows that were already there, all or nothing, and run by the migration j
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -16,10 +15,8 @@ from ops.local.native import LocalEnv
 from ops.migrate.migrator import migrate
 from ops.migrate.seed import SEED_FILE, seed
 from ops.migrate.target import DatabaseTarget
-from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
-from tests.support.migrate import migrator_env
-from tests.support.tasks import run_task
+from tests.support.tasks import run_job, run_task
 
 TABLES = ("users", "sessions", "oauth_tokens", "events", "usage_events")
 
@@ -106,15 +103,8 @@ def test_a_failing_seed_file_inserts_nothing(
 
 
 def _run_job(database: TestDatabase, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops.migrate"],
-        cwd=REPO_ROOT,
-        env=migrator_env(database, **extra),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """The job on the test database, in this process (its seeding is the subject, not its process)."""
+    return run_job(environ={**database.environ(), **extra})
 
 
 def test_the_migration_job_seeds_only_when_asked(

@@ -20,7 +20,8 @@ from ops.migrate.revisions import head_revision
 from ops.migrate.state import State
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
-from tests.support.migrate import apply_legacy, history_rows, start_migrator, version
+from tests.support.migrate import apply_legacy, history_rows, version
+from tests.support.tasks import run_job
 
 ALL = [
     "0001_baseline",
@@ -213,15 +214,10 @@ def test_a_zero_lock_wait_gives_up_at_once(target: DatabaseTarget, database: Tes
     key = {"cls": LOCK_CLASS, "key": lock_key(target.schema)}
     with psycopg.connect(libpq_dsn(database.direct_url), autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%(cls)s, %(key)s)", key)
-        migrator = start_migrator(database, MIGRATE_LOCK_WAIT_S="0")
-        try:
-            _, err = migrator.communicate(timeout=30)
-        finally:
-            if migrator.poll() is None:  # it waited after all: stop it and close its pipes
-                migrator.kill()
-                migrator.communicate()
-    assert 1 == migrator.returncode
-    assert "MIGRATE_LOCK_WAIT_S is 0: wait for it to finish" in err
+        # The job in this process: a wait after all ends at run_job's timeout, and fails the test.
+        done = run_job(environ={**database.environ(), "MIGRATE_LOCK_WAIT_S": "0"})
+    assert 1 == done.returncode
+    assert "MIGRATE_LOCK_WAIT_S is 0: wait for it to finish" in done.stderr
 
 
 @pytest.mark.parametrize("value", ["-1", "soon", "inf"])
