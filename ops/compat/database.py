@@ -1,13 +1,16 @@
 """The throwaway database db.compat builds the old schema in: a fresh database in a local cluster (a
-throwaway one of its own, or one handed in, as the tests' session cluster), owned by the owner role,
-with the runtime role's privileges, dropped afterwards."""
+throwaway one of its own, copied from a pristine cluster kept in db.compat's cache instead of made by
+initdb each run, or one handed in, as the tests' session cluster), owned by the owner role, with the
+runtime role's privileges, dropped afterwards."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -80,8 +83,22 @@ def scratch_database(env: LocalEnv, template: str | None = None) -> Iterator[Scr
         drop(env, scratch.name)
 
 
+def pristine_cache(cache: Path) -> Path | None:
+    """The cache of pristine clusters (ops/local/pristine.py) under db.compat's `cache`, made on first
+    use; None when Postgres's service user could not reach it (run as root from a checkout under a
+    private directory): then the throwaway cluster runs initdb, as it always can (its own directory
+    is a temp one the service user reaches)."""
+    path = (cache / "pristine").resolve()  # through a link: the directory the service user must reach
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
+    if os.geteuid() == 0 and not all(parent.stat().st_mode & 0o001 for parent in path.parents):
+        return None
+    return path
+
+
 @contextlib.contextmanager
-def throwaway_cluster() -> Iterator[LocalEnv]:
-    """A Postgres + PgBouncer of db.compat's own, on free ports, stopped and deleted afterwards."""
-    with throwaway.throwaway_env("pgstack-compat-") as env:
+def throwaway_cluster(pristine: Path | None = None) -> Iterator[LocalEnv]:
+    """A Postgres + PgBouncer of db.compat's own, on free ports, stopped and deleted afterwards; its
+    cluster a copy of the one in `pristine` (a pristine_cache()) when given."""
+    with throwaway.throwaway_env("pgstack-compat-", pristine=pristine) as env:
         yield env

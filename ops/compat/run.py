@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.compat import checkout, running, static
-from ops.compat.database import Scratch, scratch_database, throwaway_cluster
+from ops.compat.database import Scratch, pristine_cache, scratch_database, throwaway_cluster
 from ops.compat.errors import CompatInputError
 from ops.compat.report import CompatReport, Finding
 from ops.errors import UserError
@@ -204,7 +204,9 @@ def compat(
 
         def start_database() -> Scratch:
             started = time.monotonic()
-            env = cluster if cluster is not None else databases.enter_context(throwaway_cluster())
+            env = cluster
+            if env is None:
+                env = databases.enter_context(throwaway_cluster(pristine_cache(setup.cache)))
             scratch = databases.enter_context(scratch_database(env))
             report.timings["database"] = report.timings.get("database", 0.0) + time.monotonic() - started
             return scratch

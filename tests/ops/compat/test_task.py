@@ -43,12 +43,15 @@ class Repo:
 
 
 @pytest.fixture(name="repo", scope="module")
-def _repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
+def _repo(tmp_path_factory: pytest.TempPathFactory, pristine: Path) -> Iterator[Repo]:
+    """The repository; its db.compat cache shares the virtualenvs, and the test run's pristine
+    clusters (ops/local/pristine.py) stand for the cache's own (initdb is not what it tests)."""
     root = tmp_path_factory.mktemp("compat-task")
     path, _, base = build_repo(root, head_revision())
     (path / "migrations" / "versions" / "0901_drop_picture.py").write_text(DROP)
     head = commit_all(path, "drop users.picture")
-    cache_sharing_venvs(path / ".local" / "compat")  # .local is git-ignored: the tree stays clean
+    cache = cache_sharing_venvs(path / ".local" / "compat")  # .local is git-ignored: the tree stays clean
+    (cache / "pristine").symlink_to(pristine, target_is_directory=True)
     yield Repo(path, base, head)
 
 
@@ -180,7 +183,7 @@ def test_the_deploy_preflight_refuses_a_serving_commit_the_new_schema_breaks(
         (versions / name).write_text((repo.path / "migrations" / "versions" / name).read_text())
     use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
-    monkeypatch.setattr("ops.compat.run.throwaway_cluster", lambda: contextlib.nullcontext(local_env))
+    monkeypatch.setattr("ops.compat.run.throwaway_cluster", lambda _: contextlib.nullcontext(local_env))
     cache = cache_sharing_venvs(tmp_path / "cache")
     setup = CompatSetup(cache, find_uv(Path(sys.executable).parent, None), dict(os.environ))
     lines: list[str] = []
