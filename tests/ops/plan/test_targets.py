@@ -8,6 +8,7 @@ deploy) and check that rule against the targets `ops.plan.targets` computes.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,9 @@ import yaml
 from ops.plan.planner import Plan, plan_stack, to_json
 from ops.plan.policies import evaluate
 from ops.plan.targets import closure, migration_targets
+from ops.plan.targets import main as targets_main
 from stacks.stackfile import REPO_ROOT
+from tests.support.inprocess import run_in_process
 from tests.support.plan import shipped_plan
 
 RUN_JOB = "gcp:cloudrunv2/job:Job"
@@ -128,23 +131,25 @@ def test_shipped_stacks_keep_the_job_standalone(stack: str) -> None:
     assert [] == [v for v in evaluate(shipped_plan(stack)) if v.policy == "migrate-first"]
 
 
-@pytest.mark.usefixtures("subprocesses")
+def _targets_module(argv: list[str]) -> None:
+    """`python -m ops.plan.targets ARGV[1:]`, as its `__main__` block runs it."""
+    sys.exit(targets_main(argv[1:]))
+
+
 def test_the_module_prints_the_targets_for_the_workflow(tmp_path: Path) -> None:
-    """`python -m ops.plan.targets` prints the URNs one a line, from a plan file too; errors are one line."""
+    """`python -m ops.plan.targets` prints the URNs one a line, from a plan file too; errors are one
+    line. Its main runs in this process, its output captured at the file descriptors."""
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(to_json(shipped_plan("staging")))
-    command = [sys.executable, "-m", "ops.plan.targets", "--stack", "staging", "--plan", str(plan_file)]
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=120)
+    argv = ["ops.plan.targets", "--stack", "staging", "--plan", str(plan_file)]
+
+    def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return run_in_process(_targets_module, argv, dict(os.environ), cwd=REPO_ROOT, timeout=120)
+
+    done = run(argv)
     assert 0 == done.returncode, done.stderr
     assert migration_targets(shipped_plan("staging")) == done.stdout.splitlines()
-    wrong = subprocess.run(
-        [*command[:4], "prod", *command[5:]],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    wrong = run([*argv[:2], "prod", *argv[3:]])
     assert 1 == wrong.returncode
     assert wrong.stderr.startswith("error: ") and 1 == len(wrong.stderr.splitlines())
     assert "is the plan of stack staging, not prod" in wrong.stderr
