@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from alembic import command
-from alembic.config import Config
+from alembic.config import Config, main
 from psycopg import sql
 from pytest_alembic.tests import (
     test_model_definitions_match_ddl,
@@ -27,6 +27,7 @@ from ops.migrate.revisions import alembic_config as make_alembic_config
 from ops.migrate.revisions import applied_chain, head_revision
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
+from tests.support.inprocess import run_in_process
 from tests.support.migrate import apply_legacy, history_rows, migrator_env, version
 
 __all__ = [  # pytest-alembic's built-in tests, collected here against a fresh database each
@@ -53,16 +54,16 @@ def _alembic_config(database: TestDatabase) -> Config:
     return make_alembic_config(schema=database.schema)
 
 
+def _alembic_main(argv: list[str]) -> None:
+    """What the `alembic` executable runs: its CLI's entry point on ARGV[1:]."""
+    main(argv=argv[1:], prog="alembic")
+
+
 def _alembic(database: TestDatabase, *args: str) -> subprocess.CompletedProcess[str]:
-    """The plain `alembic` CLI, as the seed documents teach it, with the test database exported."""
-    return subprocess.run(
-        [ALEMBIC, *args],
-        cwd=REPO_ROOT,
-        env=migrator_env(database),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """The plain `alembic` CLI, as the seed documents teach it, with the test database exported: its
+    entry point in this process (what env.py makes of the CLI's commands is the subject here; the
+    executable itself runs in test_checks and test_template)."""
+    return run_in_process(_alembic_main, [ALEMBIC, *args], migrator_env(database), cwd=REPO_ROOT, timeout=120)
 
 
 def test_env_takes_an_engine_or_a_connection(database: TestDatabase, sql_conn: psycopg.Connection) -> None:
