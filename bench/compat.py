@@ -1,8 +1,8 @@
 """`db.compat` on this repository's revisions, cold (no virtualenv cached for the base's lock) then
 warm (the same cache), with where the time goes: worktree, venv, database (a throwaway cluster, the
-base's migration job and seed, this tree's expand revisions), static, running, and the rest (the
-worktree's removal, the cluster's stop). The cluster starts while the base's probe process imports
-its code, so the stages overlap: a negative rest is that overlap. Beside the seconds, the CPU
+base's migration job and seed, this tree's expand revisions), static, running, and the rest (git,
+the cluster's stop, the probe's exit, the worktree's removal). The base's probe process imports its
+code while the cluster starts, in no stage of its own. Beside the seconds, the CPU
 seconds of each run (this process and the children it reaped: the job, the probe, uv, initdb,
 pg_ctl; not the Postgres server, which pg_ctl detaches), which the machine's load barely moves.
 

@@ -74,13 +74,15 @@ def drop(env: LocalEnv, name: str) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(env: LocalEnv, template: str | None = None) -> Iterator[Scratch]:
-    """A throwaway database for the length of the block."""
+def scratch_database(env: LocalEnv, template: str | None = None, *, keep: bool = False) -> Iterator[Scratch]:
+    """A throwaway database for the length of the block (`keep`: left in place, for a cluster that is
+    deleted right after: dropping it would only wait on PgBouncer's connections and a checkpoint)."""
     scratch = create(env, template)
     try:
         yield scratch
     finally:
-        drop(env, scratch.name)
+        if not keep:
+            drop(env, scratch.name)
 
 
 def pristine_cache(cache: Path) -> Path | None:
@@ -96,9 +98,20 @@ def pristine_cache(cache: Path) -> Path | None:
     return path
 
 
+# The cluster is deleted after the run: what only protects data against a crash of the machine is
+# turned off, so the job's commits and the checkpoint at its stop write no more than they must.
+UNSYNCED = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
 @contextlib.contextmanager
 def throwaway_cluster(pristine: Path | None = None) -> Iterator[LocalEnv]:
     """A Postgres + PgBouncer of db.compat's own, on free ports, stopped and deleted afterwards; its
     cluster a copy of the one in `pristine` (a pristine_cache()) when given."""
     with throwaway.throwaway_env("pgstack-compat-", pristine=pristine) as env:
+        with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
+            for name, value in UNSYNCED.items():
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+                )
+            conn.execute("SELECT pg_reload_conf()")
         yield env

@@ -10,7 +10,6 @@ import contextlib
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,30 +196,24 @@ def compat(
         raise CompatInputError(str(exc)) from None
     progress(f"checking out {base} ({ref.short})")
     with contextlib.ExitStack() as stack:
-        databases = stack.enter_context(contextlib.ExitStack())  # closed last: after the pool's thread
         # REF on disk first: a leftover worktree or a lock that cannot install stops here, before
-        # any cluster starts.
+        # any cluster starts. Removed last.
         old = stack.enter_context(old_code(repo, ref, setup, report))
-
-        def start_database() -> Scratch:
-            started = time.monotonic()
-            env = cluster
-            if env is None:
-                env = databases.enter_context(throwaway_cluster(pristine_cache(setup.cache)))
-            scratch = databases.enter_context(scratch_database(env))
-            report.timings["database"] = report.timings.get("database", 0.0) + time.monotonic() - started
-            return scratch
-
+        # REF's probe process imports REF's code while the cluster starts (both mostly wait on
+        # processes, so they overlap even on two cores). Entered before the database, it is waited
+        # for once the database is gone; told to finish when the checks are done, it exits meanwhile.
+        probe = stack.enter_context(old.probe())
         progress("starting a throwaway database while its probe process imports its code")
-        # The cluster starts while REF's probe process imports REF's code: mostly waiting on
-        # processes, so the two overlap even on two cores.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            database = pool.submit(start_database)
-            probe = stack.enter_context(old.probe())
-            scratch = database.result()
+        started = time.monotonic()
+        env = cluster
+        if env is None:
+            env = stack.enter_context(throwaway_cluster(pristine_cache(setup.cache)))
+        scratch = stack.enter_context(scratch_database(env, keep=cluster is None))
+        report.timings["database"] = time.monotonic() - started
         progress("building its schema with its own migration job and seed")
         with _stage(report, "database"):
             old_head = build_old_schema(old, scratch)
         progress(f"applying this tree's expand revisions on {old_head}, checking the old code")
         check_against(old, scratch, report, old_head, probe, phase=phase)
+        probe.finish()
     return report

@@ -142,10 +142,14 @@ class Probe:
         finally:
             self.ask({"do": "stop"}, timeout_s=STOP_TIMEOUT_S)
 
-    def close(self) -> None:
-        """End of input: the probe stops what it serves and exits (killed if it does not)."""
+    def finish(self) -> None:
+        """End of input: the probe stops what it serves and exits (without waiting for it)."""
         with contextlib.suppress(OSError):
             self.stdin.close()
+
+    def close(self) -> None:
+        """Finish, and wait for the probe to exit (killed if it does not)."""
+        self.finish()
         try:
             self.process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
