@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -334,16 +335,21 @@ def _checks(
         if not apps.started_with(target.environ()):
             progress("starting the app for the endpoint checks (beside the database checks)")
         app = apps.start(target.environ())
-    report.checks.append(_run("direct connection", lambda: check_direct(target)))
-    report.checks.append(
-        _skip("pooled connection", held)
-        if paused
-        else _run("pooled connection", lambda: check_pooled(target))
-    )
-    report.checks.append(_run("migrations", lambda: check_migrations(target)))
-    report.checks.append(
-        _skip("privileges", held) if paused else _run("privileges", lambda: check_privileges(target))
-    )
+    # The pooled check mostly waits on its round trips through PgBouncer: it runs in a thread of
+    # its own beside the other database checks (each check has its own connections).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smoke-pooled") as pool:
+        pooled = None if paused else pool.submit(_run, "pooled connection", lambda: check_pooled(target))
+        direct = _run("direct connection", lambda: check_direct(target))
+        migrations = _run("migrations", lambda: check_migrations(target))
+        privileges = (
+            _skip("privileges", held) if paused else _run("privileges", lambda: check_privileges(target))
+        )
+        report.checks += [
+            direct,
+            _skip("pooled connection", held) if pooled is None else pooled.result(),
+            migrations,
+            privileges,
+        ]
     if paused:
         report.checks.extend(_skip(f"app {path}", held) for path in APP_ENDPOINTS)
     else:
