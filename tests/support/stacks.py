@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ops.plan.imports import load_provider_classes_on_demand
 from ops.plan.mocks import PlannedResource, run_under_mocks
 from ops.plan.planner import engine_config
 from ops.plan.resolved import CA_CERTS, ca_certs_answer
@@ -167,6 +168,9 @@ def run_stack(
     """Run the program (`entry`) for `stack` (its Pulumi.<stack>.yaml, or `values`) under the mocks,
     with the config as the engine hands it over (the plan's engine_config); what the program raises
     comes out as it is."""
+    # The provider classes loaded on demand, as the plan loads them (ops/plan/imports.py): the same
+    # classes, about a second less of imports per test process than whole provider packages.
+    load_provider_classes_on_demand()
     values = with_overrides(values or read_stack(stack), **overrides)
     config, secret_keys = engine_config(values)
     recorded, outputs = run_under_mocks(
