@@ -4,7 +4,8 @@ Under pytest-xdist every worker is a test process of its own, so each gets its o
 ports in a temp dir and its own template: workers never share a database. A test's database is a
 copy of the template (`CREATE DATABASE ... TEMPLATE`): the owner role's schema and the runtime role's
 privileges are made once per process, not once per test. Started through ops.local.native itself,
-and always stopped, even when a test fails or the run is interrupted.
+from a copy of the run's pristine cluster (tests/fix_cluster.py: initdb once per run, not per
+process), and always stopped, even when a test fails or the run is interrupted.
 
 New tests take `database` (an empty schema, the roles in place) or `local_env` (the cluster itself);
 a test that stops, kills or reconfigures a cluster starts one of its own (`own_cluster_root`, in
@@ -18,6 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -44,12 +46,13 @@ def tune_for_tests(env: LocalEnv) -> None:
 
 
 @pytest.fixture(name="local_env", scope="session")
-def _local_env() -> Iterator[LocalEnv]:
-    """This test process's Postgres + PgBouncer, on free ports, torn down whatever happens."""
+def _local_env(pristine: Path) -> Iterator[LocalEnv]:
+    """This test process's Postgres + PgBouncer, on free ports, torn down whatever happens: a copy
+    of the run's pristine cluster (initdb is not what these tests are about), not an initdb of its own."""
     root = throwaway.make_state_root("pgstack-tests-")
     config = throwaway.throwaway_config()
     stack_file = throwaway.write_stack_file(root / "Pulumi.local.yaml", config)
-    env = LocalEnv(config, root / "state")
+    env = LocalEnv(config, root / "state", pristine)
     saved = {key: os.environ.get(key) for key in ("PGSTACK_STACK_FILE", "PGSTACK_STATE_DIR")}
     os.environ["PGSTACK_STACK_FILE"] = str(stack_file)
     os.environ["PGSTACK_STATE_DIR"] = str(env.state_dir)
