@@ -7,6 +7,7 @@ models checked against the schema and REF's code run on it."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -160,13 +161,18 @@ def check_against(
 def old_code(
     repo: Path, ref: checkout.Ref, setup: checkout.CompatSetup, report: CompatReport
 ) -> Iterator[OldCode]:
-    """REF's worktree and virtualenv for the block (the worktree is removed afterwards)."""
+    """REF's worktree and virtualenv for the block (the worktree is removed afterwards, and the
+    bytecode its processes kept of it: by the path of a worktree that is gone, never read again)."""
     started = time.monotonic()
     with checkout.worktree(repo, ref, setup.cache) as path:
         report.timings["worktree"] = time.monotonic() - started
         with _stage(report, "venv"):
             python, _ = checkout.virtualenv(path, setup.cache, setup.uv, setup.environ)
-        yield OldCode(ref, path, python, setup.environ, checkout.pycache(python))
+        pycache = checkout.pycache(python)
+        try:
+            yield OldCode(ref, path, python, setup.environ, pycache)
+        finally:
+            shutil.rmtree(pycache / path.absolute().relative_to("/"), ignore_errors=True)
 
 
 def compat(

@@ -21,7 +21,14 @@ from ops.deploy.preflight import check_compat
 from ops.errors import UserError
 from ops.local.native import LocalEnv
 from ops.migrate.revisions import head_revision, script_directory
-from tests.support.compat import MOOD_REVISION, build_repo, cache_sharing_venvs, commit_all, git
+from tests.support.compat import (
+    MOOD_REVISION,
+    SHARED_VENVS,
+    build_repo,
+    cache_sharing_venvs,
+    commit_all,
+    git,
+)
 from tests.support.migrate import use_extra_versions
 from tests.support.revisions import revision_source
 from tests.support.tasks import run_task
@@ -60,8 +67,13 @@ def _compat(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _leftovers(repo: Repo) -> list[str]:
-    """The worktrees db.compat left (the shared virtualenvs: see the lock test)."""
-    return [line for line in git(repo.path, "worktree", "list").splitlines() if "/.local/compat/" in line]
+    """The worktrees db.compat left, and any bytecode kept of them (the shared virtualenvs: see the
+    lock test)."""
+    worktrees = repo.path.absolute() / ".local" / "compat" / "worktrees"
+    kept = [str(path) for path in SHARED_VENVS.glob(f"*/pycache/{worktrees.relative_to('/')}/*")]
+    return [
+        line for line in git(repo.path, "worktree", "list").splitlines() if "/.local/compat/" in line
+    ] + kept
 
 
 def test_a_dropped_column_the_serving_code_uses_is_breaking(repo: Repo, tmp_path: Path) -> None:
