@@ -71,9 +71,10 @@ def _state_root() -> Iterator[Path]:
 def _own_env(pristine: Path) -> OwnEnv:
     """`own_env(prefix, config=None)`: a started environment of the test's own in a temp dir, a copy
     of the run's pristine cluster, as a context manager that stops and deletes it
-    (ops.local.throwaway.throwaway_env)."""
+    (ops.local.throwaway.throwaway_env). Not durable: `up` does not wait for its files to reach the
+    disk (tests/ops/local/test_sync.py, whose subject that is, starts its own `LocalEnv`)."""
 
     def start(prefix: str, config: LocalConfig | None = None) -> AbstractContextManager[LocalEnv]:
-        return throwaway_env(prefix, config, pristine)
+        return throwaway_env(prefix, config, pristine, durable=False)
 
     return start

@@ -24,7 +24,7 @@ from ops.local.bouncer import NativeBouncer
 from ops.local.postgres import START_TIMEOUT_S, NativePostgres
 from ops.local.processes import port_stays_busy
 from ops.local.statedir import SERVICE_USER, SUPERUSER, StateDir
-from ops.local.status import EnvStatus, ProcessStatus
+from ops.local.status import EnvStatus, native_status
 from pgbouncer import PgBouncerSettings
 from stacks.config import Key, LocalConfig
 
@@ -81,12 +81,16 @@ class LocalEnv:
     name = "native"
     reads_pools = True
 
-    def __init__(self, config: LocalConfig, state_dir: Path, pristine: Path | None = None) -> None:
+    def __init__(
+        self, config: LocalConfig, state_dir: Path, pristine: Path | None = None, durable: bool = True
+    ) -> None:
         """`pristine`: a cache of pristine clusters (ops/local/pristine.py) to copy instead of running
-        initdb; for throwaway environments, whose subject is not initdb."""
+        initdb; `durable=False`: a new cluster's files are not written to disk before `up` returns
+        (the marker keeps saying so). Both for throwaway environments, whose subject is neither."""
         self.config = config
         self.state = StateDir(state_dir, config.postgres_version, config.source)
         self.pristine = pristine
+        self.durable = durable
         self._binaries: Binaries | None = None
 
     @property
@@ -195,7 +199,7 @@ class LocalEnv:
     # --- status ---------------------------------------------------------------------------
     def status(self) -> EnvStatus:
         """What runs now: pid, port, version, and PgBouncer's pools."""
-        return _status(self)
+        return native_status(self)
 
     def pools(self) -> list[dict[str, Any]] | None:
         """PgBouncer's pools from its admin console, or None when it is not running."""
@@ -221,88 +225,8 @@ class LocalEnv:
     def start(self, progress: Progress = _quiet) -> tuple[str, str | None]:
         """`up`, the direct and pooled URLs as text (Runtime.start: no SQLAlchemy to parse them)."""
         with self.state.exclusive(progress):
-            self._up(progress)
+            _up(self, progress)
         return self.direct_url(), self.pooled_url()
-
-    def _up(self, progress: Progress) -> None:
-        state = self.state.check()
-        binaries = self.binaries  # fail on missing binaries before touching anything
-        postgres, bouncer, cfg = self.postgres, self.bouncer, self.config
-        pg_running = state == "ready" and postgres.pid() is not None
-        bouncer_running = state == "ready" and bouncer.pid() is not None
-        crashed = {
-            cfg.postgres_port: not pg_running and (self.pgdata / "postmaster.pid").exists(),
-            cfg.pgbouncer_port: not bouncer_running and bouncer.pidfile.exists(),
-        }
-        if crashed[cfg.postgres_port]:
-            # A killed postmaster's backends still hold its connections for a moment.
-            postgres.clear_stale_lockfile(progress)
-        # Check every port we are about to bind before starting (or restarting on a changed port)
-        # anything: nothing half-way, and a running server is not stopped for a port it cannot take.
-        for listens_there, port, key in (
-            (pg_running and postgres.port_now() == cfg.postgres_port, cfg.postgres_port, Key.POSTGRES_PORT),
-            (
-                bouncer_running and bouncer.port_now() == cfg.pgbouncer_port,
-                cfg.pgbouncer_port,
-                Key.PGBOUNCER_PORT,
-            ),
-        ):
-            # After a crash the dead server's sockets may take a moment to go: wait for them.
-            grace = START_TIMEOUT_S / 3 if crashed[port] else 0.0
-            if not listens_there and port_stays_busy(port, grace):
-                raise UserError(
-                    f"port {port} on 127.0.0.1 is already in use: stop what listens there or "
-                    f"change pgstack:{key} in {cfg.source}"
-                )
-        if state != "ready":
-            loading = _import_in_background(AFTER_INITDB)
-            try:
-                postgres.initialise(binaries, state, progress, self.pristine)
-            finally:
-                loading.join()
-        tls_changed = self.state.tls.ensure(self.state.own, progress)
-        pg_changed = postgres.write_conf() or tls_changed
-        if pg_running and pg_changed:
-            progress("postgres: settings changed, restarting")
-            postgres.stop(binaries)
-            pg_running = False
-        # A new cluster (or one whose first `up` stopped early) is written to disk meanwhile.
-        syncing = None if self.state.synced() else postgres.sync(binaries)
-        try:
-            if not pg_running:
-                postgres.start(binaries, progress)
-            self._ensure_database(progress)
-            bouncer_changed = bouncer.write_files()
-            if bouncer_running and bouncer_changed:
-                progress("pgbouncer: settings changed, restarting")
-                bouncer.stop()
-                bouncer_running = False
-            if not bouncer_running:
-                bouncer.start(binaries, progress)
-        except BaseException:
-            if syncing is not None:
-                syncing.communicate()  # no stray process; the marker still says unsynced: `up` retries
-            raise
-        if syncing is not None:
-            postgres.wait_synced(syncing, progress)
-        _undo_leftovers(self, progress)
-
-    def _ensure_database(self, progress: Progress) -> None:
-        """The roles, the database and the schema; then the runtime role's privileges on the schema,
-        as its owner (ops/migrate/grants.py), unless nothing they depend on changed since they last
-        ran here (ops/local/roles.grants_state): a warm `up` then loads no SQLAlchemy."""
-        from ops.local.roles import grants_state  # psycopg: only when the environment starts
-
-        def grant_unless_unchanged(owner: psycopg.Connection) -> None:
-            if grants_state(owner, self.config) == self.state.read_grants_state():
-                return
-            from ops.migrate.grants import grant_runtime  # SQLAlchemy
-
-            for action in grant_runtime(self.target()).actions:
-                progress(f"postgres: {action}")
-            self.state.record_grants_state(grants_state(owner, self.config))
-
-        self.postgres.ensure_database(progress, grant_unless_unchanged)
 
     # --- down and reset -------------------------------------------------------------------
     def stop_postgres(self) -> bool:
@@ -328,6 +252,13 @@ class LocalEnv:
         progress("pgbouncer: stopped" if self.stop_pgbouncer() else "pgbouncer: was not running")
         progress("postgres: stopped" if self.stop_postgres() else "postgres: was not running")
 
+    def discard(self) -> None:
+        """Stop both at once, Postgres without a shutdown checkpoint: a throwaway env about to be deleted."""
+        if self.state_dir.exists():
+            with self.state.exclusive(_quiet):
+                self.stop_pgbouncer()
+                self.postgres.stop(self.binaries, immediate=True)
+
     def reset(self, progress: Progress = _quiet) -> None:
         """Stop everything and delete the state directory (refuses one pgstack did not create)."""
         if not self.state_dir.exists():
@@ -342,40 +273,87 @@ class LocalEnv:
         progress(f"deleted {self.state_dir}")
 
 
-def _status(env: LocalEnv) -> EnvStatus:
-    """What runs now: pid, port, version, and PgBouncer's pools."""
-    initialised = env.state.is_ours() and (env.pgdata / "PG_VERSION").exists()
-    postgres, bouncer = env.postgres, env.bouncer
-    pg_pid = postgres.pid() if initialised else None
-    pg_version = postgres.version() if pg_pid is not None else None
-    bouncer_pid = bouncer.pid() if initialised else None
-    bouncer_version: str | None = None
-    pools: list[dict[str, Any]] = []
-    leftovers: list[str] = []
-    in_progress: list[str] = []
-    if bouncer_pid is not None:
-        import psycopg
-
-        with contextlib.suppress(psycopg.Error):
-            bouncer_version, pools = bouncer.admin_info()
-    if pg_version is not None:
-        import psycopg
-
-        with contextlib.suppress(psycopg.Error):
-            found, in_progress = env.leftovers().find()
-            leftovers = [leftover.what for leftover in found]
-    cfg = env.config
-    return EnvStatus(
-        state_dir=env.state_dir,
-        initialised=initialised,
-        postgres=ProcessStatus("postgres", pg_version is not None, pg_pid, cfg.postgres_port, pg_version),
-        pgbouncer=ProcessStatus(
-            "pgbouncer", bouncer_version is not None, bouncer_pid, cfg.pgbouncer_port, bouncer_version
+def _up(env: LocalEnv, progress: Progress) -> None:
+    """`up`'s work, under the environment's lock."""
+    state = env.state.check()
+    binaries = env.binaries  # fail on missing binaries before touching anything
+    postgres, bouncer, cfg = env.postgres, env.bouncer, env.config
+    pg_running = state == "ready" and postgres.pid() is not None
+    bouncer_running = state == "ready" and bouncer.pid() is not None
+    crashed = {
+        cfg.postgres_port: not pg_running and (env.pgdata / "postmaster.pid").exists(),
+        cfg.pgbouncer_port: not bouncer_running and bouncer.pidfile.exists(),
+    }
+    if crashed[cfg.postgres_port]:
+        # A killed postmaster's backends still hold its connections for a moment.
+        postgres.clear_stale_lockfile(progress)
+    # Check every port we are about to bind before starting (or restarting on a changed port)
+    # anything: nothing half-way, and a running server is not stopped for a port it cannot take.
+    for listens_there, port, key in (
+        (pg_running and postgres.port_now() == cfg.postgres_port, cfg.postgres_port, Key.POSTGRES_PORT),
+        (
+            bouncer_running and bouncer.port_now() == cfg.pgbouncer_port,
+            cfg.pgbouncer_port,
+            Key.PGBOUNCER_PORT,
         ),
-        pools=pools,
-        leftovers=leftovers,
-        in_progress=in_progress,
-    )
+    ):
+        # After a crash the dead server's sockets may take a moment to go: wait for them.
+        grace = START_TIMEOUT_S / 3 if crashed[port] else 0.0
+        if not listens_there and port_stays_busy(port, grace):
+            raise UserError(
+                f"port {port} on 127.0.0.1 is already in use: stop what listens there or "
+                f"change pgstack:{key} in {cfg.source}"
+            )
+    if state != "ready":
+        loading = _import_in_background(AFTER_INITDB)
+        try:
+            postgres.initialise(binaries, state, progress, env.pristine)
+        finally:
+            loading.join()
+    tls_changed = env.state.tls.ensure(env.state.own, progress)
+    pg_changed = postgres.write_conf() or tls_changed
+    if pg_running and pg_changed:
+        progress("postgres: settings changed, restarting")
+        postgres.stop(binaries)
+        pg_running = False
+    # A new cluster (or one whose first `up` stopped early) is written to disk meanwhile.
+    syncing = None if env.state.synced() or not env.durable else postgres.sync(binaries)
+    try:
+        if not pg_running:
+            postgres.start(binaries, progress)
+        _ensure_database(env, progress)
+        bouncer_changed = bouncer.write_files()
+        if bouncer_running and bouncer_changed:
+            progress("pgbouncer: settings changed, restarting")
+            bouncer.stop()
+            bouncer_running = False
+        if not bouncer_running:
+            bouncer.start(binaries, progress)
+    except BaseException:
+        if syncing is not None:
+            syncing.communicate()  # no stray process; the marker still says unsynced: `up` retries
+        raise
+    if syncing is not None:
+        postgres.wait_synced(syncing, progress)
+    _undo_leftovers(env, progress)
+
+
+def _ensure_database(env: LocalEnv, progress: Progress) -> None:
+    """The roles, the database and the schema; then the runtime role's privileges on the schema,
+    as its owner (ops/migrate/grants.py), unless nothing they depend on changed since they last
+    ran here (ops/local/roles.grants_state): a warm `up` then loads no SQLAlchemy."""
+    from ops.local.roles import grants_state  # psycopg: only when the environment starts
+
+    def grant_unless_unchanged(owner: psycopg.Connection) -> None:
+        if grants_state(owner, env.config) == env.state.read_grants_state():
+            return
+        from ops.migrate.grants import grant_runtime  # SQLAlchemy
+
+        for action in grant_runtime(env.target()).actions:
+            progress(f"postgres: {action}")
+        env.state.record_grants_state(grants_state(owner, env.config))
+
+    env.postgres.ensure_database(progress, grant_unless_unchanged)
 
 
 def _undo_leftovers(env: LocalEnv, progress: Progress) -> None:

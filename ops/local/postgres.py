@@ -124,7 +124,7 @@ class NativePostgres:
         self.state.create_subdirectories()
         started = time.monotonic()
         if pristine is None:
-            self._initdb(binaries, progress)
+            _initdb(self.state, binaries, progress)
         else:
             source = pristine_cluster(pristine, binaries)
             progress(f"postgres: {pgdata}: a copy of the cluster initdb made in {source}")
@@ -135,24 +135,6 @@ class NativePostgres:
         # `up` take this cluster for an interrupted initdb, nor its running Postgres for a stranger.
         self.state.write_marker("ready", synced=False)
         progress(f"postgres: initialised in {time.monotonic() - started:.1f} s")
-
-    def _initdb(self, binaries: Binaries, progress: Progress) -> None:
-        """initdb into the state's pgdata, the superuser's password from the state (UserError if it fails)."""
-        pgdata = self.state.pgdata
-        progress(f"postgres: initdb {pgdata}")
-        pwfile = self.state.run_dir / "initdb.pw"
-        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(self.state.password() + "\n")
-        self.state.own(pwfile)
-        try:
-            result = self.state.run(*initdb_command(binaries, pgdata, pwfile), timeout=120, hold_lock=True)
-        finally:
-            pwfile.unlink(missing_ok=True)
-        if result.returncode != 0:
-            log = self.state.log_dir / "initdb.log"
-            log.write_text(result.stdout + result.stderr)
-            raise UserError(f"initdb failed: {worst_line(result.stderr)} (see {log})")
 
     def sync(self, binaries: Binaries) -> subprocess.Popen[str]:
         """Start `initdb --sync-only`: every file of the cluster written to disk, as initdb itself
@@ -276,8 +258,9 @@ class NativePostgres:
             return False
         return pid_alive(int(lines[0]), "postgres")
 
-    def stop(self, binaries: Binaries) -> bool:
-        """Stop Postgres (fast shutdown: open transactions are rolled back); True if it ran."""
+    def stop(self, binaries: Binaries, immediate: bool = False) -> bool:
+        """Stop Postgres (fast shutdown: open transactions are rolled back); True if it ran.
+        `immediate`: no shutdown checkpoint (the next start recovers), for a cluster about to be deleted."""
         if self.pid() is None:
             return False
         result = self.state.run(
@@ -286,7 +269,7 @@ class NativePostgres:
             "--pgdata",
             str(self.state.pgdata),
             "--mode",
-            "fast",
+            "immediate" if immediate else "fast",
             "--wait",
             "--silent",
             timeout=START_TIMEOUT_S + 10,
@@ -314,6 +297,25 @@ class NativePostgres:
             ensure_schema(owner, cfg)
             if then is not None:
                 then(owner)
+
+
+def _initdb(state: StateDir, binaries: Binaries, progress: Progress) -> None:
+    """initdb into the state's pgdata, the superuser's password from the state (UserError if it fails)."""
+    pgdata = state.pgdata
+    progress(f"postgres: initdb {pgdata}")
+    pwfile = state.run_dir / "initdb.pw"
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(state.password() + "\n")
+    state.own(pwfile)
+    try:
+        result = state.run(*initdb_command(binaries, pgdata, pwfile), timeout=120, hold_lock=True)
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if result.returncode != 0:
+        log = state.log_dir / "initdb.log"
+        log.write_text(result.stdout + result.stderr)
+        raise UserError(f"initdb failed: {worst_line(result.stderr)} (see {log})")
 
 
 def _remove_interrupted(state: StateDir, progress: Progress) -> None:

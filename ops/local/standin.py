@@ -135,5 +135,5 @@ def cloud_sql_stand_in(
         )
         yield CloudSqlStandIn(env)
     finally:
-        env.down()
+        env.discard()
         shutil.rmtree(root, ignore_errors=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ops.local.native import LocalEnv
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,40 @@ class EnvStatus:
     def serving(self) -> bool:
         """Running, and no pool paused: the app's queries are answered."""
         return self.running and not any(int(pool.get("paused") or 0) for pool in self.pools)
+
+
+def native_status(env: LocalEnv) -> EnvStatus:
+    """What runs now in a native environment: pid, port, version, PgBouncer's pools, and what
+    killed snapshot tasks left."""
+    initialised = env.state.is_ours() and (env.pgdata / "PG_VERSION").exists()
+    postgres, bouncer = env.postgres, env.bouncer
+    pg_pid = postgres.pid() if initialised else None
+    pg_version = postgres.version() if pg_pid is not None else None
+    bouncer_pid = bouncer.pid() if initialised else None
+    bouncer_version: str | None = None
+    pools: list[dict[str, Any]] = []
+    leftovers: list[str] = []
+    in_progress: list[str] = []
+    if bouncer_pid is not None:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            bouncer_version, pools = bouncer.admin_info()
+    if pg_version is not None:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            found, in_progress = env.leftovers().find()
+            leftovers = [leftover.what for leftover in found]
+    cfg = env.config
+    return EnvStatus(
+        state_dir=env.state_dir,
+        initialised=initialised,
+        postgres=ProcessStatus("postgres", pg_version is not None, pg_pid, cfg.postgres_port, pg_version),
+        pgbouncer=ProcessStatus(
+            "pgbouncer", bouncer_version is not None, bouncer_pid, cfg.pgbouncer_port, bouncer_version
+        ),
+        pools=pools,
+        leftovers=leftovers,
+        in_progress=in_progress,
+    )

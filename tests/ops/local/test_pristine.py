@@ -12,6 +12,7 @@ import pytest
 from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.local.binaries import Binaries, find_binaries
+from ops.local.native import LocalEnv
 from ops.local.pgdata import beyond_initdb
 from ops.local.pristine import pristine_cluster
 from ops.local.throwaway import make_state_root, throwaway_config
@@ -70,3 +71,18 @@ def test_a_failing_initdb_is_one_line_and_leaves_nothing(state_root: Path) -> No
         assert [] == [path.name for path in cache.iterdir() if not path.name.startswith(".")]
     finally:
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_a_throwaway_env_skips_the_sync_and_is_discarded_at_once(state_root: Path, pristine: Path) -> None:
+    """Not durable: `up` leaves the new cluster's files to the page cache (the marker says so, and
+    a durable `up` later writes them); `discard` stops both servers with no shutdown checkpoint."""
+    env = LocalEnv(throwaway_config(), state_root / "state", pristine, durable=False)
+    try:
+        env.up()
+        assert not env.state.synced()
+        assert env.status().running
+    finally:
+        env.discard()
+    assert not env.status().postgres.running
+    assert not env.status().pgbouncer.running
+    assert "received immediate shutdown request" in env.postgres_log.read_text()
