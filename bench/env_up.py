@@ -9,12 +9,15 @@ floor first in every other round), so the machine's noise hits them alike; the f
 and the ratio is also given round by round (each cold against the floor timed beside it).
 The project's modules are compiled to bytecode first, as any earlier run leaves them on a user's
 machine (with PYTHONDONTWRITEBYTECODE set and no bytecode, every `invoke` compiles them anew).
+Beside the wall times, the CPU (user + sys) of each and of the processes it waits for (not the
+servers, which run on): figures other work on the machine barely moves, unlike the wall times.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -57,6 +60,12 @@ def _timed(action: Callable[[], None]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
+
+
+def _children_cpu() -> float:
+    """User + sys seconds of the processes this one has waited for so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def _invoke(task: str, stack_file: Path, state_dir: Path, check: bool = True) -> None:
@@ -138,6 +147,15 @@ def main() -> None:
     cold: list[float] = []
     floor: list[float] = []
     warm: list[float] = []
+    warm_cpu: list[float] = []
+    cold_cpu: list[float] = []
+    floor_cpu: list[float] = []
+
+    def timed_floor(env: LocalEnv) -> None:
+        before = _children_cpu()
+        floor.append(_timed(lambda: _floor(env)))
+        floor_cpu.append(_children_cpu() - before)
+
     for round_no in range(1, runs + 1):
         root = Path(tempfile.mkdtemp(prefix="pgstack-bench-"))
         root.chmod(0o755)
@@ -147,11 +165,15 @@ def main() -> None:
         floor_env = LocalEnv(throwaway_config(), root / "floor")
         try:
             if round_no % 2 == 0:
-                floor.append(_timed(lambda: _floor(floor_env)))  # noqa: B023 - runs at once
+                timed_floor(floor_env)
+            cpu_before = _children_cpu()
             cold.append(_timed(lambda: _invoke("env.up", stack_file, state)))  # noqa: B023 - runs at once
+            cold_cpu.append(_children_cpu() - cpu_before)
+            cpu_before = _children_cpu()
             warm.append(_timed(lambda: _invoke("env.up", stack_file, state)))  # noqa: B023 - runs at once
+            warm_cpu.append(_children_cpu() - cpu_before)
             if round_no % 2 == 1:
-                floor.append(_timed(lambda: _floor(floor_env)))  # noqa: B023 - runs at once
+                timed_floor(floor_env)
             print(
                 f"round {round_no}: cold {cold[-1]:.2f} s, floor {floor[-1]:.2f} s, warm {warm[-1]:.2f} s, "
                 f"cold / floor {cold[-1] / floor[-1]:.2f}"
@@ -167,6 +189,10 @@ def main() -> None:
     print(f"  cold invoke env.up : {cold_m:.2f} s")
     print(f"  floor (raw cmds)   : {floor_m:.2f} s")
     print(warm_line(warm_m))
+    print(
+        f"  CPU (user + sys, medians): cold {statistics.median(cold_cpu):.2f} s, floor "
+        f"{statistics.median(floor_cpu):.2f} s, warm {statistics.median(warm_cpu):.2f} s"
+    )
     print(f"  cold / floor       : {cold_m / floor_m:.2f}     (target <= 1.3)")
     rounds = statistics.median(c / f for c, f in zip(cold, floor, strict=True))
     print(
