@@ -97,8 +97,10 @@ def test(c: Context, args: str = "", quick: bool = False, workers: int = 0) -> N
         selection = f"-m quick -n {cores if cores > 1 else 0}"
     else:
         count = workers or default_workers()
-        # -n 0: pytest-xdist loaded, no worker started; `args` may still ask for some.
-        selection = f"-n {count if count > 1 else 0}"
+        # -n 0: pytest-xdist loaded, no worker started; `args` may still ask for some. Whole files per
+        # test process (a module's fixtures made once), in the order tests/conftest.py gives them
+        # (heaviest first), not xdist's own (most tests first).
+        selection = f"-n {count if count > 1 else 0} --dist loadfile --no-loadscope-reorder"
     c.run(f"{shlex.quote(sys.executable)} -m pytest {selection} {args}", pty=False)
 
 

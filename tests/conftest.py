@@ -1,8 +1,11 @@
-"""The harness: the fixture plugins, the markers they imply, and SIGTERM handled like Ctrl-C.
+"""The harness: the fixture plugins, the markers they imply, the order tests run in, and SIGTERM
+handled like Ctrl-C.
 
 Fixtures live in the tests/fix_*.py plugins (the databases, the clusters of a test's own); the
 helpers are in tests.support. Each test is marked by what its fixtures start (see `COST_MARKERS`),
-so `pytest -m quick` (`./dev test --quick`) runs the tests that need no database.
+so `pytest -m quick` (`./dev test --quick`) runs the tests that need no database. The files run
+heaviest first (tests.support.schedule): `./dev test` hands each test process whole files, in that
+order, so the long ones start at once and the run ends on short ones.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import signal
 from types import FrameType
 
 import pytest
+
+from tests.support.schedule import file_seconds, heaviest_files_first
 
 pytest_plugins = ("tests.fix_db", "tests.fix_cluster")
 
@@ -50,9 +55,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test `db`, `cluster` or `slow` by its fixtures, and `quick` when it is none of them."""
+    """Mark each test `db`, `cluster` or `slow` by its fixtures, and `quick` when it is none of them;
+    then order the files heaviest first."""
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         costs = [marker for marker, fixtures in COST_MARKERS.items() if used & fixtures]
         for marker in costs or ["quick"]:
             item.add_marker(marker)
+    items[:] = heaviest_files_first(items, file_seconds())

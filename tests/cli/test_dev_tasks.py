@@ -20,11 +20,13 @@ def _pytest_command(**options: object) -> str:
 
 
 def test_the_suite_runs_in_two_processes_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    """By default one test process per half core, each with its own cluster; --workers overrides."""
+    """By default one test process per half core, each with its own cluster, given whole files in
+    the harness's order; --workers overrides."""
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert _pytest_command().endswith("-m pytest -n 4 ")
-    assert _pytest_command(workers=3, args="-x").endswith("-m pytest -n 3 -x")
-    assert _pytest_command(workers=1).endswith("-m pytest -n 0 ")
+    spread = "--dist loadfile --no-loadscope-reorder"
+    assert _pytest_command().endswith(f"-m pytest -n 4 {spread} ")
+    assert _pytest_command(workers=3, args="-x").endswith(f"-m pytest -n 3 {spread} -x")
+    assert _pytest_command(workers=1).endswith(f"-m pytest -n 0 {spread} ")
 
 
 def test_quick_runs_the_tests_marked_quick_one_process_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
