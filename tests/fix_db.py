@@ -52,17 +52,19 @@ def _local_env(pristine: Path) -> Iterator[LocalEnv]:
     root = throwaway.make_state_root("pgstack-tests-")
     config = throwaway.throwaway_config()
     stack_file = throwaway.write_stack_file(root / "Pulumi.local.yaml", config)
-    env = LocalEnv(config, root / "state", pristine)
+    # Not durable: `up` does not wait for the copy's files to reach the disk (nothing here must
+    # survive a crash), and the teardown discards it (no shutdown checkpoint: it is deleted next).
+    env = LocalEnv(config, root / "state", pristine, durable=False)
     saved = {key: os.environ.get(key) for key in ("PGSTACK_STACK_FILE", "PGSTACK_STATE_DIR")}
     os.environ["PGSTACK_STACK_FILE"] = str(stack_file)
     os.environ["PGSTACK_STATE_DIR"] = str(env.state_dir)
-    atexit.register(env.down)  # a crash outside pytest's teardown still stops the processes
+    atexit.register(env.discard)  # a crash outside pytest's teardown still stops the processes
     try:
         env.up()
         tune_for_tests(env)
         yield env
     finally:
-        env.down()
+        env.discard()
         shutil.rmtree(root, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
