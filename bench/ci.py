@@ -1,11 +1,14 @@
 """How long CI takes on a clean clone: `.ci/run` end to end, and each of its phases.
 
-Run: .venv/bin/python bench/ci.py [--repo PATH] [--ref REF] [--runs N]
+Run: .venv/bin/python bench/ci.py [--repo PATH] [--ref REF] [--runs N] [--warm-mypy]
 Clones the repository (default: this checkout's committed HEAD) into a temp dir, runs `bash .ci/run`
 there as CI does (CI=true, no standard input) and prints the time of each phase from the lines
 .ci/run and the lint task print: the install, each lint step, the tests (beside the lint), the
-total; and the machine's load average before and after, since the machine may be shared. The
-figures are what the run measured, printed side by side with the 3-minute budget, never asserted.
+total; the run's CPU (user + sys of every process it reaped; Postgres servers are not among them);
+and the machine's load average before and after, since the machine may be shared. mypy starts
+with an empty cache, as on a fresh CI machine, unless --warm-mypy (then the cache .ci/run keeps
+outside the clone is used). The figures are what the run measured, printed side by side with the
+3-minute budget, never asserted.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -51,17 +55,26 @@ def clone(repo: Path, ref: str, into: Path) -> Path:
     return target
 
 
-def run_ci(checkout: Path, log: Path) -> tuple[int, float]:
-    """`bash .ci/run` in `checkout`, its output to `log`: (exit code, wall seconds)."""
+def run_ci(checkout: Path, log: Path, mypy_cache: Path | None) -> tuple[int, float, float]:
+    """`bash .ci/run` in `checkout`, its output to `log`, mypy's cache in `mypy_cache` (None: the
+    one .ci/run keeps): (exit code, wall seconds, CPU seconds of everything it ran and reaped)."""
     env = {**os.environ, "CI": "true"}
     env.pop("VIRTUAL_ENV", None)  # the clone installs and uses its own .venv
+    if mypy_cache is not None:
+        env["MYPY_CACHE_DIR"] = str(mypy_cache)
+    cpu_before = _children_cpu()
     started = time.monotonic()
     with log.open("w") as out:
         done = subprocess.run(
             ["bash", ".ci/run"], cwd=checkout, env=env, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, check=False,
         )  # fmt: skip
-    return done.returncode, time.monotonic() - started
+    return done.returncode, time.monotonic() - started, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _load() -> str:
@@ -77,6 +90,9 @@ def main() -> None:
     )
     parser.add_argument("--ref", default="HEAD", help="commit to check out (default: HEAD)")
     parser.add_argument("--runs", type=int, default=1, help="CI runs, each on a fresh clone")
+    parser.add_argument(
+        "--warm-mypy", action="store_true", help="use .ci/run's own mypy cache (default: an empty one)"
+    )
     args = parser.parse_args()
     cores = os.cpu_count()
     print(f"CI on a clean clone of {args.ref}: {args.runs} run(s), {cores} cores, budget {BUDGET_S:.0f} s")
@@ -85,12 +101,14 @@ def main() -> None:
         try:
             checkout = clone(args.repo, args.ref, scratch)
             before = _load()
-            code, wall = run_ci(checkout, scratch / "ci.log")
+            mypy_cache = None if args.warm_mypy else scratch / "mypy-cache"
+            code, wall, cpu = run_ci(checkout, scratch / "ci.log", mypy_cache)
             output = (scratch / "ci.log").read_text(errors="replace")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         ci, lint, summary = phases(output)
-        print(f"\nrun {run}: exit {code}, {wall:.1f} s wall ({wall / BUDGET_S:.2f}x the budget)")
+        ratio = wall / BUDGET_S
+        print(f"\nrun {run}: exit {code}, {wall:.1f} s wall ({ratio:.2f}x the budget), {cpu:.1f} s CPU")
         print(f"  load average (1, 5, 15 min) before {before}, after {_load()}")
         print(f"  {'install':<14}{ci.get('install', float('nan')):>8.1f} s")
         print(f"  {'tests':<14}{ci.get('tests', float('nan')):>8.1f} s   {summary or 'no pytest summary'}")
@@ -98,8 +116,10 @@ def main() -> None:
         for step, seconds in lint.items():
             print(f"    {step:<12}{seconds:>8.1f} s")
         if code != 0:
-            print("  the run failed; its last lines:")
-            for line in output.splitlines()[-25:]:
+            # pytest's short summary names each failing test; then the run's last lines.
+            failing = [line for line in output.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+            print("  the run failed; the failing tests, then its last lines:")
+            for line in failing + output.splitlines()[-25:]:
                 print(f"    {line}")
 
 
