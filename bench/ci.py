@@ -18,6 +18,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -94,6 +95,9 @@ def main() -> None:
         "--warm-mypy", action="store_true", help="use .ci/run's own mypy cache (default: an empty one)"
     )
     args = parser.parse_args()
+    # Started in the background by a shell without job control, this process (and so every process
+    # of the CI run) would ignore SIGINT, and the tests that interrupt a task would fail.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     cores = os.cpu_count()
     print(f"CI on a clean clone of {args.ref}: {args.runs} run(s), {cores} cores, budget {BUDGET_S:.0f} s")
     for run in range(1, args.runs + 1):
