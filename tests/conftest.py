@@ -15,6 +15,7 @@ from types import FrameType
 
 import pytest
 
+from tests.support.interrupts import deliverable_sigint
 from tests.support.schedule import file_seconds, heaviest_files_first
 
 pytest_plugins = ("tests.fix_db", "tests.fix_cluster")
@@ -52,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session one (or without it) must be torn down too.
     """
     signal.signal(signal.SIGTERM, _interrupt)
+    deliverable_sigint()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

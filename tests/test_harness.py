@@ -102,3 +102,26 @@ def test_sigterm_stops_the_environments_of_a_test_run(state_root: Path) -> None:
         if run.poll() is None:
             run.kill()
     assert [False, False] == [port_in_use(port) for port in ports]
+
+
+def test_a_run_started_with_ctrl_c_ignored_gives_its_children_ctrl_c_again(subprocesses: None) -> None:
+    """Started in the background by a shell without job control (SIGINT ignored, inherited by every
+    child), the test processes still start children that Ctrl-C stops (the Ctrl-C tests need it)."""
+    probe = (
+        "import signal, subprocess, sys\n"
+        "from tests.support.interrupts import deliverable_sigint\n"
+        "deliverable_sigint()\n"
+        "child = 'import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)'\n"
+        "done = subprocess.run([sys.executable, '-c', child], capture_output=True, text=True)\n"
+        "print(done.stdout.strip())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` without job control
+    )
+    assert "False" == done.stdout.strip()
