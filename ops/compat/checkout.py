@@ -6,7 +6,6 @@ it, the second waiting for the first's build)."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.compat.errors import CompatInputError
+from ops.local.filelock import held
 
 VENV_MARKER = ".pgstack-complete"  # written last: a venv without it was cut short and is rebuilt
 
@@ -138,18 +138,6 @@ def pycache(python: Path) -> Path:
     return python.parents[1] / "pycache"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """`path` flock'ed for the block: another process building the same virtualenv is waited for."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def virtualenv(checkout: Path, cache: Path, uv: Path, environ: Mapping[str, str]) -> tuple[Path, bool]:
     """The python of a virtualenv with the checkout's locked runtime packages (not the project itself:
     the checkout is put on PYTHONPATH); built once per lock. Returns (python, reused)."""
@@ -159,7 +147,7 @@ def virtualenv(checkout: Path, cache: Path, uv: Path, environ: Mapping[str, str]
     python = venv / "bin" / "python"
     if (venv / VENV_MARKER).is_file() and python.exists():
         return python, True
-    with _locked(venv.with_name(f"{venv.name}.lock")):
+    with held(venv.with_name(f"{venv.name}.lock")):
         if (venv / VENV_MARKER).is_file() and python.exists():
             return python, True  # built while this run waited
         _build(venv, checkout, uv, environ)

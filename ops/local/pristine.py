@@ -15,18 +15,16 @@ afterwards.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 from ops.errors import UserError
 from ops.local.binaries import Binaries
+from ops.local.filelock import held
 from ops.local.processes import worst_line
 from ops.local.scram import scram_verifier
 from ops.local.statedir import SUPERUSER, service_cmd, service_owns
@@ -60,14 +58,6 @@ def _key(binaries: Binaries) -> str:
     return f"pg{binaries.pg_major}-{hashlib.sha256(made_by.encode()).hexdigest()[:16]}"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """`path` flock'ed while the block runs (waiting as long as another maker takes)."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 def pristine_cluster(cache: Path, binaries: Binaries) -> Path:
     """The data directory of the pristine cluster for `binaries` in `cache`, made on first use.
 
@@ -77,7 +67,7 @@ def pristine_cluster(cache: Path, binaries: Binaries) -> Path:
     cluster = cache / _key(binaries)
     if cluster.is_dir():
         return cluster
-    with _locked(cache / f".{cluster.name}.lock"):
+    with held(cache / f".{cluster.name}.lock"):
         if cluster.is_dir():
             return cluster
         building = cache / f"{cluster.name}.building"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import functools
 import hashlib
 import os
@@ -23,8 +22,9 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+from ops.local.filelock import held
 
 # Under the checkout's root, beside the built schemas' cache.
 CACHE_DIR = Path(".local") / "cache" / "image-venv"
@@ -54,7 +54,7 @@ def image_venv(requirements: Path | None, shown: str, compiled: bool, cache: Pat
     if requirements is None or text is None:
         return _shim_venv("no requirements file")
     venv = cache / venv_key(text, compiled)
-    with _locked(cache / f"{venv.name}.lock"):
+    with held(cache / f"{venv.name}.lock"):
         if not (venv / COMPLETE).is_file():
             shutil.rmtree(venv, ignore_errors=True)
             problem = _install_venv(venv, requirements)
@@ -70,18 +70,6 @@ def image_venv(requirements: Path | None, shown: str, compiled: bool, cache: Pat
             _forget_stale(cache, keep=venv)
         os.utime(venv / COMPLETE)  # used now: not stale
     return venv, f"{OWN_VENV} {shown}"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """The venv's lock, held while it is checked or built (another process waits for the build)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _forget_stale(cache: Path, keep: Path) -> None:
