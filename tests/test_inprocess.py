@@ -62,13 +62,9 @@ def _meddler(argv: list[str]) -> None:
     sys.exit(3)
 
 
-def test_a_run_gets_its_own_process_state_and_puts_every_piece_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Environment, directory, argv, stdin and output are the run's; afterwards the environment,
-    directory, streams, signal handlers and loggers are this process's again."""
-    monkeypatch.setenv("INPROCESS_DROPPED", "mine")
-    before = (
+def _process_state() -> tuple[object, ...]:
+    """What a run in process may change and must put back."""
+    return (
         dict(os.environ),
         Path.cwd(),
         sys.argv,
@@ -80,6 +76,15 @@ def test_a_run_gets_its_own_process_state_and_puts_every_piece_back(
         logging.root.level,
         logging.getLogger("alembic").level,
     )
+
+
+def test_a_run_gets_its_own_process_state_and_puts_every_piece_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Environment, directory, argv, stdin and output are the run's; afterwards the environment,
+    directory, streams, signal handlers and loggers are this process's again."""
+    monkeypatch.setenv("INPROCESS_DROPPED", "mine")
+    before = _process_state()
     done = run_in_process(
         _meddler,
         ["meddle", "--flag"],
@@ -91,18 +96,7 @@ def test_a_run_gets_its_own_process_state_and_puts_every_piece_back(
     assert 3 == done.returncode
     assert "python stdout\nchild stdout\n" == done.stdout
     assert "fd 2\ngiven stdin\n" == done.stderr
-    after = (
-        dict(os.environ),
-        Path.cwd(),
-        sys.argv,
-        sys.dont_write_bytecode,
-        (sys.stdin, sys.stdout, sys.stderr),
-        signal.getsignal(signal.SIGINT),
-        signal.getsignal(signal.SIGHUP),
-        list(logging.root.handlers),
-        logging.root.level,
-        logging.getLogger("alembic").level,
-    )
+    after = _process_state()
     assert before == after
 
 
