@@ -5,7 +5,8 @@ Clones the repository (default: this checkout's committed HEAD) into a temp dir,
 there as CI does (CI=true, no standard input) and prints the time of each phase from the lines
 .ci/run and the lint task print: the install, each lint step, the tests (beside the lint), the
 total; the run's CPU (user + sys of every process it reaped; Postgres servers are not among them);
-and the machine's load average before and after, since the machine may be shared. mypy starts
+the CPU the whole machine was busy meanwhile (/proc/stat: the Postgres servers included, and anything
+else running); and the machine's load average before and after, since the machine may be shared. mypy starts
 with an empty cache, as on a fresh CI machine, unless --warm-mypy (then the cache .ci/run keeps
 outside the clone is used). The figures are what the run measured, printed side by side with the
 3-minute budget, never asserted.
@@ -56,21 +57,34 @@ def clone(repo: Path, ref: str, into: Path) -> Path:
     return target
 
 
-def run_ci(checkout: Path, log: Path, mypy_cache: Path | None) -> tuple[int, float, float]:
+def run_ci(checkout: Path, log: Path, mypy_cache: Path | None) -> tuple[int, float, float, float]:
     """`bash .ci/run` in `checkout`, its output to `log`, mypy's cache in `mypy_cache` (None: the
-    one .ci/run keeps): (exit code, wall seconds, CPU seconds of everything it ran and reaped)."""
+    one .ci/run keeps): (exit code, wall seconds, CPU seconds of everything it ran and reaped, CPU
+    seconds the whole machine was busy meanwhile)."""
     env = {**os.environ, "CI": "true"}
     env.pop("VIRTUAL_ENV", None)  # the clone installs and uses its own .venv
     if mypy_cache is not None:
         env["MYPY_CACHE_DIR"] = str(mypy_cache)
-    cpu_before = _children_cpu()
+    cpu_before, machine_before = _children_cpu(), _machine_busy()
     started = time.monotonic()
     with log.open("w") as out:
         done = subprocess.run(
             ["bash", ".ci/run"], cwd=checkout, env=env, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, check=False,
         )  # fmt: skip
-    return done.returncode, time.monotonic() - started, _children_cpu() - cpu_before
+    wall, cpu = time.monotonic() - started, _children_cpu() - cpu_before
+    return done.returncode, wall, cpu, _machine_busy() - machine_before
+
+
+def _machine_busy() -> float:
+    """CPU seconds every core of the machine has been busy since boot (/proc/stat: all but idle and
+    iowait). Unlike the reaped CPU, it counts the Postgres servers and PgBouncers the tests start (pg_ctl
+    detaches them, so nobody reaps them), and anything else running on the machine."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(value) for value in fields]
+    idle = ticks[3] + ticks[4]
+    guest = sum(ticks[8:])  # guest time is already counted in user and nice
+    return (sum(ticks) - idle - guest) / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu() -> float:
@@ -106,13 +120,17 @@ def main() -> None:
             checkout = clone(args.repo, args.ref, scratch)
             before = _load()
             mypy_cache = None if args.warm_mypy else scratch / "mypy-cache"
-            code, wall, cpu = run_ci(checkout, scratch / "ci.log", mypy_cache)
+            code, wall, cpu, busy = run_ci(checkout, scratch / "ci.log", mypy_cache)
             output = (scratch / "ci.log").read_text(errors="replace")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         ci, lint, summary = phases(output)
         ratio = wall / BUDGET_S
         print(f"\nrun {run}: exit {code}, {wall:.1f} s wall ({ratio:.2f}x the budget), {cpu:.1f} s CPU")
+        print(
+            f"  the machine busy {busy:.1f} s of {wall * (cores or 1):.1f} core-seconds"
+            f" ({busy / (wall * (cores or 1)):.0%}; Postgres servers and any other process included)"
+        )
         print(f"  load average (1, 5, 15 min) before {before}, after {_load()}")
         print(f"  {'install':<14}{ci.get('install', float('nan')):>8.1f} s")
         print(f"  {'tests':<14}{ci.get('tests', float('nan')):>8.1f} s   {summary or 'no pytest summary'}")
