@@ -1,15 +1,17 @@
 """The old code on disk: REF resolved in the repository, a git worktree of it (removed afterwards; one
 left by an interrupted run is named, never reused blindly), and a virtualenv from REF's own uv.lock,
 cached by the lock's hash so a second run pays nothing (built under a lock: runs side by side share
-it, the second waiting for the first's build)."""
+it, the second waiting for the first's build; one nobody used for STALE_S is deleted)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,9 @@ from ops.compat.errors import CompatInputError
 from ops.local.filelock import held
 
 VENV_MARKER = ".pgstack-complete"  # written last: a venv without it was cut short and is rebuilt
+# A virtualenv nobody used for this long is deleted by the next run (each lock change leaves one
+# behind, ~100 MB with its bytecode), as the image's kept virtualenvs are (ops/rehearse/imagevenv.py).
+STALE_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -145,13 +150,26 @@ def virtualenv(checkout: Path, cache: Path, uv: Path, environ: Mapping[str, str]
     # the path of each source, see pycache()) is compiled once.
     venv = (cache / "venvs").resolve() / lock_hash(checkout)
     python = venv / "bin" / "python"
-    if (venv / VENV_MARKER).is_file() and python.exists():
-        return python, True
-    with held(venv.with_name(f"{venv.name}.lock")):
-        if (venv / VENV_MARKER).is_file() and python.exists():
-            return python, True  # built while this run waited
-        _build(venv, checkout, uv, environ)
-    return python, False
+    reused = (venv / VENV_MARKER).is_file() and python.exists()
+    if not reused:
+        with held(venv.with_name(f"{venv.name}.lock")):
+            reused = (venv / VENV_MARKER).is_file() and python.exists()  # built while this run waited
+            if not reused:
+                _build(venv, checkout, uv, environ)
+    os.utime(venv / VENV_MARKER)  # used now: not stale
+    forget_stale(venv.parent)  # this one was just marked used
+    return python, reused
+
+
+def forget_stale(venvs: Path) -> None:
+    """Delete the virtualenvs under `venvs` (and their locks) unused for STALE_S. One
+    without its marker (being built, or cut short and rebuilt when its lock comes back) is left."""
+    for entry in venvs.iterdir():
+        with contextlib.suppress(OSError):
+            marker = entry / VENV_MARKER
+            if entry.is_dir() and time.time() - marker.stat().st_mtime > STALE_S:
+                shutil.rmtree(entry, ignore_errors=True)
+                entry.with_name(f"{entry.name}.lock").unlink(missing_ok=True)
 
 
 def _build(venv: Path, checkout: Path, uv: Path, environ: Mapping[str, str]) -> None:
