@@ -1,7 +1,7 @@
-"""The throwaway database db.compat builds the old schema in: a fresh database in a local cluster (a
-throwaway one of its own, copied from a pristine cluster kept in db.compat's cache instead of made by
-initdb each run, or one handed in, as the tests' session cluster), owned by the owner role, with the
-runtime role's privileges, dropped afterwards."""
+"""The throwaway database db.compat builds the old schema in, owned by the owner role, with the
+runtime role's privileges: the own database of a throwaway cluster (copied from a pristine cluster
+kept in db.compat's cache instead of made by initdb each run; deleted with the cluster), or a fresh
+database in a cluster handed in (as the tests' session cluster), dropped afterwards."""
 
 from __future__ import annotations
 
@@ -74,15 +74,22 @@ def drop(env: LocalEnv, name: str) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(env: LocalEnv, template: str | None = None, *, keep: bool = False) -> Iterator[Scratch]:
-    """A throwaway database for the length of the block (`keep`: left in place, for a cluster that is
-    deleted right after: dropping it would only wait on PgBouncer's connections and a checkpoint)."""
+def scratch_database(env: LocalEnv, template: str | None = None) -> Iterator[Scratch]:
+    """A throwaway database in a cluster that outlives the block, dropped afterwards."""
     scratch = create(env, template)
     try:
         yield scratch
     finally:
-        if not keep:
-            drop(env, scratch.name)
+        drop(env, scratch.name)
+
+
+def own_database(env: LocalEnv) -> Scratch:
+    """A throwaway cluster's own database, made by its `up` as `create` makes one (owned by the
+    owner role, with the schema and the runtime role's privileges) and deleted with the cluster: a
+    second database would only copy template1's files again (~300 files: a second or more on a busy
+    disk), to be dropped with the rest."""
+    cfg = env.config
+    return Scratch(cfg.database, env.direct_url(), env.pooled_url(), cfg.schema, cfg.roles.runtime)
 
 
 def pristine_cache(cache: Path) -> Path | None:
@@ -106,8 +113,10 @@ UNSYNCED = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "of
 @contextlib.contextmanager
 def throwaway_cluster(pristine: Path | None = None) -> Iterator[LocalEnv]:
     """A Postgres + PgBouncer of db.compat's own, on free ports, stopped and deleted afterwards; its
-    cluster a copy of the one in `pristine` (a pristine_cache()) when given."""
-    with throwaway.throwaway_env("pgstack-compat-", pristine=pristine) as env:
+    cluster a copy of the one in `pristine` (a pristine_cache()) when given. Not durable: `up` does
+    not wait for the new cluster's files to reach the disk (seconds on a busy disk) for a cluster
+    deleted when the run ends."""
+    with throwaway.throwaway_env("pgstack-compat-", pristine=pristine, durable=False) as env:
         with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as conn:
             for name, value in UNSYNCED.items():
                 conn.execute(

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.compat import checkout, running, static
-from ops.compat.database import Scratch, pristine_cache, scratch_database, throwaway_cluster
+from ops.compat.database import (
+    Scratch,
+    own_database,
+    pristine_cache,
+    scratch_database,
+    throwaway_cluster,
+)
 from ops.compat.errors import CompatInputError
 from ops.compat.report import CompatReport, Finding
 from ops.errors import UserError
@@ -211,10 +217,10 @@ def compat(
         probe = stack.enter_context(old.probe())
         progress("starting a throwaway database while its probe process imports its code")
         started = time.monotonic()
-        env = cluster
-        if env is None:
-            env = stack.enter_context(throwaway_cluster(pristine_cache(setup.cache)))
-        scratch = stack.enter_context(scratch_database(env, keep=cluster is None))
+        if cluster is None:
+            scratch = own_database(stack.enter_context(throwaway_cluster(pristine_cache(setup.cache))))
+        else:
+            scratch = stack.enter_context(scratch_database(cluster))
         report.timings["database"] = time.monotonic() - started
         progress("building its schema with its own migration job and seed")
         with _stage(report, "database"):
