@@ -14,9 +14,10 @@ from ops.local.processes import free_port
 from stacks.config import LocalConfig, load_local_config, local_stack_values
 
 
-def make_state_root(prefix: str) -> Path:
-    """A temp dir the postgres service user can reach (mkdtemp makes it private to us)."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
+def make_state_root(prefix: str, parent: Path | None = None) -> Path:
+    """A temp dir the postgres service user can reach (mkdtemp makes it private to us), in `parent`
+    (default: the system's temp dir)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     root.chmod(0o755)
     return root
 
@@ -41,16 +42,21 @@ def write_stack_file(path: Path, config: LocalConfig) -> Path:
 
 @contextmanager
 def throwaway_env(
-    prefix: str, config: LocalConfig | None = None, pristine: Path | None = None, durable: bool = True
+    prefix: str,
+    config: LocalConfig | None = None,
+    pristine: Path | None = None,
+    durable: bool = True,
+    parent: Path | None = None,
 ) -> Iterator[LocalEnv]:
     """A started environment in a temp dir of its own, stopped at once and deleted afterwards
     whatever happens (LocalEnv.discard: no shutdown checkpoint for files about to go).
 
     `pristine`: a cache of pristine clusters (ops/local/pristine.py, made with `make_state_root`)
     whose copy replaces initdb, ~0.6 s of CPU less per environment after the first; `durable=False`:
-    `up` does not wait for the new cluster's files to reach the disk (seconds on a busy disk).
+    `up` does not wait for the new cluster's files to reach the disk (seconds on a busy disk);
+    `parent`: where its temp dir goes (`make_state_root`).
     """
-    root = make_state_root(prefix)
+    root = make_state_root(prefix, parent)
     env = LocalEnv(config or throwaway_config(), root / "state", pristine, durable)
     try:
         env.up()  # inside the try: an up that fails half-way may have started Postgres

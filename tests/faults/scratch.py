@@ -19,6 +19,7 @@ from ops.local.processes import pid_alive
 from ops.local.throwaway import make_state_root, throwaway_config, write_stack_file
 from stacks.config import LocalConfig
 from stacks.stackfile import REPO_ROOT
+from tests.fix_cluster import cluster_parent
 from tests.support.tasks import invoke_command, run_task
 
 
@@ -92,7 +93,7 @@ def _processes_under(path: Path) -> list[int]:
 @contextmanager
 def scratch(prefix: str) -> Iterator[Scratch]:
     """A private environment; afterwards its servers are stopped and its files deleted."""
-    root = make_state_root(prefix)
+    root = make_state_root(prefix, cluster_parent())
     config = throwaway_config()
     made = Scratch(root, config, write_stack_file(root / "Pulumi.local.yaml", config))
     try:

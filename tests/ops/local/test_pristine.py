@@ -4,6 +4,7 @@ password of its own environment, the pristine one never started; a failing initd
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -16,7 +17,7 @@ from ops.local.native import LocalEnv
 from ops.local.pgdata import beyond_initdb
 from ops.local.pristine import pristine_cluster
 from ops.local.throwaway import make_state_root, throwaway_config
-from tests.fix_cluster import OwnEnv
+from tests.fix_cluster import OwnEnv, cluster_parent
 
 
 def _superuser_password(env_admin_url: str) -> str:
@@ -38,18 +39,36 @@ def test_copies_share_the_cluster_not_the_password(own_env: OwnEnv, pristine: Pa
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             psycopg.connect(libpq_dsn(wrong)).close()
         assert (first.pgdata / "PG_VERSION").read_text() == (second.pgdata / "PG_VERSION").read_text()
+        # Where the tests' own clusters go (tests/fix_cluster.py): in memory when there is room.
+        parent = cluster_parent() or Path(tempfile.gettempdir())
+        assert first.state_dir.is_relative_to(parent)
     source = pristine_cluster(pristine, find_binaries(first.config.postgres_version))
     assert [] == beyond_initdb(source)
     assert not (source / "postmaster.pid").exists()
 
 
-def test_made_once_per_initdb(pristine: Path) -> None:
-    """Asked again, the cache hands back the cluster it has (initdb does not run again)."""
-    binaries = find_binaries(throwaway_config().postgres_version)
-    made = pristine_cluster(pristine, binaries)
-    stamp = (made / "PG_VERSION").stat().st_mtime_ns
-    assert made == pristine_cluster(pristine, binaries)
-    assert stamp == (made / "PG_VERSION").stat().st_mtime_ns
+def test_made_once_per_initdb() -> None:
+    """Asked again, the cache hands back the cluster it has: initdb ran once. (A stand-in initdb
+    that counts its runs: this test needs no real one, which every test copying a cluster runs.)"""
+    real = find_binaries(throwaway_config().postgres_version)
+    cache = make_state_root("pgstack-pristine-test-")
+    try:
+        fake, calls = cache / "bin", cache / "initdb-calls"
+        fake.mkdir(mode=0o755)
+        calls.touch()
+        calls.chmod(0o666)  # initdb runs as the service user when the tests run as root
+        (fake / "initdb").write_text(
+            f'#!/bin/sh\necho "$*" >> {calls}\n'
+            'while [ "$1" != --pgdata ]; do shift; done\necho 15 > "$2/PG_VERSION"\n'
+        )
+        (fake / "initdb").chmod(0o755)
+        binaries = Binaries(fake, real.pg_major, real.pgbouncer)
+        made = pristine_cluster(cache, binaries)
+        assert made == pristine_cluster(cache, binaries)
+        assert 1 == len(calls.read_text().splitlines())
+        assert "15\n" == (made / "PG_VERSION").read_text()
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def test_a_failing_initdb_is_one_line_and_leaves_nothing(state_root: Path) -> None:
