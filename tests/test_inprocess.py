@@ -5,6 +5,7 @@ environment, directory, streams, signal handlers, logging and caches exactly as 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -59,6 +60,8 @@ def _meddler(argv: list[str]) -> None:
     sys.dont_write_bytecode = not sys.dont_write_bytecode
     logging.basicConfig(level=logging.DEBUG)
     logging.getLogger("alembic").setLevel(logging.DEBUG)
+    gc.disable()  # as the offline plan does (ops.plan.planner.one_shot_gc), then freezes at its end
+    gc.freeze()
     sys.exit(3)
 
 
@@ -75,6 +78,8 @@ def _process_state() -> tuple[object, ...]:
         list(logging.root.handlers),
         logging.root.level,
         logging.getLogger("alembic").level,
+        gc.isenabled(),
+        gc.get_freeze_count(),
     )
 
 
@@ -82,7 +87,7 @@ def test_a_run_gets_its_own_process_state_and_puts_every_piece_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Environment, directory, argv, stdin and output are the run's; afterwards the environment,
-    directory, streams, signal handlers and loggers are this process's again."""
+    directory, streams, signal handlers, loggers and garbage collector are this process's again."""
     monkeypatch.setenv("INPROCESS_DROPPED", "mine")
     before = _process_state()
     done = run_in_process(
