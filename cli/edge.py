@@ -8,6 +8,7 @@ report."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -362,7 +363,17 @@ def smoke_report(
         if not quiet:
             print(f"  {line}", flush=True)
 
-    from ops.smoke.checks import run_smoke
+    from ops.smoke.appserver import app_starter
 
-    pools = runtime.pools if runtime is not None and runtime.reads_pools else None
-    return run_smoke(target, url=url or None, pools=pools, progress=progress, apps=apps)
+    with contextlib.ExitStack() as stack:
+        if apps is None:
+            apps = stack.enter_context(app_starter())
+        if not url and not apps.started_with(target.environ()):
+            # Before the checks' imports (SQLAlchemy, the migrator: ~0.3 s), so that the app's own
+            # start-up runs beside them too; a paused pool found next only leaves it unused.
+            progress("starting the app for the endpoint checks (beside the database checks)")
+            apps.start(target.environ())
+        from ops.smoke.checks import run_smoke
+
+        pools = runtime.pools if runtime is not None and runtime.reads_pools else None
+        return run_smoke(target, url=url or None, pools=pools, progress=progress, apps=apps)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from invoke.context import Context
 from psycopg import sql
 
+import ops.smoke as smoke_package
 from app.urls import libpq_dsn
 from cli import edge
 from cli import up as up_tasks
@@ -48,15 +50,32 @@ def _migrated(private_env: LocalEnv) -> Iterator[DatabaseTarget]:
         migrator.migrate(target, progress=_quiet)
 
 
-def _smoke_cli(env: LocalEnv, tmp_path: Path) -> tuple[int, dict[str, object]]:
-    """`invoke smoke --json` on the private environment, as a user or CI runs it."""
+def _smoke_cli(
+    env: LocalEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, dict[str, object]]:
+    """`invoke smoke --json` on the private environment, as a user or CI runs it; its app is started
+    before the task loads the checks (SQLAlchemy, the migrator), so that its start-up runs beside
+    those imports too (the checks' module is unloaded for the run, as in a fresh `invoke`)."""
     stack_file = write_stack_file(tmp_path / "Pulumi.local.yaml", env.config)
     environ = {
         "PGSTACK_STACK_FILE": str(stack_file),
         "PGSTACK_STATE_DIR": str(env.state_dir),
         "HEALTH_TIMEOUT_MS": "1000",  # the started app answers its failing checks sooner
     }
+    checks_loaded: list[bool] = []
+
+    class Recorded(StartedApp):
+        """The smoke's app, noting whether the checks were loaded when it started."""
+
+        def __init__(self, environ: dict[str, str]) -> None:
+            checks_loaded.append(checks.__name__ in sys.modules)
+            super().__init__(environ)
+
+    monkeypatch.delitem(sys.modules, checks.__name__)  # put back afterwards, with the package's name
+    monkeypatch.setattr(smoke_package, "checks", checks)  # for it (the run's import rebinds it)
+    monkeypatch.setattr(appserver, "StartedApp", Recorded)
     done = run_task("smoke", "--json", environ=environ, cwd=REPO, timeout=120)
+    assert [False] == checks_loaded
     return done.returncode, json.loads(done.stdout)
 
 
@@ -90,7 +109,7 @@ def test_smoke_passes_on_a_migrated_environment(
 
 
 def test_a_missing_grant_is_a_fail_line_naming_the_table(
-    private_env: LocalEnv, migrated: DatabaseTarget, tmp_path: Path
+    private_env: LocalEnv, migrated: DatabaseTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The app's role without INSERT on users (a grant lost by hand): `invoke smoke` fails the
     privileges check, its line naming the table, and `db.migrate` puts the grant back."""
@@ -101,7 +120,7 @@ def test_a_missing_grant_is_a_fail_line_naming_the_table(
                 sql.Identifier(cfg.schema), sql.Identifier(cfg.roles.runtime)
             )
         )
-    code, report = _smoke_cli(private_env, tmp_path)
+    code, report = _smoke_cli(private_env, tmp_path, monkeypatch)
     assert 1 == code
     assert ["privileges"] == report["failing"]
     checks: list[dict[str, Any]] = report["checks"]  # type: ignore[assignment]
@@ -127,11 +146,11 @@ def test_an_app_logging_in_as_the_owner_fails_the_privileges_check(migrated: Dat
 
 
 def test_smoke_fails_when_pgbouncer_is_down(
-    private_env: LocalEnv, migrated: DatabaseTarget, tmp_path: Path
+    private_env: LocalEnv, migrated: DatabaseTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`invoke smoke` exits non-zero naming the pooled checks when PgBouncer is stopped."""
     private_env.stop_pgbouncer()
-    code, report = _smoke_cli(private_env, tmp_path)
+    code, report = _smoke_cli(private_env, tmp_path, monkeypatch)
     assert 1 == code
     assert [
         "pooled connection",
