@@ -11,8 +11,8 @@ from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.migrate.lock import Timeouts
 from ops.migrate.migrator import migrate
-from ops.plan.planner import plan_stack
 from tests.support import TestDatabase
+from tests.support.plan import shipped_plan
 
 BEFORE = "0003_users_last_login"  # 0004 builds an index CONCURRENTLY on usage_events
 HEAD = "0004_usage_events_user_ts_index"
@@ -49,7 +49,7 @@ def test_the_jobs_bounds_end_before_its_task_timeout() -> None:
     """Each stack's job: connecting, the lock wait and a statement (concurrent or not) fit inside
     the task timeout, and the concurrent wait inside the statement's; the migrator reads them."""
     for stack in ("staging", "prod"):
-        (job,) = plan_stack(stack).of_type("gcp:cloudrunv2/job:Job")
+        (job,) = shipped_plan(stack).of_type("gcp:cloudrunv2/job:Job")  # made once per test process
         task = job.inputs["template"]["template"]
         (container,) = task["containers"]
         values = {env["name"]: env["value"] for env in container["envs"] if "value" in env}

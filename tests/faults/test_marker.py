@@ -1,5 +1,9 @@
 """A marker that does not match what is on disk is never a reason to delete (issue item 6): `env.up`
-removes a half-initialised cluster only when the data directory proves that is all it is."""
+removes a half-initialised cluster only when the data directory proves that is all it is.
+
+Each environment's first `up` copies the run's pristine cluster (what initdb makes, made once):
+the subject is what `env.up` (the task, which runs the real initdb) does with what it finds.
+"""
 
 from __future__ import annotations
 
@@ -28,15 +32,15 @@ def _edit_marker(env: LocalEnv, **fields: object) -> None:
     env.state.marker_file.write_text(json.dumps({**marker, **fields}))
 
 
-def test_a_marker_edited_to_initialising_deletes_nothing(scratch_env: Scratch) -> None:
+def test_a_marker_edited_to_initialising_deletes_nothing(copied_scratch_env: Scratch) -> None:
     """A stopped, populated environment whose marker says `initialising`: `env.up` stops in one line
     naming the evidence and what to do; the cluster and its data are all still there."""
-    env = scratch_env.env
+    env = copied_scratch_env.env
     env.up()
     _populate(env)
     env.down()
     _edit_marker(env, state="initialising")
-    result = scratch_env.invoke("env.up")
+    result = copied_scratch_env.invoke("env.up")
     assert 1 == result.returncode
     error = result.stderr.strip()
     assert 1 == len(error.splitlines()), error
@@ -49,16 +53,16 @@ def test_a_marker_edited_to_initialising_deletes_nothing(scratch_env: Scratch) -
     assert ["keep me"] == _rows(env)
 
 
-def test_a_missing_pg_version_on_a_populated_cluster_deletes_nothing(scratch_env: Scratch) -> None:
+def test_a_missing_pg_version_on_a_populated_cluster_deletes_nothing(copied_scratch_env: Scratch) -> None:
     """PG_VERSION gone from a populated cluster (the marker still says ready) is refused, not
     taken for an initdb that never finished."""
-    env = scratch_env.env
+    env = copied_scratch_env.env
     env.up()
     _populate(env)
     env.down()
     version = (env.pgdata / "PG_VERSION").read_text()
     (env.pgdata / "PG_VERSION").unlink()
-    result = scratch_env.invoke("env.up")
+    result = copied_scratch_env.invoke("env.up")
     assert 1 == result.returncode
     assert "its PG_VERSION is missing" in result.stderr
     assert (env.pgdata / "base").is_dir()
@@ -68,9 +72,9 @@ def test_a_missing_pg_version_on_a_populated_cluster_deletes_nothing(scratch_env
     assert ["keep me"] == _rows(env)
 
 
-def test_an_initialisation_that_never_finished_is_still_redone(scratch_env: Scratch) -> None:
+def test_an_initialisation_that_never_finished_is_still_redone(copied_scratch_env: Scratch) -> None:
     """A marker saying `initialising` over what initdb alone wrote is removed and initialised again."""
-    env = scratch_env.env
+    env = copied_scratch_env.env
     env.up()
     env.down()
     (env.pgdata / "postmaster.opts").unlink()
@@ -80,7 +84,7 @@ def test_an_initialisation_that_never_finished_is_still_redone(scratch_env: Scra
                 path.unlink()
             database.rmdir()
     _edit_marker(env, state="initialising")
-    result = scratch_env.invoke("env.up")
+    result = copied_scratch_env.invoke("env.up")
     assert 0 == result.returncode, result.stderr
     assert "removing an interrupted initialisation" in result.stdout
     assert env.status().running

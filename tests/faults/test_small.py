@@ -100,33 +100,36 @@ def test_app_serve_on_a_taken_port_exits_non_zero(local_env: LocalEnv) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_env_up_piped_into_head_finishes_and_prints_no_traceback(scratch_env: Scratch) -> None:
-    """`invoke env.up | head -1`: the reader goes after one line; env.up still brings PgBouncer up,
-    exits 0 and prints no BrokenPipe traceback."""
+def test_env_up_piped_into_head_finishes_and_prints_no_traceback(copied_scratch_env: Scratch) -> None:
+    """`invoke env.up | head -1` on a stopped environment: the reader goes after one line, while
+    Postgres starts; env.up still brings PgBouncer up, exits 0 and prints no BrokenPipe traceback."""
+    made = copied_scratch_env.env
+    made.up()  # a copy of the pristine cluster: initdb is not what this is about
+    made.down()
     pipeline = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", f"{' '.join(scratch_env.command('env.up'))} | head -1"],
+        ["bash", "-o", "pipefail", "-c", f"{' '.join(copied_scratch_env.command('env.up'))} | head -1"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, **scratch_env.variables},
+        env={**os.environ, **copied_scratch_env.variables},
         check=False,
     )
     assert "local environment:\n" == pipeline.stdout
     assert "" == pipeline.stderr
     assert 0 == pipeline.returncode
-    assert scratch_env.env.status().running
+    assert copied_scratch_env.env.status().running
 
 
-def test_restoring_a_snapshot_at_an_unknown_revision_says_so(scratch_env: Scratch) -> None:
+def test_restoring_a_snapshot_at_an_unknown_revision_says_so(copied_scratch_env: Scratch) -> None:
     """A snapshot whose schema is at a revision this code does not have: the restore says so."""
-    env = scratch_env.env
+    env = copied_scratch_env.env
     env.up()
     with psycopg.connect(libpq_dsn(env.direct_url()), autocommit=True) as conn:
         conn.execute("CREATE TABLE app.alembic_version (version_num varchar(128) PRIMARY KEY)")
         conn.execute("INSERT INTO app.alembic_version VALUES ('0042_from_another_branch')")
-    taken = scratch_env.invoke("db.snapshot", "elsewhere")
+    taken = copied_scratch_env.invoke("db.snapshot", "elsewhere")
     assert 0 == taken.returncode, taken.stderr
-    restored = scratch_env.invoke("db.restore", "elsewhere")
+    restored = copied_scratch_env.invoke("db.restore", "elsewhere")
     assert 0 == restored.returncode, restored.stderr
     assert "revision 0042_from_another_branch, which this code's migrations do not have" in restored.stdout

@@ -209,9 +209,10 @@ def test_up_ignores_pid_files_naming_a_live_stranger(private_env: LocalEnv) -> N
 
 
 def test_up_finishes_a_first_up_that_failed_after_initdb(
-    state_root: Path, monkeypatch: pytest.MonkeyPatch
+    state_root: Path, pristine: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A first `up` whose PgBouncer fails leaves a complete cluster: the next `up` finishes it, data kept."""
+    """A first `up` whose PgBouncer fails leaves a complete cluster: the next `up` finishes it, data kept.
+    (Its cluster is a copy of the pristine one: what comes after initdb is the subject.)"""
     fake_bin = state_root / "fake-bin"
     fake_bin.mkdir(mode=0o755)
     fake = fake_bin / "pgbouncer"
@@ -223,7 +224,7 @@ def test_up_finishes_a_first_up_that_failed_after_initdb(
         with monkeypatch.context() as patched:
             patched.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
             with pytest.raises(UserError, match="pgbouncer did not start: FATAL: test double"):
-                LocalEnv(config, state).up()
+                LocalEnv(config, state, pristine).up()
         _write_row(LocalEnv(config, state), "after-failed-up")
         LocalEnv(config, state).up()
         assert LocalEnv(config, state).status().running
