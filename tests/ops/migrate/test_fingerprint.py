@@ -2,8 +2,12 @@
 unexpected, changed), harmless differences compare equal, and the opt-ins compare what is
 ignored by default.
 
-Each case builds two schemas side by side in one database (per module): the expected one and the
-found one, from the same base plus the case's statements.
+Each case compares two schemas built side by side in one database (per module): the expected one
+and the found one, from the same base plus the case's statements. A schema is built and read once
+per module, and shared by the cases that start from the same statements (a kind's object is the
+expected side of one case and the found side of another): 168 schemas for 361 sides. Every
+read is on one connection kept for the module (a connection per read would pay a backend's start
+and the warming of its catalog caches, ~4x the read itself).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import Engine, create_engine, pool
+from sqlalchemy import Connection, create_engine, pool
 
 from app.urls import libpq_dsn
 from ops.local.native import LocalEnv
@@ -42,17 +46,55 @@ def _catalog_db(local_env: LocalEnv) -> Iterator[TestDatabase]:
         drop_database(local_env, name)
 
 
-@pytest.fixture(name="engine", scope="module")
-def _engine(catalog_db: TestDatabase) -> Iterator[Engine]:
+@pytest.fixture(name="reader", scope="module")
+def _reader(catalog_db: TestDatabase) -> Iterator[Connection]:
+    """The connection every case of the module reads its fingerprints on."""
     engine = create_engine(catalog_db.direct_url, poolclass=pool.NullPool)
-    yield engine
+    with engine.connect() as connection:
+        yield connection
     engine.dispose()
 
 
-@pytest.fixture(name="conn")
+@pytest.fixture(name="conn", scope="module")
 def _conn(catalog_db: TestDatabase) -> Iterator[psycopg.Connection]:
+    """The connection the module's schemas are built on (autocommit: each build is committed, seen
+    by the reader's next transaction)."""
     with psycopg.connect(libpq_dsn(catalog_db.direct_url), autocommit=True) as conn:
         yield conn
+
+
+class Schemas:
+    """The module's schemas, each built once and read once: the cases that start from the same
+    statements (and the same copy: a case that compares two separate builds asks for copy 1) share
+    one schema and its fingerprint (no case changes a schema after building it)."""
+
+    def __init__(self, conn: psycopg.Connection, reader: Connection) -> None:
+        self.conn, self.reader = conn, reader
+        self.built: dict[tuple[tuple[str, ...], int], str] = {}
+        self.read: dict[str, Fingerprint] = {}
+
+    def get(self, *steps: str, copy: int = 0) -> str:
+        """The schema holding BASE then `steps` (empty steps aside); built on first use."""
+        key = (tuple(step for step in steps if step), copy)
+        if key not in self.built:
+            self.built[key] = _build(self.conn, *key[0])
+        return self.built[key]
+
+    def fingerprints(self, *schemas: str) -> list[Fingerprint]:
+        """The fingerprints of `schemas` (built by `get`), each read on its first use."""
+        unread = [schema for schema in dict.fromkeys(schemas) if schema not in self.read]
+        self.read.update(zip(unread, _fingerprints(self.reader, *unread), strict=True))
+        return [self.read[schema] for schema in schemas]
+
+    def diff(self, expected: str, found: str) -> list[str]:
+        """The comparison's lines, expected first (default options)."""
+        want, have = self.fingerprints(expected, found)
+        return lines(compare(want, have))
+
+
+@pytest.fixture(name="schemas", scope="module")
+def _schemas(conn: psycopg.Connection, reader: Connection) -> Schemas:
+    return Schemas(conn, reader)
 
 
 def _build(conn: psycopg.Connection, *steps: str) -> str:
@@ -78,14 +120,21 @@ def _invalid_index(conn: psycopg.Connection) -> None:
         conn.execute("CREATE INDEX CONCURRENTLY notes_body_idx ON notes ((1 / (id - 5)))")
 
 
-def _fingerprints(engine: Engine, *schemas: str) -> list[Fingerprint]:
-    with engine.connect() as connection:
-        return [fingerprint(connection, schema) for schema in schemas]
+def _fingerprints(reader: Connection, *schemas: str) -> list[Fingerprint]:
+    try:
+        return [fingerprint(reader, schema) for schema in schemas]
+    finally:
+        reader.rollback()  # the next read is a new transaction: it sees what was built since
 
 
-def _diff(engine: Engine, expected: str, found: str, options: Options | None = None) -> list[str]:
-    want, have = _fingerprints(engine, expected, found)
-    return lines(compare(want, have, options))
+def _read(database: TestDatabase, *schemas: str) -> list[Fingerprint]:
+    """The fingerprints of `schemas` in a test's own database, on a connection of their own."""
+    engine = create_engine(database.direct_url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return _fingerprints(connection, *schemas)
+    finally:
+        engine.dispose()
 
 
 def _named(subject: str, found: list[str], change: str | None = None) -> bool:
@@ -108,39 +157,36 @@ CHANGES = [
 
 
 @pytest.mark.parametrize("kind", CASES)
-def test_a_missing_kind_is_named(kind: Kind, engine: Engine, conn: psycopg.Connection) -> None:
+def test_a_missing_kind_is_named(kind: Kind, schemas: Schemas) -> None:
     """Expected holds the object (or property), found does not: a line names it; the same build
     in a third schema is equal."""
-    expected, found = _build(conn, kind.setup, kind.create), _build(conn, kind.setup)
-    assert [] == _diff(engine, expected, _build(conn, kind.setup, kind.create))
-    differences = _diff(engine, expected, found)
+    expected, found = schemas.get(kind.setup, kind.create), schemas.get(kind.setup)
+    assert [] == schemas.diff(expected, schemas.get(kind.setup, kind.create, copy=1))
+    differences = schemas.diff(expected, found)
     assert _named(kind.subject, differences, "missing" if kind.is_object else None), differences
 
 
 @pytest.mark.parametrize("kind", CASES)
-def test_an_extra_kind_is_named(kind: Kind, engine: Engine, conn: psycopg.Connection) -> None:
+def test_an_extra_kind_is_named(kind: Kind, schemas: Schemas) -> None:
     """Found holds an object (or property) that expected does not: a line names it."""
-    expected, found = _build(conn, kind.setup), _build(conn, kind.setup, kind.create)
-    differences = _diff(engine, expected, found)
+    differences = schemas.diff(schemas.get(kind.setup), schemas.get(kind.setup, kind.create))
     assert _named(kind.subject, differences, "unexpected" if kind.is_object else None), differences
 
 
 @pytest.mark.parametrize(("kind", "change"), CHANGES)
-def test_a_changed_kind_is_named(kind: Kind, change: str, engine: Engine, conn: psycopg.Connection) -> None:
+def test_a_changed_kind_is_named(kind: Kind, change: str, schemas: Schemas) -> None:
     """Both hold the object, changed on one side: a line names it."""
     steps = (kind.setup, kind.create)
-    expected, found = _build(conn, *steps), _build(conn, *steps, change)
-    differences = _diff(engine, expected, found)
+    differences = schemas.diff(schemas.get(*steps), schemas.get(*steps, change))
     assert _names_object(kind.object_name, differences), differences
 
 
 @pytest.mark.parametrize("case", list(HARMLESS))
-def test_harmless_differences_compare_equal(case: str, engine: Engine, conn: psycopg.Connection) -> None:
+def test_harmless_differences_compare_equal(case: str, schemas: Schemas) -> None:
     """Comments, grants, storage, column order, equivalent spellings: equal by default."""
     found_steps, expected_steps = HARMLESS[case]
     extra = FUNCTION_FIRST if "balance_of" in found_steps else ""
-    expected, found = _build(conn, extra, expected_steps), _build(conn, extra, found_steps)
-    want, have = _fingerprints(engine, expected, found)
+    want, have = schemas.fingerprints(schemas.get(extra, expected_steps), schemas.get(extra, found_steps))
     assert [] == lines(compare(want, have))
     assert digest(want) == digest(have)
 
@@ -180,16 +226,16 @@ def test_harmless_differences_compare_equal(case: str, engine: Engine, conn: psy
     ids=["privileges", "comments", "storage", "statistics", "column-order"],
 )
 def test_the_opt_ins_compare_what_is_ignored_by_default(
-    options: Options, steps: str, line: str, engine: Engine, conn: psycopg.Connection
+    options: Options, steps: str, line: str, schemas: Schemas
 ) -> None:
     """Each option makes its kind of difference visible; without it the schemas are equal."""
-    expected, found = _build(conn), _build(conn, steps)
-    assert [] == _diff(engine, expected, found)
-    assert line in _diff(engine, expected, found, options)
+    want, have = schemas.fingerprints(schemas.get(), schemas.get(steps))
+    assert [] == lines(compare(want, have))
+    assert line in lines(compare(want, have, options))
 
 
 def test_owners_are_compared_only_with_privileges(
-    catalog_db: TestDatabase, engine: Engine, conn: psycopg.Connection
+    catalog_db: TestDatabase, reader: Connection, conn: psycopg.Connection
 ) -> None:
     """A table owned by another role (as environments' roles differ): equal unless --privileges."""
     expected, found = _build(conn), _build(conn)
@@ -199,10 +245,9 @@ def test_owners_are_compared_only_with_privileges(
                 sql.Identifier(found, "notes"), sql.Identifier(catalog_db.runtime_role)
             )
         )
-    assert [] == _diff(engine, expected, found)
-    owner_lines = [
-        line for line in _diff(engine, expected, found, Options(privileges=True)) if "owner" in line
-    ]
+    want, have = _fingerprints(reader, expected, found)
+    assert [] == lines(compare(want, have))
+    owner_lines = [line for line in lines(compare(want, have, Options(privileges=True))) if "owner" in line]
     assert [f"differs    table notes: owner expected app, found {catalog_db.runtime_role}"] == [
         line.split(";")[0] for line in owner_lines
     ]
@@ -227,9 +272,7 @@ def test_same_ddl_in_two_schemas_gives_equal_fingerprints(
     sql_conn.execute("CREATE SCHEMA other")
     apply_legacy(sql_conn, database.schema)
     apply_legacy(sql_conn, "other")
-    engine = create_engine(database.direct_url, poolclass=pool.NullPool)
-    mine, other = _fingerprints(engine, database.schema, "other")
-    engine.dispose()
+    mine, other = _read(database, database.schema, "other")
     assert [] == compare(mine, other)  # the configured schema's runtime-role grants aside
     assert digest(mine) == digest(other)
     assert 5 == sum(1 for key in mine.entries if key[0] == "relation" and not key[2] and "seq" not in key[1])
@@ -245,9 +288,7 @@ def test_diff_names_each_difference_in_one_line(database: TestDatabase, sql_conn
     sql_conn.execute("ALTER TABLE other.oauth_tokens DROP CONSTRAINT oauth_tokens_user_id_provider_key")
     sql_conn.execute("CREATE INDEX ix_users_name ON other.users (name)")
     sql_conn.execute("ALTER TABLE other.usage_events ALTER COLUMN route SET DEFAULT '/'")
-    engine = create_engine(database.direct_url, poolclass=pool.NullPool)
-    expected, actual = _fingerprints(engine, database.schema, "other")
-    engine.dispose()
+    expected, actual = _read(database, database.schema, "other")
     differences = compare(expected, actual)
     assert [
         "differs    column events.title: type expected text, found character varying(200)",
@@ -265,9 +306,7 @@ def test_diff_names_each_difference_in_one_line(database: TestDatabase, sql_conn
 
 def test_empty_schema_has_an_empty_fingerprint(database: TestDatabase) -> None:
     """A schema with no objects is empty (the migrator builds it from base); a missing one too."""
-    engine = create_engine(database.direct_url, poolclass=pool.NullPool)
-    empty, missing = _fingerprints(engine, database.schema, "no_such_schema")
-    engine.dispose()
+    empty, missing = _read(database, database.schema, "no_such_schema")
     assert empty.is_empty
     assert Fingerprint() == missing
     assert [] == compare(empty, missing)
