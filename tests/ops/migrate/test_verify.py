@@ -171,6 +171,7 @@ DROP TYPE event_kind;
 """)
 '''
 
+EVERY_KIND = "9999_every_kind"
 KIND_DRIFTS = {
     "the updated_at trigger missing": (
         "DROP TRIGGER users_touch_updated_at ON users",
@@ -206,24 +207,30 @@ KIND_DRIFTS = {
 }
 
 
-@pytest.fixture(name="every_kind")
-def _every_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A copy of the migrations with a revision on top of head that adds every kind; its id."""
-    scripts = tmp_path / "migrations"
+@pytest.fixture(name="every_kind_scripts", scope="module")
+def _every_kind_scripts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the migrations with a revision on top of head that adds every kind, one for the
+    module: its head schema is then built once (the schema cache keys it by the copy's files and
+    path), not once per case."""
+    scripts = tmp_path_factory.mktemp("every_kind") / "migrations"
     shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    down = head_revision()
-    revision = "9999_every_kind"
     write_revision(
         scripts / "versions",
-        revision,
-        down,
+        EVERY_KIND,
+        head_revision(),
         EVERY_KIND_UPGRADE,
         downgrade=EVERY_KIND_DOWNGRADE,
         doc="Test-only: one object of each kind the legacy schema lacks.",
     )
-    monkeypatch.setattr(revisions, "MIGRATIONS_DIR", scripts)
+    return scripts
+
+
+@pytest.fixture(name="every_kind")
+def _every_kind(every_kind_scripts: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The migrations with the every-kind revision on top, for one test; the revision's id."""
+    monkeypatch.setattr(revisions, "MIGRATIONS_DIR", every_kind_scripts)
     script_directory.cache_clear()
-    return revision
+    return EVERY_KIND
 
 
 @pytest.mark.parametrize("drift", list(KIND_DRIFTS))
