@@ -86,6 +86,13 @@ def _pristine() -> Path:
     return Path(os.environ[PRISTINE_VARIABLE])
 
 
+@pytest.fixture(name="cluster_dir", scope="session")
+def _cluster_dir() -> Path | None:
+    """Where the tests' clusters are made (`cluster_parent`; None: the system's temp dir), for the
+    session's cluster (tests/fix_db.py, which cannot import this plugin before pytest loads it)."""
+    return cluster_parent()
+
+
 @pytest.fixture(name="state_root")
 def _state_root() -> Iterator[Path]:
     """A private directory (the postgres user can reach it) for an environment of the test's own;

@@ -46,10 +46,12 @@ def tune_for_tests(env: LocalEnv) -> None:
 
 
 @pytest.fixture(name="local_env", scope="session")
-def _local_env(pristine: Path) -> Iterator[LocalEnv]:
+def _local_env(pristine: Path, cluster_dir: Path | None) -> Iterator[LocalEnv]:
     """This test process's Postgres + PgBouncer, on free ports, torn down whatever happens: a copy
     of the run's pristine cluster (initdb is not what these tests are about), not an initdb of its own."""
-    root = throwaway.make_state_root("pgstack-tests-")
+    # In memory where there is room (tests/fix_cluster.py): each CREATE DATABASE, checkpoint and the
+    # final delete of its files then waits for no disk.
+    root = throwaway.make_state_root("pgstack-tests-", cluster_dir)
     config = throwaway.throwaway_config()
     stack_file = throwaway.write_stack_file(root / "Pulumi.local.yaml", config)
     # Not durable: `up` does not wait for the copy's files to reach the disk (nothing here must
