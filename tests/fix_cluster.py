@@ -13,17 +13,21 @@ are deleted when the test ends, so their writes never need to reach a disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
+from ops.local.binaries import find_binaries
 from ops.local.native import LocalEnv
+from ops.local.pristine import pristine_cluster
 from ops.local.throwaway import make_state_root, throwaway_env
-from stacks.config import LocalConfig
+from stacks.config import LocalConfig, load_local_config
 
 OwnEnv = Callable[..., AbstractContextManager[LocalEnv]]
 # Where the run's pristine clusters are: set by the first process (the xdist controller, or the one
@@ -68,9 +72,28 @@ def pytest_configure(config: pytest.Config) -> None:
     root = make_state_root("pgstack-pristine-", cluster_parent())
     os.environ[PRISTINE_VARIABLE] = str(root)
     config.stash[_MADE] = root
+    if config.getoption("markexpr", "") != "quick" and not config.getoption("collectonly", False):
+        config.stash[_MAKING] = _make_in_background(root)
+
+
+def _make_in_background(root: Path) -> threading.Thread:
+    """Start making the pristine cluster in a thread, while the test processes start and collect
+    (2-4 s): their first cluster then waits less, or not at all, for initdb. Whoever asks first
+    makes it (ops/local/pristine.py holds a lock); a failure is left to the test that needs it."""
+
+    def make() -> None:
+        with contextlib.suppress(Exception):
+            pristine_cluster(root, find_binaries(load_local_config().postgres_version))
+
+    thread = threading.Thread(target=make, name="pgstack-pristine", daemon=True)
+    thread.start()
+    return thread
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    making = config.stash.get(_MAKING, None)
+    if making is not None:
+        making.join()  # its initdb writes under the root deleted next
     root = config.stash.get(_MADE, None)
     if root is not None:
         _remove(root)
@@ -78,6 +101,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _MADE = pytest.StashKey[Path]()
+_MAKING = pytest.StashKey[threading.Thread]()
 
 
 @pytest.fixture(name="pristine", scope="session")
