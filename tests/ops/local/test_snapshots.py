@@ -4,10 +4,15 @@ restore gives back; bad names; snapshots across env.down/up and gone after env.r
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -253,19 +258,65 @@ def test_bad_names_and_unknown_snapshots(store: SnapshotStore) -> None:
         store.take("one")
 
 
+# The snapshot's copy, held by the test's lock on the database it copies (see `_copy_in_steps`).
+COPY_WAITING = (
+    "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND query LIKE 'CREATE DATABASE%%' "
+    "AND wait_event_type = 'Lock'"
+)
+
+
+def _copy_in_steps(env: LocalEnv, copy: Callable[[], object], shown: Callable[[], bool]) -> None:
+    """Run `copy` (a snapshot of this process's) in a thread, its backend let run 2 ms at a time
+    (SIGCONT, SIGSTOP) until `shown()`: however fast the machine copies, the copy then lasts many of
+    the progress's ticks. It starts held by a lock on the database it copies, until its backend is
+    found and stopped."""
+    mine = f"pgstack-snapshot pid={os.getpid()}"
+    with ThreadPoolExecutor(1) as pool, psycopg.connect(libpq_dsn(env.admin_url())) as holder:
+        holder.execute(f"COMMENT ON DATABASE {env.config.database} IS 'held by the test'")
+        copying = pool.submit(copy)
+        backend = None
+        with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as admin:
+            while backend is None and not copying.done():
+                row = admin.execute(COPY_WAITING, (mine,)).fetchone()
+                if row is None:
+                    time.sleep(0.005)
+                backend = int(row[0]) if row else None
+        if backend is None:
+            copying.result()  # its error
+            raise AssertionError("the copy ended before it waited for the test's lock")
+        _signal(backend, signal.SIGSTOP)
+        try:
+            holder.rollback()  # the copy may go on, a step at a time
+            while not shown() and not copying.done():
+                _signal(backend, signal.SIGCONT)
+                time.sleep(0.002)
+                _signal(backend, signal.SIGSTOP)
+                time.sleep(0.03)
+        finally:
+            _signal(backend, signal.SIGCONT)
+        copying.result(timeout=60)
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the backend ends with the snapshot's connection
+        os.kill(pid, signum)
+
+
 def test_a_large_copy_shows_progress(snap_env: LocalEnv, store: SnapshotStore) -> None:
     """A copy that takes longer than a tick prints how far it got, in bytes and percent."""
     with _direct(snap_env, autocommit=True) as conn:
+        # ~30 MB in few wide rows (no index to update), dropped afterwards (no dead rows left
+        # behind for the other tests' copies).
         conn.execute(
-            "INSERT INTO app.usage_events (route) SELECT 'GET /bulk/' || g FROM generate_series(1, 300000) g"
+            "CREATE TABLE app.bulk AS SELECT repeat('x', 1000) AS filler FROM generate_series(1, 20000)"
         )
     store.progress_every_s = 0.02
+    lines: list[str] = store.lines  # type: ignore[attr-defined]
     try:
-        store.take("big")
+        _copy_in_steps(snap_env, lambda: store.take("big"), lambda: any("copied:" in line for line in lines))
     finally:
         with _direct(snap_env, autocommit=True) as conn:
-            conn.execute("DELETE FROM app.usage_events WHERE route LIKE 'GET /bulk/%'")
-    lines: list[str] = store.lines  # type: ignore[attr-defined]
+            conn.execute("DROP TABLE app.bulk")
     assert any(re.search(r"copied: [\d.]+ [kMG]?B of [\d.]+ MB \(\d+%\)", line) for line in lines), lines
 
 
