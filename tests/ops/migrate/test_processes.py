@@ -1,4 +1,5 @@
-"""The migrator as the Cloud Run job runs it (`python -m ops.migrate`): many at once, and killed."""
+"""The migrator as the Cloud Run job runs it (`python -m ops.migrate`, a process of its own): many
+at once, and killed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ops.migrate.lock import LOCK_CLASS, lock_key
 from ops.migrate.target import DatabaseTarget
 from tests.support import TestDatabase
 from tests.support.migrate import SLOW_VERSIONS, history_rows, start_migrator, version
+from tests.support.tasks import run_job
 
 ALL = [
     "0001_baseline",
@@ -72,10 +74,10 @@ def test_sigkill_mid_revision_leaves_the_previous_revision_and_a_rerun_reaches_h
     ).fetchone()
     assert (0,) == column
 
-    rerun = start_migrator(database, PGSTACK_TEST_SLOW_SECONDS="0", **slow)
-    out, err = rerun.communicate(timeout=60)
-    assert 0 == rerun.returncode, err
-    assert "applied 0005_slow_for_tests" in out
+    # The rerun in this process: the killed process is the subject, not the one that finishes.
+    rerun = run_job(environ={**database.environ(), "PGSTACK_TEST_SLOW_SECONDS": "0", **slow})
+    assert 0 == rerun.returncode, rerun.stderr
+    assert "applied 0005_slow_for_tests" in rerun.stdout
     assert ["0005_slow_for_tests"] == version(sql_conn, target.schema)
 
 
