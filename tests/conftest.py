@@ -20,6 +20,7 @@ from tests.support.interrupts import deliverable_sigint
 from tests.support.schedule import file_seconds, heaviest_files_first
 
 pytest_plugins = ("tests.fix_db", "tests.fix_cluster")
+_FREEZE = gc.freeze
 
 # What a test costs, read from the fixtures it uses (its whole closure): a test that takes
 # `database` uses `local_env` too. A fixture that starts something new adds its name here.
@@ -70,8 +71,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Freeze what collection loaded (every test module and what it imports: SQLAlchemy, FastAPI,
-    Pulumi's SDK, some hundred thousand objects alive until the process ends), so the collector's
-    full passes during the run walk only what the tests make: ~0.1 s of CPU each, several per test
-    process. Nothing a test opens exists yet, so nothing that must be collected (or warned about
-    when left unclosed) is frozen; tests.support.inprocess keeps the tasks from freezing more."""
+    Pulumi's SDK, a few hundred thousand objects alive until the process ends), so that the
+    collector's full passes during the run walk only what the tests make (~0.1 s of CPU each,
+    several per test process). Nothing a test opens exists yet: nothing is frozen that must be
+    collected, or warned about when left unclosed.
+
+    Then nothing else may freeze in this process: a planning task called here (in process, or its
+    function directly) ends with gc.freeze() (ops.plan.planner.one_shot_gc, for a process about to
+    exit), which would freeze the test's fixtures, connections and child processes for good."""
     gc.freeze()
+    gc.freeze = _no_more_freezing
+
+
+def _no_more_freezing() -> None:
+    """gc.freeze in a test process once collection is frozen (see pytest_collection_finish)."""
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    gc.freeze = _FREEZE

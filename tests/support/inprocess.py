@@ -7,7 +7,7 @@ back afterwards: the environment (os.environ, which libpq and every child proces
 directory, sys.argv, stdin (empty, as /dev/null is, or the text given), stdout and stderr (captured
 at the file descriptors, so the processes a task starts are captured too), the signal handlers, the
 logging configuration, the warning filters, the cyclic garbage collector (the offline plan turns it
-off, and would freeze what exists), and the module state a fresh process would not have (the
+off), and the module state a fresh process would not have (the
 settings cache, the migrator's extra revision directories; tasks.py runs again on every call, so its
 start-up steps, e.g. dropping the shell's libpq variables, run on the call's own environment).
 
@@ -129,27 +129,17 @@ def _logging_state() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _collector_state() -> Iterator[None]:
-    """The cyclic garbage collector as it was (on or off), and `gc.freeze()` a no-op for the call.
-
-    A process that plans exits right after, so the plan freezes every object alive at its end (no
-    collection walks them again: ops.plan.planner.one_shot_gc). Here those objects would be the test
-    process's fixtures, connections and child processes, never collected (nor warned about when
-    left unclosed) once a test lets them go. A freeze cannot be undone for some objects only (the
-    harness freezes what collection loaded: tests/conftest.py), so it is not done at all."""
-    enabled, freeze = gc.isenabled(), gc.freeze
-    gc.freeze = _no_freeze
+    """The cyclic garbage collector on or off as it was: the offline plan turns it off while it plans
+    (ops.plan.planner.one_shot_gc; its gc.freeze at the end is a no-op in a test process, see
+    tests/conftest.py)."""
+    enabled = gc.isenabled()
     try:
         yield
     finally:
-        gc.freeze = freeze
         if enabled:
             gc.enable()
         else:
             gc.disable()
-
-
-def _no_freeze() -> None:
-    """gc.freeze during a run in process (see _collector_state)."""
 
 
 @contextlib.contextmanager
