@@ -15,30 +15,22 @@ from ops.local.processes import port_in_use
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 
-# A test with an environment of its own (as tests/ops/local/test_native.py has), run in a pytest of its own.
+# A test with an environment of its own, from the harness's own fixture (tests/fix_cluster.py: a copy
+# of the outer run's pristine cluster, as tests/app's private environment), run in a pytest of its own.
 _INNER_TEST = """
-import shutil
+import time
 
 import pytest
-from ops.local.native import LocalEnv
-from ops.local.throwaway import make_state_root, throwaway_config
 
 
-@pytest.fixture(name="own_env")
-def _own_env(pristine):  # the outer run's pristine cluster (tests/fix_cluster.py), copied
-    root = make_state_root("pgstack-sigterm-")
-    env = LocalEnv(throwaway_config(), root / "state", pristine)
-    try:
-        env.up()
+@pytest.fixture(name="env")
+def _env(own_env):
+    with own_env("pgstack-sigterm-") as env:
         yield env
-    finally:
-        env.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
-def test_wait(own_env):
-    print("READY", own_env.config.postgres_port, own_env.config.pgbouncer_port, flush=True)
-    import time
+def test_wait(env):
+    print("READY", env.config.postgres_port, env.config.pgbouncer_port, flush=True)
     time.sleep(120)
 """
 
