@@ -1,4 +1,8 @@
-"""The smoke checks and the `smoke` task, on a private environment migrated to head."""
+"""The smoke checks and the `smoke` task, on a private environment migrated to head.
+
+The app they check is served under uvicorn in a thread of the test process (tests.support.app's
+ThreadedApp: what it answers over HTTP is the subject here, not its process, which
+tests/app/test_appserver.py starts)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from ops.migrate.target import DatabaseTarget
 from ops.smoke import appserver, checks
 from ops.smoke.appserver import StartedApp, app_starter
 from ops.smoke.checks import _run, check_privileges, run_smoke
+from tests.support.app import ThreadedApp
 from tests.support.tasks import run_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +40,12 @@ APP_CHECKS = ["app /healthz", "app /healthz/db", "app /readyz"]
 
 def _quiet(_: str) -> None:
     """Progress lines are not what these tests look at."""
+
+
+@pytest.fixture(autouse=True)
+def _app_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smoke's app served in a thread of this process (see the module's docstring)."""
+    monkeypatch.setattr(appserver, "StartedApp", ThreadedApp)
 
 
 @pytest.fixture(name="migrated")
@@ -64,7 +75,7 @@ def _smoke_cli(
     }
     checks_loaded: list[bool] = []
 
-    class Recorded(StartedApp):
+    class Recorded(ThreadedApp):
         """The smoke's app, noting whether the checks were loaded when it started."""
 
         def __init__(self, environ: dict[str, str]) -> None:
@@ -198,7 +209,7 @@ def test_up_smoke_checks_the_runtime_it_brought_up(
     apps_before_up: list[int] = []
     started: list[StartedApp] = []
 
-    class Recorded(StartedApp):
+    class Recorded(ThreadedApp):
         """The app process as `up` starts it, counted."""
 
         def __init__(self, environ: dict[str, str]) -> None:

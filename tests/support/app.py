@@ -2,12 +2,17 @@
 in-process.
 
 The in-process app runs its real lifespan (engines, slots, head revision) behind httpx's ASGI transport,
-so its requests reach the real PgBouncer and Postgres of the harness.
+so its requests reach the real PgBouncer and Postgres of the harness. `ThreadedApp` serves it over
+real HTTP instead, under uvicorn in a thread: the smoke checks' app where its process is not the
+subject.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,12 +20,16 @@ from typing import Any
 
 import httpx
 import psycopg
+import uvicorn
 from fastapi import FastAPI
 from psycopg import sql
 
 from app.main import create_app
-from app.settings import Settings
+from app.settings import Settings, load_settings
 from app.urls import libpq_dsn
+from ops.errors import UserError
+from ops.local.processes import free_port
+from ops.smoke.appserver import START_TIMEOUT_S, StartedApp
 from tests.support import TestDatabase
 from tests.support.revisions import write_revision
 
@@ -78,3 +87,54 @@ async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """`serving(create_app(settings))`."""
     async with serving(create_app(settings)) as client:
         yield client
+
+
+class ThreadedApp(StartedApp):
+    """ops.smoke.appserver.StartedApp's stand-in where the app's process is not what a test tests
+    (the smoke checks): the same app (`create_app` on `environ` added to ours, read now) under the
+    same uvicorn, on a free port of this machine, in a thread of the test process, which already
+    holds its imports (a process of its own costs ~1 s of CPU to start). Its log lines are dropped:
+    nothing reads them, and in a task run in process its stdout is the task's (tests/app/test_main.py,
+    test_appserver.py and test_settings.py start the real process)."""
+
+    def __init__(self, environ: dict[str, str]) -> None:
+        self.environ = environ
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._failure = ""
+        app = create_app(load_settings({**os.environ, **environ}))
+        for name in ("app", "uvicorn", "uvicorn.error"):
+            logging.getLogger(name).handlers[:] = [logging.NullHandler()]
+        # As the image's command: one worker, no access log; uvicorn's own logging config left alone.
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, access_log=False, log_config=None)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name=f"app-{self.port}", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()  # in a thread uvicorn installs no signal handlers
+        except BaseException as exc:
+            self._failure = f"{type(exc).__name__}: {exc}"
+
+    def url(self) -> str:
+        """The base URL once uvicorn serves; UserError if it stopped or did not start in time."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise UserError(f"the app stopped at start-up: {self._failure or 'no reason given'}")
+            if time.monotonic() > deadline:
+                raise UserError(f"the app did not answer {self.base_url} within {START_TIMEOUT_S:.0f} s")
+            time.sleep(0.01)
+        return self.base_url
+
+    @property
+    def stopped(self) -> bool:
+        return not self._thread.is_alive()
+
+    def stop(self) -> None:
+        """A graceful shutdown (the lifespan's end: the pools disposed), waited for."""
+        self._server.should_exit = True
+        self._thread.join()
+        for name in ("app", "uvicorn", "uvicorn.error"):
+            logging.getLogger(name).handlers.clear()
