@@ -100,9 +100,9 @@ def test_a_run_started_with_ctrl_c_ignored_gives_its_children_ctrl_c_again(subpr
     """Started in the background by a shell without job control (SIGINT ignored, inherited by every
     child), the test processes still start children that Ctrl-C stops (the Ctrl-C tests need it)."""
     probe = (
-        "import signal, subprocess, sys\n"
-        "from tests.support.interrupts import deliverable_sigint\n"
-        "deliverable_sigint()\n"
+        "import runpy, signal, subprocess, sys\n"
+        # The module alone, by its path: tests.support's package loads psycopg and the runtimes (~0.5 s).
+        "runpy.run_path('tests/support/interrupts.py')['deliverable_sigint']()\n"
         "child = 'import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)'\n"
         "done = subprocess.run([sys.executable, '-c', child], capture_output=True, text=True)\n"
         "print(done.stdout.strip())\n"
