@@ -47,23 +47,28 @@ class Repo:
     path: Path
     base: str  # the serving code's commit
     head: str  # a commit that drops users.picture
+    environ: dict[str, str]  # the task's, over this process's
 
 
 @pytest.fixture(name="repo", scope="module")
-def _repo(tmp_path_factory: pytest.TempPathFactory, pristine: Path) -> Iterator[Repo]:
+def _repo(
+    tmp_path_factory: pytest.TempPathFactory, pristine: Path, cluster_dir: Path | None
+) -> Iterator[Repo]:
     """The repository; its db.compat cache shares the virtualenvs, and the test run's pristine
-    clusters (ops/local/pristine.py) stand for the cache's own (initdb is not what it tests)."""
+    clusters (ops/local/pristine.py) stand for the cache's own (initdb is not what it tests). The
+    task's temp dir, where its throwaway cluster goes, is the tests' clusters' own (in memory where
+    the machine has room: tests/fix_cluster.py): where its files are is not what it tests either."""
     root = tmp_path_factory.mktemp("compat-task")
     path, _, base = build_repo(root, head_revision())
     (path / "migrations" / "versions" / "0901_drop_picture.py").write_text(DROP)
     head = commit_all(path, "drop users.picture")
     cache = cache_sharing_venvs(path / ".local" / "compat")  # .local is git-ignored: the tree stays clean
     (cache / "pristine").symlink_to(pristine, target_is_directory=True)
-    yield Repo(path, base, head)
+    yield Repo(path, base, head, {"TMPDIR": str(cluster_dir)} if cluster_dir is not None else {})
 
 
 def _compat(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_task("db.compat", *args, cwd=repo.path, timeout=600)
+    return run_task("db.compat", *args, environ=repo.environ, cwd=repo.path, timeout=600)
 
 
 def _leftovers(repo: Repo) -> list[str]:
