@@ -125,10 +125,10 @@ class Base:
 
 
 @pytest.fixture(name="base", scope="module")
-def _base(local_env: LocalEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
+def _base(local_env: LocalEnv, scratch_dir: Path) -> Iterator[Base]:
     """One worktree, virtualenv, probe process and template database for every case of this module
     (the old code's process is not what a case tests: its revision is)."""
-    root = tmp_path_factory.mktemp("compat")
+    root = scratch_dir
     repo, _, commit = build_repo(root, head_revision())
     ref = checkout.Ref("base", commit)
     report = CompatReport("base", commit)

@@ -51,15 +51,12 @@ class Repo:
 
 
 @pytest.fixture(name="repo", scope="module")
-def _repo(
-    tmp_path_factory: pytest.TempPathFactory, pristine: Path, cluster_dir: Path | None
-) -> Iterator[Repo]:
+def _repo(scratch_dir: Path, pristine: Path, cluster_dir: Path | None) -> Iterator[Repo]:
     """The repository; its db.compat cache shares the virtualenvs, and the test run's pristine
     clusters (ops/local/pristine.py) stand for the cache's own (initdb is not what it tests). The
     task's temp dir, where its throwaway cluster goes, is the tests' clusters' own (in memory where
     the machine has room: tests/fix_cluster.py): where its files are is not what it tests either."""
-    root = tmp_path_factory.mktemp("compat-task")
-    path, _, base = build_repo(root, head_revision())
+    path, _, base = build_repo(scratch_dir, head_revision())
     (path / "migrations" / "versions" / "0901_drop_picture.py").write_text(DROP)
     head = commit_all(path, "drop users.picture")
     cache = cache_sharing_venvs(path / ".local" / "compat")  # .local is git-ignored: the tree stays clean
