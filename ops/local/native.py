@@ -231,7 +231,7 @@ class LocalEnv:
     # --- down and reset -------------------------------------------------------------------
     def stop_postgres(self) -> bool:
         """Stop Postgres (fast shutdown: open transactions are rolled back); True if it ran."""
-        return self.postgres.stop(self.binaries)
+        return self.postgres.stop()
 
     def stop_pgbouncer(self) -> bool:
         """Stop PgBouncer and wait for it to exit; True if it ran."""
@@ -257,7 +257,7 @@ class LocalEnv:
         if self.state_dir.exists():
             with self.state.exclusive(_quiet):
                 self.stop_pgbouncer()
-                self.postgres.stop(self.binaries, immediate=True)
+                self.postgres.stop(immediate=True)
 
     def reset(self, progress: Progress = _quiet) -> None:
         """Stop everything and delete the state directory (refuses one pgstack did not create)."""
@@ -314,7 +314,7 @@ def _up(env: LocalEnv, progress: Progress) -> None:
     pg_changed = postgres.write_conf() or tls_changed
     if pg_running and pg_changed:
         progress("postgres: settings changed, restarting")
-        postgres.stop(binaries)
+        postgres.stop()
         pg_running = False
     # A new cluster (or one whose first `up` stopped early) is written to disk meanwhile.
     syncing = None if env.state.synced() or not env.durable else postgres.sync(binaries)

@@ -97,3 +97,18 @@ def started_ticks(pid: int) -> int | None:
         return None
     fields = stat.rsplit(")", 1)[1].split()
     return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def stop_daemon(pid: int, signum: int, pidfile: Path, program: str, timeout_s: float) -> bool:
+    """Send `signum` to daemon `pid` (running `program`), then wait until its `pidfile` is gone or
+    it is; False if it still runs after `timeout_s`. PermissionError if it may not be signalled.
+
+    Looks every 10 ms: `pg_ctl stop --wait` looks every 100 ms, ~50 ms lost on each stop.
+    """
+    os.kill(pid, signum)
+    deadline = time.monotonic() + timeout_s
+    while pidfile.exists() and pid_alive(pid, program):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -158,9 +158,12 @@ def _rows(env: LocalEnv) -> list[str]:
 
 
 def test_down_then_up_keeps_the_data(private_env: LocalEnv) -> None:
-    """Data written before `down` is there after the next `up`, through PgBouncer."""
+    """Data written before `down` (a fast shutdown, which returns once the server is gone) is there
+    after the next `up`, through PgBouncer."""
     _write_row(private_env, "before-down")
     private_env.down()
+    assert not (private_env.pgdata / "postmaster.pid").exists()
+    assert "received fast shutdown request" in private_env.postgres_log.read_text()
     assert not private_env.status().running
     private_env.up()
     assert ["before-down"] == _rows(private_env)
