@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,9 +70,15 @@ def _git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture(name="repo")
-def _repo(tmp_path: Path) -> Path:
-    """A throwaway git repository holding this project's code and a `demo` stack, one commit."""
-    repo = tmp_path / "repo"
+def _repo(cluster_dir: Path | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A throwaway git repository holding this project's code and a `demo` stack, one commit. It and
+    the base's worktree (made in the temp dir) are where the tests' clusters are, in memory where
+    there is room (tests/fix_cluster.py): on this machine's disk each of their ~500 files costs
+    ~0.5 ms of CPU to make and to delete; where they are is not what these tests check."""
+    if cluster_dir is not None:
+        monkeypatch.setattr(tempfile, "tempdir", str(cluster_dir))
+    scratch = Path(tempfile.mkdtemp(prefix="pgstack-diff-tests-"))
+    repo = scratch / "repo"
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     for package in ("ops", "stacks", "app", "pgbouncer"):
         shutil.copytree(REPO_ROOT / package, repo / package, ignore=skip)
@@ -82,7 +90,10 @@ def _repo(tmp_path: Path) -> Path:
     _git(repo, "init", "--quiet")
     _git(repo, "add", ".")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
-    return repo
+    try:
+        yield repo
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 PROGRAM = "tests.ops.plan.sample_program:main"
