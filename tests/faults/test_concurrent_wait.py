@@ -22,8 +22,10 @@ def test_a_forgotten_session_is_named_and_the_wait_bounded(database: TestDatabas
     """The build waits for a REPEATABLE READ session idle in transaction: the migrator names it,
     gives up at the bound (not the 2 h statement timeout) and says which pid to end."""
     target = database.target()
+    # The watcher looks once a second (ops/migrate/waits.POLL_S): a 3 s bound leaves it two looks
+    # that report the wait before the one that cancels it.
     timeouts = Timeouts.from_environ(
-        {"MIGRATE_CONCURRENT_WAIT_S": "4", "MIGRATE_CONCURRENT_STATEMENT_TIMEOUT": "60s"}
+        {"MIGRATE_CONCURRENT_WAIT_S": "3", "MIGRATE_CONCURRENT_STATEMENT_TIMEOUT": "60s"}
     )
     migrate(target, to=BEFORE, progress=lambda _: None, timeouts=timeouts)
     lines: list[str] = []
@@ -39,7 +41,7 @@ def test_a_forgotten_session_is_named_and_the_wait_bounded(database: TestDatabas
     assert f"pid {pid} (idle in transaction for " in waiting[0]
     assert "application 'forgotten-psql', client 127.0.0.1" in waiting[0]
     message = str(failed.value)
-    assert f"waited MIGRATE_CONCURRENT_WAIT_S=4s in its autocommit block for pid {pid} (" in message
+    assert f"waited MIGRATE_CONCURRENT_WAIT_S=3s in its autocommit block for pid {pid} (" in message
     assert f"SELECT pg_terminate_backend({pid})" in message
     report = migrate(target, progress=lambda _: None, timeouts=timeouts)
     assert HEAD == report.to_revision
