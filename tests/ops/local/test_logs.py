@@ -131,7 +131,7 @@ def test_env_logs_follow_shows_a_new_server_message(local_env: LocalEnv) -> None
                     dbname="postgres",
                     connect_timeout=3,
                 )
-            time.sleep(0.5)
+            time.sleep(0.1)  # until the follower, a process starting up, shows it
         assert any(expected in line for line in lines), lines
     finally:
         follower.send_signal(2)  # SIGINT, as Ctrl-C
