@@ -223,12 +223,14 @@ def test_a_contract_revision_is_held_back_not_checked(
 
 
 def test_an_old_app_that_cannot_start_is_breaking(base: Base, local_env: LocalEnv) -> None:
-    """The old app served by a probe process of its own, with a DATABASE_URL its settings refuse:
-    BREAKING at its start-up, naming the variable, and the process still answers afterwards."""
-    with scratch_database(local_env, template=base.template) as scratch, base.old.probe() as probe:
+    """The old app served by the base's probe process, with a DATABASE_URL its settings refuse:
+    BREAKING at its start-up, naming the variable, and the process still answers afterwards (asked
+    its models again, not from the answer kept, and a round trip through every model)."""
+    with scratch_database(local_env, template=base.template) as scratch:
         unusable = dataclasses.replace(scratch, pooled_url="postgresql://")
-        findings, notes = probe.app_checks(unusable)
+        findings, notes = base.probe.app_checks(unusable)
         assert [] == notes
         assert [(BREAKING, "running", "app start-up")] == [(f.severity, f.check, f.subject) for f in findings]
         assert "the app stopped at start-up: SystemExit: error: DATABASE_URL" in findings[0].message
-        assert base.probe.models() == probe.models()
+        assert {"models": base.probe.models()} == base.probe.ask({"do": "models"})
+        assert ([], []) == base.probe.roundtrip(scratch)
