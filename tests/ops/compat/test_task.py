@@ -6,7 +6,7 @@ compat tests (tests.support.compat.SHARED_VENVS): what these tests check is the 
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -14,9 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from app.urls import libpq_dsn
 from ops.compat.checkout import CompatSetup, find_uv, lock_hash
+from ops.compat.run import compat
 from ops.deploy.preflight import check_compat
 from ops.errors import UserError
 from ops.local.native import LocalEnv
@@ -29,7 +32,7 @@ from tests.support.compat import (
     commit_all,
     git,
 )
-from tests.support.migrate import use_extra_versions
+from tests.support.migrate import use_extra_versions, version
 from tests.support.revisions import revision_source
 from tests.support.tasks import run_task
 
@@ -197,10 +200,13 @@ def test_the_deploy_preflight_refuses_a_serving_commit_the_new_schema_breaks(
         (versions / name).write_text((repo.path / "migrations" / "versions" / name).read_text())
     use_extra_versions(monkeypatch, versions)
     script_directory.cache_clear()
-    monkeypatch.setattr("ops.compat.run.throwaway_cluster", lambda _: contextlib.nullcontext(local_env))
+    # Handed in as a cluster (not as a throwaway one), db.compat makes a scratch database of its
+    # own there and drops it: the session's own database stays as every other test expects it.
+    monkeypatch.setattr("ops.compat.run.compat", functools.partial(compat, cluster=local_env))
     cache = cache_sharing_venvs(tmp_path / "cache")
     setup = CompatSetup(cache, find_uv(Path(sys.executable).parent, None), dict(os.environ))
     lines: list[str] = []
+    session_revision = _session_revision(local_env)
     with pytest.raises(UserError) as refused:
         check_compat(setup, repo.path, repo.base, lines.append)
     message = str(refused.value)
@@ -218,3 +224,9 @@ def test_the_deploy_preflight_refuses_a_serving_commit_the_new_schema_breaks(
     with pytest.raises(UserError, match=r"could not run .*is not a commit of this repository"):
         check_compat(setup, repo.path, "4f1d2c9a8b7e6d5c4b3a29181706f5e4d3c2b1a0", lines.append)
     script_directory.cache_clear()
+    assert session_revision == _session_revision(local_env), "db.compat migrated the session's own database"
+
+
+def _session_revision(env: LocalEnv) -> list[str]:
+    with psycopg.connect(libpq_dsn(env.direct_url())) as conn:
+        return version(conn, env.config.schema)
