@@ -18,22 +18,22 @@ last stdout line is the result as one JSON object (ops/migrate/jobresult.py), wh
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from typing import Any
-
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING, Any
 
 from app.urls import mask_secrets
 from ops.errors import UserError
 from ops.migrate.jobresult import ACTIONS, JobResult
-from ops.migrate.lock import Timeouts
-from ops.migrate.migrator import check, current, head_revision, migrate
 from ops.migrate.phases import PHASES, Phase, check_phase
-from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, use_extra_versions
-from ops.migrate.seed import SEED_VARIABLE, seed, seed_requested
-from ops.migrate.target import DatabaseTarget, target_from_environment
+
+if TYPE_CHECKING:
+    from ops.migrate.target import DatabaseTarget
+
+# Start-up: only the standard library and the modules above (no SQLAlchemy, Alembic, psycopg or
+# pydantic) are loaded before the arguments are parsed, so `--help` and a refused argument cost
+# an interpreter's start; each action then imports what it runs (a Cloud Run task pays its
+# imports on every execution, and `db.* --env <cloud stack>` starts one per task).
 
 
 def _say(line: str) -> None:
@@ -43,6 +43,10 @@ def _say(line: str) -> None:
 
 
 def _migrate(target: DatabaseTarget, to: str, phase: Phase) -> JobResult:
+    from ops.migrate.lock import Timeouts
+    from ops.migrate.migrator import migrate
+    from ops.migrate.seed import SEED_VARIABLE, seed, seed_requested
+
     with_seed = seed_requested(os.environ.get(SEED_VARIABLE))
     timeouts = Timeouts.from_environ(os.environ)
     report = migrate(target, to=to, progress=_say, timeouts=timeouts, phase=phase)
@@ -57,6 +61,10 @@ def _migrate(target: DatabaseTarget, to: str, phase: Phase) -> JobResult:
 
 
 def _check(target: DatabaseTarget) -> JobResult:
+    import json
+
+    from ops.migrate.migrator import check
+
     report = check(target)
     for line in report.render().splitlines():
         _say(line)
@@ -66,6 +74,8 @@ def _check(target: DatabaseTarget) -> JobResult:
 
 
 def _current(target: DatabaseTarget) -> JobResult:
+    from ops.migrate.migrator import current, head_revision
+
     found = current(target)
     head = head_revision()
     payload = {
@@ -127,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         "those too, once the rollout is verified)",
     )
     args = parser.parse_args(argv)
+    # Past the parse: every action connects, so SQLAlchemy's errors are the ones to catch.
+    from sqlalchemy.exc import DBAPIError
+
+    from ops.migrate.revisions import EXTRA_VERSIONS_VARIABLE, use_extra_versions
+    from ops.migrate.target import target_from_environment
+
     use_extra_versions(os.environ.get(EXTRA_VERSIONS_VARIABLE))
     try:
         target = target_from_environment(args.env, os.environ)
