@@ -125,7 +125,9 @@ def cloud_sql_stand_in(
     """A started stand-in in a temp dir of its own, stopped and deleted afterwards whatever happens;
     `pristine`: a cache of pristine clusters to copy instead of running initdb (ops/local/pristine.py)."""
     root = make_state_root("pgstack-rehearse-")
-    env = LocalEnv(throwaway_config(), root / "state", pristine)
+    # Not durable: its files are deleted when the rehearsal ends, so nothing waits for the new
+    # cluster to be written to disk (initdb --sync-only, ~1-2 s of wall).
+    env = LocalEnv(throwaway_config(), root / "state", pristine, durable=False)
     try:
         started = time.monotonic()
         env.up()  # inside the try: an up that fails half-way may have started Postgres (TLS on)
