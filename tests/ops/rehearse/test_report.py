@@ -1,5 +1,5 @@
 """The rehearsal's one-line verdict over several pooler modes (the modes themselves are rehearsed
-one per test in test_rehearse.py)."""
+one per test in test_staging.py)."""
 
 from __future__ import annotations
 
