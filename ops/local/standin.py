@@ -120,11 +120,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def cloud_sql_stand_in(
-    progress: Progress = _quiet, pristine: Path | None = None
+    progress: Progress = _quiet, pristine: Path | None = None, parent: Path | None = None
 ) -> Iterator[CloudSqlStandIn]:
-    """A started stand-in in a temp dir of its own, stopped and deleted afterwards whatever happens;
-    `pristine`: a cache of pristine clusters to copy instead of running initdb (ops/local/pristine.py)."""
-    root = make_state_root("pgstack-rehearse-")
+    """A started stand-in in a temp dir of its own (in `parent`, default the system's temp dir),
+    stopped and deleted afterwards whatever happens; `pristine`: a cache of pristine clusters to
+    copy instead of running initdb (ops/local/pristine.py)."""
+    root = make_state_root("pgstack-rehearse-", parent)
     # Not durable: its files are deleted when the rehearsal ends, so nothing waits for the new
     # cluster to be written to disk (initdb --sync-only, ~1-2 s of wall).
     env = LocalEnv(throwaway_config(), root / "state", pristine, durable=False)
