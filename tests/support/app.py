@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import uvicorn
 from fastapi import FastAPI
 from psycopg import sql
 
@@ -102,6 +101,8 @@ class ThreadedApp(StartedApp):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._failure = ""
+        import uvicorn  # here: every test process loads this module while collecting
+
         app = create_app(load_settings({**os.environ, **environ}))
         for name in ("app", "uvicorn", "uvicorn.error"):
             logging.getLogger(name).handlers[:] = [logging.NullHandler()]
