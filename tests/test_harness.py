@@ -70,6 +70,11 @@ def test_sigterm_stops_the_environments_of_a_test_run(state_root: Path) -> None:
             "tests.conftest",
             "-p",
             "no:cacheprovider",
+            # Plugins the inner test does not use (Alembic's alone imports Alembic: ~0.3 s).
+            "-p",
+            "no:pytest_alembic",
+            "-p",
+            "no:anyio",
             "-s",
             "-q",
             str(inner),
