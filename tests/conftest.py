@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import gc
 import signal
+from collections.abc import Iterator
 from types import FrameType
 
 import pytest
 
 from tests.support.interrupts import deliverable_sigint
+from tests.support.isolation import revision_left_behind
 from tests.support.schedule import file_seconds, heaviest_files_first
 
 pytest_plugins = ("tests.fix_db", "tests.fix_cluster")
@@ -44,6 +46,29 @@ def subprocesses() -> None:
     build): it provides nothing, it only marks the test `slow` (see `COST_MARKERS`)."""
 
 
+_SESSION_ENV_FILES = pytest.StashKey[set[str]]()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _session_env_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test file whose tests used the session environment, its own database must still be
+    unmigrated or at the shipped head; else this file's teardown fails, naming it (not the later
+    file of the same test process whose migration the leftover revision breaks)."""
+    if request.node.nodeid not in request.config.stash.get(_SESSION_ENV_FILES, set()):
+        yield
+        return
+    from ops.migrate.revisions import head_revision  # Alembic: only where the session env is used
+
+    env = request.getfixturevalue("local_env")
+    head = head_revision()  # read before the file's tests (they may add revisions of their own)
+    yield
+    problem = revision_left_behind(env.direct_url(), env.config.schema, head)
+    if problem is not None:
+        # Reported once, by the file that did it; the files after it would only repeat it.
+        request.config.stash[_SESSION_ENV_FILES] = set()
+        pytest.fail(f"{request.node.nodeid} {problem}", pytrace=False)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # pytest then tears every fixture down, as on Ctrl-C
 
@@ -58,11 +83,14 @@ def pytest_configure(config: pytest.Config) -> None:
     deliverable_sigint()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test `db`, `cluster` or `slow` by its fixtures, and `quick` when it is none of them;
-    then order the files heaviest first."""
+    note the files whose tests use the session environment; then order the files heaviest first."""
+    config.stash[_SESSION_ENV_FILES] = set()
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
+        if "local_env" in used:
+            config.stash[_SESSION_ENV_FILES].add(item.nodeid.split("::")[0])
         costs = [marker for marker, fixtures in COST_MARKERS.items() if used & fixtures]
         for marker in costs or ["quick"]:
             item.add_marker(marker)

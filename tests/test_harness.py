@@ -1,4 +1,5 @@
-"""The harness itself: the session environment answers directly and through PgBouncer."""
+"""The harness itself: the session environment answers directly and through PgBouncer, is checked
+after each file that used it, and is stopped however the run ends."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import psycopg
 from app.urls import libpq_dsn
 from ops.local.native import LocalEnv
 from ops.local.processes import port_in_use
+from ops.migrate.revisions import head_revision
 from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
+from tests.support.app import stamp
+from tests.support.isolation import revision_left_behind
 
 # A test with an environment of its own, from the harness's own fixture (tests/fix_cluster.py: a copy
 # of the outer run's pristine cluster, as tests/app's private environment), run in a pytest of its own.
@@ -52,6 +56,22 @@ def test_session_env_reports_both_processes(local_env: LocalEnv) -> None:
     assert status.running
     assert local_env.config.postgres_port == status.postgres.port
     assert local_env.config.pgbouncer_port == status.pgbouncer.port
+
+
+def test_a_revision_left_in_the_session_database_is_named(database: TestDatabase) -> None:
+    """The check run after each file that used the session environment (tests/conftest.py): an
+    unmigrated schema or one at the shipped head passes; one left at another revision is named."""
+    head = head_revision()
+    assert revision_left_behind(database.direct_url, database.schema, head) is None
+    stamp(database, head)
+    assert revision_left_behind(database.direct_url, database.schema, head) is None
+    stamp(database, "0901_drop_picture")
+    problem = revision_left_behind(database.direct_url, database.schema, head)
+    assert problem is not None
+    assert problem.startswith(
+        f"left the session environment's schema {database.schema} at revision 0901_drop_picture "
+        f"(the shipped head is {head}): "
+    )
 
 
 def test_sigterm_stops_the_environments_of_a_test_run(state_root: Path) -> None:
