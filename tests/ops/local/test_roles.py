@@ -76,16 +76,17 @@ def _make_it_old(env: LocalEnv) -> None:
     )
 
 
-def test_up_creates_both_roles_and_the_urls_use_each(private_env: LocalEnv) -> None:
+def test_up_creates_both_roles_and_the_urls_use_each(local_env: LocalEnv) -> None:
     """The direct URL logs in as the owner, the pooled one as the runtime role; neither password is
-    the other's, and the runtime role owns nothing."""
-    cfg = private_env.config
-    direct, pooled = make_url(private_env.direct_url()), make_url(private_env.pooled_url())
+    the other's, and the runtime role owns nothing. (Read only: the session's environment, which
+    `env.up` made as it makes any.)"""
+    cfg = local_env.config
+    direct, pooled = make_url(local_env.direct_url()), make_url(local_env.pooled_url())
     assert (direct.username, direct.port) == (cfg.roles.owner, cfg.postgres_port)
     assert (pooled.username, pooled.port) == (cfg.roles.runtime, cfg.pgbouncer_port)
     assert direct.password != pooled.password
-    assert private_env.state.runtime_password_file.stat().st_mode & 0o777 == 0o600
-    with psycopg.connect(libpq_dsn(private_env.pooled_url()), autocommit=True) as app:
+    assert local_env.state.runtime_password_file.stat().st_mode & 0o777 == 0o600
+    with psycopg.connect(libpq_dsn(local_env.pooled_url()), autocommit=True) as app:
         row = app.execute(
             "SELECT current_user, has_schema_privilege(%s, 'CREATE'), has_schema_privilege(%s, 'USAGE'), "
             "(SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = %s)",
