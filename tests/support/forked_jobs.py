@@ -41,11 +41,14 @@ def _child(barrier: int, out: IO[bytes], err: IO[bytes], args: list[str]) -> Non
 
 def run(count: int, args: list[str]) -> list[dict[str, object]]:
     """Fork `count` jobs, release them together, wait for all; their results."""
-    # What the jobs need, imported before the fork: the job's modules import some of it lazily.
+    # What the jobs need, imported before the fork: the job's modules import some of it lazily
+    # (migrations/env.py the app's settings and models, with pydantic and the ORM).
     import alembic.runtime.migration  # noqa: F401
     import psycopg  # noqa: F401
-    import sqlalchemy  # noqa: F401
+    import sqlalchemy.orm  # noqa: F401
 
+    import app.models
+    import app.settings  # noqa: F401
     import ops.migrate.__main__
     import ops.migrate.migrator  # noqa: F401
 
