@@ -46,7 +46,7 @@ def test_a_sidecar_listening_where_nothing_probes_is_caught(
     stand_in: CloudSqlStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pgbouncer.ini whose listen_port is not the port the sidecar's probe and the app use: the
-    sidecar fails and the app is not started. The job is not the subject (test_staging.py
+    sidecar fails and the app is not started. The job is not the subject (test_staging_*.py
     rehearses it): it is taken as passed, so only the service runs."""
     import ops.rehearse.mode
     import stacks.gcp.sidecar
@@ -91,7 +91,7 @@ def test_a_job_that_does_not_know_what_the_tasks_ask_is_caught(
 ) -> None:
     """The tasks asking the job for an action it does not know (as a new `db.*` task would before
     the job learnt it): no result line comes back, and the rehearsal says so, though the other
-    executions beside it passed. The deploy's second run (a no-op: test_staging.py checks it) is
+    executions beside it passed. The deploy's second run (a no-op: test_staging_*.py check it) is
     not the subject: one run migrates."""
     import ops.rehearse.job
     from ops.migrate.jobresult import job_arguments as asked

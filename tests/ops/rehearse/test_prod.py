@@ -1,6 +1,6 @@
 """The rehearsal of the prod stack's containers (its job, app and PgBouncer sidecar) as local
 processes against the Cloud SQL stand-in: a file of its own, so it runs beside the staging modes
-(test_staging.py) rather than after them."""
+(test_staging_*.py) rather than after them."""
 
 from __future__ import annotations
 

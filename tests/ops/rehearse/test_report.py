@@ -1,5 +1,5 @@
 """The rehearsal's one-line verdict over several pooler modes (the modes themselves are rehearsed
-one per test in test_staging.py)."""
+one per file in test_staging_*.py)."""
 
 from __future__ import annotations
 
