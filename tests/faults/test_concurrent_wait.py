@@ -22,8 +22,8 @@ def test_a_forgotten_session_is_named_and_the_wait_bounded(database: TestDatabas
     """The build waits for a REPEATABLE READ session idle in transaction: the migrator names it,
     gives up at the bound (not the 2 h statement timeout) and says which pid to end."""
     target = database.target()
-    # The watcher looks once a second (ops/migrate/waits.POLL_S): a 3 s bound leaves it two looks
-    # that report the wait before the one that cancels it.
+    # The watcher looks once a second (ops/migrate/waits.POLL_S): a 3 s bound lets it see the wait
+    # and name the session before the look that cancels it.
     timeouts = Timeouts.from_environ(
         {"MIGRATE_CONCURRENT_WAIT_S": "3", "MIGRATE_CONCURRENT_STATEMENT_TIMEOUT": "60s"}
     )

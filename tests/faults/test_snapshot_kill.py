@@ -119,7 +119,7 @@ def test_a_killed_snapshot_is_reported_and_undone_by_env_up(copied_scratch_env: 
     # The dead task's backend finishes the copy, then finds its client gone and lets go of the lock.
     wait_for(lambda: counted(env, LOCK_HELD) == 0, what="the orphaned copy finishing")
     assert paused(env)
-    assert not pooled_answers(env, 0.5)  # an unpaused pool answers in milliseconds
+    assert not pooled_answers(env, 1.0)  # an unpaused pool answers in milliseconds, even on a busy machine
 
     status = copied_scratch_env.invoke("env.status")
     assert 0 != status.returncode

@@ -28,7 +28,7 @@ from app.settings import Settings, load_settings
 from app.urls import libpq_dsn
 from ops.errors import UserError
 from ops.local.processes import free_port
-from ops.smoke.appserver import START_TIMEOUT_S, StartedApp
+from ops.smoke.appserver import START_TIMEOUT_S, STOP_TIMEOUT_S, StartedApp
 from tests.support import TestDatabase
 from tests.support.revisions import write_revision
 
@@ -107,7 +107,10 @@ class ThreadedApp(StartedApp):
         for name in ("app", "uvicorn", "uvicorn.error"):
             logging.getLogger(name).handlers[:] = [logging.NullHandler()]
         # As the image's command: one worker, no access log; uvicorn's own logging config left alone.
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, access_log=False, log_config=None)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, access_log=False, log_config=None,
+            timeout_graceful_shutdown=int(STOP_TIMEOUT_S),
+        )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=f"app-{self.port}", daemon=True)
         self._thread.start()
@@ -136,6 +139,12 @@ class ThreadedApp(StartedApp):
     def stop(self) -> None:
         """A graceful shutdown (the lifespan's end: the pools disposed), waited for."""
         self._server.should_exit = True
-        self._thread.join()
+        # uvicorn gives open requests STOP_TIMEOUT_S, as the app's process gets before it is killed
+        # (ops/smoke/appserver.py); a thread cannot be killed, so one still alive after that fails.
+        self._thread.join(STOP_TIMEOUT_S + 5)
+        if self._thread.is_alive():
+            raise AssertionError(
+                f"the app in thread {self._thread.name} did not stop within {STOP_TIMEOUT_S + 5:.0f} s"
+            )
         for name in ("app", "uvicorn", "uvicorn.error"):
             logging.getLogger(name).handlers.clear()

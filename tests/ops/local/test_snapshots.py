@@ -265,6 +265,9 @@ COPY_WAITING = (
 )
 
 
+FIND_COPY_S = 60.0  # for the copy's backend to show up waiting on the test's lock
+
+
 def _copy_in_steps(env: LocalEnv, copy: Callable[[], object], shown: Callable[[], bool]) -> None:
     """Run `copy` (a snapshot of this process's) in a thread, its backend let run 2 ms at a time
     (SIGCONT, SIGSTOP) until `shown()`: however fast the machine copies, the copy then lasts many of
@@ -275,15 +278,20 @@ def _copy_in_steps(env: LocalEnv, copy: Callable[[], object], shown: Callable[[]
         holder.execute(f"COMMENT ON DATABASE {env.config.database} IS 'held by the test'")
         copying = pool.submit(copy)
         backend = None
+        deadline = time.monotonic() + FIND_COPY_S
         with psycopg.connect(libpq_dsn(env.admin_url()), autocommit=True) as admin:
-            while backend is None and not copying.done():
+            while backend is None and not copying.done() and time.monotonic() < deadline:
                 row = admin.execute(COPY_WAITING, (mine,)).fetchone()
                 if row is None:
                     time.sleep(0.005)
                 backend = int(row[0]) if row else None
         if backend is None:
-            copying.result()  # its error
-            raise AssertionError("the copy ended before it waited for the test's lock")
+            holder.rollback()  # the copy may end (or fail) now, not wait on the lock for ever
+            copying.result(timeout=60)  # its error, if it had one
+            raise AssertionError(
+                f"the copy's backend ({mine!r}) was not found waiting for the test's lock"
+                f" within {FIND_COPY_S:.0f} s"
+            )
         _signal(backend, signal.SIGSTOP)
         try:
             holder.rollback()  # the copy may go on, a step at a time

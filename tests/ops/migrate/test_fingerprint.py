@@ -186,7 +186,10 @@ def test_harmless_differences_compare_equal(case: str, schemas: Schemas) -> None
     """Comments, grants, storage, column order, equivalent spellings: equal by default."""
     found_steps, expected_steps = HARMLESS[case]
     extra = FUNCTION_FIRST if "balance_of" in found_steps else ""
-    want, have = schemas.fingerprints(schemas.get(extra, expected_steps), schemas.get(extra, found_steps))
+    # The found side is a build of its own even where both sides run the same statements (a
+    # function whose search_path names its own schema: the names differ, the schemas compare equal).
+    expected, found = schemas.get(extra, expected_steps), schemas.get(extra, found_steps, copy=1)
+    want, have = schemas.fingerprints(expected, found)
     assert [] == lines(compare(want, have))
     assert digest(want) == digest(have)
 

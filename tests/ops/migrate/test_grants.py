@@ -32,10 +32,10 @@ def _in(schema: str, statement: str) -> sql.Composed:
     return sql.SQL(statement).format(schema=sql.Identifier(schema))
 
 
-def _runtime(database: TestDatabase) -> psycopg.Connection:
+def _runtime(database: TestDatabase, *, autocommit: bool = True) -> psycopg.Connection:
     """The app's connection: the runtime role, through PgBouncer."""
     assert make_url(database.pooled_url).username == database.runtime_role
-    return psycopg.connect(libpq_dsn(database.pooled_url), autocommit=True, prepare_threshold=None)
+    return psycopg.connect(libpq_dsn(database.pooled_url), autocommit=autocommit, prepare_threshold=None)
 
 
 @pytest.fixture(name="migrated")
@@ -49,7 +49,7 @@ def _migrated(database: TestDatabase, target: DatabaseTarget) -> TestDatabase:
 def _refusing(local_env: LocalEnv, database_template: str) -> Iterator[TestDatabase]:
     """One database at head for the module's refused statements (a copy and a migration each would
     cost more than the statement): a refused statement changes nothing, and one that got through
-    fails its own case."""
+    fails its own case and is rolled back, so it does not fail the next ones too."""
     name = f"test_refusing_{uuid.uuid4().hex[:8]}"
     database = clone_database(local_env, database_template, name)
     try:
@@ -71,8 +71,12 @@ def _refusing(local_env: LocalEnv, database_template: str) -> Iterator[TestDatab
 )
 def test_the_runtime_role_is_refused_ddl_through_pgbouncer(refusing: TestDatabase, statement: str) -> None:
     """CREATE / DROP / ALTER (and TRUNCATE, CREATE INDEX) fail for the app's role: Postgres refuses them."""
-    with _runtime(refusing) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
-        conn.execute(_in(refusing.schema, statement))
+    with _runtime(refusing, autocommit=False) as conn:
+        try:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+                conn.execute(_in(refusing.schema, statement))
+        finally:
+            conn.rollback()
     assert "permission denied" in str(caught.value) or "must be owner" in str(caught.value)
 
 
