@@ -150,26 +150,38 @@ def virtualenv(checkout: Path, cache: Path, uv: Path, environ: Mapping[str, str]
     # the path of each source, see pycache()) is compiled once.
     venv = (cache / "venvs").resolve() / lock_hash(checkout)
     python = venv / "bin" / "python"
-    reused = (venv / VENV_MARKER).is_file() and python.exists()
-    if not reused:
-        with held(venv.with_name(f"{venv.name}.lock")):
-            reused = (venv / VENV_MARKER).is_file() and python.exists()  # built while this run waited
-            if not reused:
-                _build(venv, checkout, uv, environ)
-    os.utime(venv / VENV_MARKER)  # used now: not stale
+    # Under its lock: another run may be building it (wait for it), or deleting it as stale
+    # (forget_stale holds the same lock), so it is marked used before anyone may judge it stale.
+    with held(_lock_of(venv)):
+        reused = (venv / VENV_MARKER).is_file() and python.exists()
+        if not reused:
+            _build(venv, checkout, uv, environ)
+        os.utime(venv / VENV_MARKER)  # used now: not stale
     forget_stale(venv.parent)  # this one was just marked used
     return python, reused
 
 
+def _lock_of(venv: Path) -> Path:
+    return venv.with_name(f"{venv.name}.lock")
+
+
 def forget_stale(venvs: Path) -> None:
-    """Delete the virtualenvs under `venvs` (and their locks) unused for STALE_S. One
-    without its marker (being built, or cut short and rebuilt when its lock comes back) is left."""
+    """Delete the virtualenvs under `venvs` unused for STALE_S, each under its lock, taken only if
+    free: one in use by a run (being built, or being marked used) is left for a later run. One
+    without its marker (cut short, and rebuilt when its lock comes back) is left too.
+
+    The lock files stay (empty): deleting one while another run waits on it would let a third run
+    lock a new file of the same name and build the same virtualenv beside the second."""
     for entry in venvs.iterdir():
         with contextlib.suppress(OSError):
-            marker = entry / VENV_MARKER
-            if entry.is_dir() and time.time() - marker.stat().st_mtime > STALE_S:
-                shutil.rmtree(entry, ignore_errors=True)
-                entry.with_name(f"{entry.name}.lock").unlink(missing_ok=True)
+            if entry.is_dir() and _stale(entry):
+                with held(_lock_of(entry), wait=False):
+                    if _stale(entry):  # not marked used while this run waited for nothing
+                        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _stale(venv: Path) -> bool:
+    return time.time() - (venv / VENV_MARKER).stat().st_mtime > STALE_S
 
 
 def _build(venv: Path, checkout: Path, uv: Path, environ: Mapping[str, str]) -> None:

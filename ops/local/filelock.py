@@ -10,12 +10,12 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def held(path: Path) -> Iterator[None]:
+def held(path: Path, *, wait: bool = True) -> Iterator[None]:
     """`path` (created, with its directory, if missing) flock'ed for the block: another holder is
-    waited for as long as it takes."""
+    waited for as long as it takes, or (`wait=False`) BlockingIOError is raised at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             yield
         finally:

@@ -7,7 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from ops.compat.checkout import STALE_S, VENV_MARKER, lock_hash, virtualenv
+from ops.compat.checkout import STALE_S, VENV_MARKER, forget_stale, lock_hash, virtualenv
+from ops.local.filelock import held
 
 
 def _venv(venvs: Path, name: str, *, age_s: float | None) -> Path:
@@ -28,7 +29,7 @@ def _venv(venvs: Path, name: str, *, age_s: float | None) -> Path:
 
 def test_a_run_deletes_the_venvs_unused_for_a_week_and_marks_its_own_used(tmp_path: Path) -> None:
     """The checkout's venv is reused (no uv run: the uv given does not exist) and marked used now; a
-    stale venv goes with its lock; a recent one and one without a marker stay."""
+    stale venv goes (its empty lock file stays); a recent one and one without a marker stay."""
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     (checkout / "uv.lock").write_text("version = 1\n")
@@ -45,10 +46,21 @@ def test_a_run_deletes_the_venvs_unused_for_a_week_and_marks_its_own_used(tmp_pa
     assert (own / "bin" / "python", True) == (python, reused)
     assert time.time() - (own / VENV_MARKER).stat().st_mtime < 60
     assert not stale.exists()
-    assert not venvs.joinpath(f"{stale.name}.lock").exists()
     assert [True, True, True, True] == [
         recent.exists(),
         venvs.joinpath(f"{recent.name}.lock").exists(),
         building.exists(),
         venvs.joinpath(f"{building.name}.lock").exists(),
     ]
+
+
+def test_a_stale_venv_whose_lock_is_held_is_left(tmp_path: Path) -> None:
+    """A stale venv another run holds (it is marking it used, or rebuilding it) is not deleted under
+    it; once the lock is free, the next run deletes it."""
+    venvs = tmp_path / "venvs"
+    stale = _venv(venvs, "0" * 16, age_s=STALE_S + 60)
+    with held(venvs / f"{stale.name}.lock"):
+        forget_stale(venvs)
+        assert (stale / "bin" / "python").exists()
+    forget_stale(venvs)
+    assert not stale.exists()
