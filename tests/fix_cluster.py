@@ -28,6 +28,7 @@ from ops.local.native import LocalEnv
 from ops.local.pristine import pristine_cluster
 from ops.local.throwaway import make_state_root, throwaway_env
 from stacks.config import LocalConfig, load_local_config
+from tests.support.leftovers import sweep_leftovers
 
 OwnEnv = Callable[..., AbstractContextManager[LocalEnv]]
 # Where the run's pristine clusters are: set by the first process (the xdist controller, or the one
@@ -69,7 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """The run's pristine cache, made by the process that starts the others (deleted at its end)."""
     if hasattr(config, "workerinput") or PRISTINE_VARIABLE in os.environ:
         return  # a worker (it inherited the variable), or a pytest inside a test of this run
-    root = make_state_root("pgstack-pristine-", cluster_parent())
+    parent = cluster_parent()
+    if parent is not None:
+        sweep_leftovers(parent)  # in memory, a killed run's directories would hold it for good
+    root = make_state_root("pgstack-pristine-", parent)
     os.environ[PRISTINE_VARIABLE] = str(root)
     config.stash[_MADE] = root
     if config.getoption("markexpr", "") != "quick" and not config.getoption("collectonly", False):

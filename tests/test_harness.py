@@ -3,9 +3,11 @@ after each file that used it, and is stopped however the run ends."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -18,6 +20,7 @@ from stacks.stackfile import REPO_ROOT
 from tests.support import TestDatabase
 from tests.support.app import stamp
 from tests.support.isolation import revision_left_behind
+from tests.support.leftovers import LEFTOVER_AGE_S, sweep_leftovers
 
 # A test with an environment of its own, from the harness's own fixture (tests/fix_cluster.py: a copy
 # of the outer run's pristine cluster, as tests/app's private environment), run in a pytest of its own.
@@ -142,3 +145,28 @@ def test_a_run_started_with_ctrl_c_ignored_gives_its_children_ctrl_c_again(subpr
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` without job control
     )
     assert "False" == done.stdout.strip()
+
+
+def test_a_killed_runs_leftovers_are_swept_but_not_a_running_cluster(tmp_path: Path) -> None:
+    """A `pgstack-*` directory untouched for LEFTOVER_AGE_S goes, unless a Postgres still runs under
+    it (its postmaster.pid names a live process); a recent one and another name stay."""
+    old = time.time() - LEFTOVER_AGE_S - 60
+
+    def made(name: str, pid: int | None, mtime: float) -> Path:
+        root = tmp_path / name
+        (root / "state" / "pgdata").mkdir(parents=True)
+        if pid is not None:
+            (root / "state" / "pgdata" / "postmaster.pid").write_text(f"{pid}\n/somewhere\n")
+        os.utime(root, (mtime, mtime))
+        return root
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True, text=True
+    )
+    killed = made("pgstack-own-killed", int(dead.stdout), old)
+    bare = made("pgstack-base-bare", None, old)
+    running = made("pgstack-own-running", os.getpid(), old)
+    recent = made("pgstack-own-recent", None, time.time())
+    other = made("somebody-else", None, old)
+    assert [bare, killed] == sweep_leftovers(tmp_path)
+    assert [False, False, True, True, True] == [p.exists() for p in (killed, bare, running, recent, other)]
