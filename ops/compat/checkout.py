@@ -11,13 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.compat.errors import CompatInputError
-from ops.local.filelock import held
+from ops.local.filelock import forget_stale, held, lock_of
 
 VENV_MARKER = ".pgstack-complete"  # written last: a venv without it was cut short and is rebuilt
 # A virtualenv nobody used for this long is deleted by the next run (each lock change leaves one
@@ -152,36 +151,13 @@ def virtualenv(checkout: Path, cache: Path, uv: Path, environ: Mapping[str, str]
     python = venv / "bin" / "python"
     # Under its lock: another run may be building it (wait for it), or deleting it as stale
     # (forget_stale holds the same lock), so it is marked used before anyone may judge it stale.
-    with held(_lock_of(venv)):
+    with held(lock_of(venv)):
         reused = (venv / VENV_MARKER).is_file() and python.exists()
         if not reused:
             _build(venv, checkout, uv, environ)
         os.utime(venv / VENV_MARKER)  # used now: not stale
-    forget_stale(venv.parent)  # this one was just marked used
+    forget_stale(venv.parent, VENV_MARKER, STALE_S)  # this one was just marked used
     return python, reused
-
-
-def _lock_of(venv: Path) -> Path:
-    return venv.with_name(f"{venv.name}.lock")
-
-
-def forget_stale(venvs: Path) -> None:
-    """Delete the virtualenvs under `venvs` unused for STALE_S, each under its lock, taken only if
-    free: one in use by a run (being built, or being marked used) is left for a later run. One
-    without its marker (cut short, and rebuilt when its lock comes back) is left too.
-
-    The lock files stay (empty): deleting one while another run waits on it would let a third run
-    lock a new file of the same name and build the same virtualenv beside the second."""
-    for entry in venvs.iterdir():
-        with contextlib.suppress(OSError):
-            if entry.is_dir() and _stale(entry):
-                with held(_lock_of(entry), wait=False):
-                    if _stale(entry):  # not marked used while this run waited for nothing
-                        shutil.rmtree(entry, ignore_errors=True)
-
-
-def _stale(venv: Path) -> bool:
-    return time.time() - (venv / VENV_MARKER).stat().st_mtime > STALE_S
 
 
 def _build(venv: Path, checkout: Path, uv: Path, environ: Mapping[str, str]) -> None:

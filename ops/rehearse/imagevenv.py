@@ -12,7 +12,6 @@ process and never kept: a failure to install is not remembered.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import functools
 import hashlib
 import os
@@ -21,10 +20,9 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 from pathlib import Path
 
-from ops.local.filelock import held
+from ops.local.filelock import forget_stale, held, lock_of
 
 # Under the checkout's root, beside the built schemas' cache.
 CACHE_DIR = Path(".local") / "cache" / "image-venv"
@@ -54,7 +52,7 @@ def image_venv(requirements: Path | None, shown: str, compiled: bool, cache: Pat
     if requirements is None or text is None:
         return _shim_venv("no requirements file")
     venv = cache / venv_key(text, compiled)
-    with held(cache / f"{venv.name}.lock"):
+    with held(lock_of(venv)):
         if not (venv / COMPLETE).is_file():
             shutil.rmtree(venv, ignore_errors=True)
             problem = _install_venv(venv, requirements)
@@ -67,19 +65,9 @@ def image_venv(requirements: Path | None, shown: str, compiled: bool, cache: Pat
                     [python, "-m", "compileall", "-q", str(venv / "lib")], capture_output=True, check=False
                 )
             (venv / COMPLETE).write_text(f"{shown}\n")
-            _forget_stale(cache, keep=venv)
+            forget_stale(cache, COMPLETE, STALE_S)  # this one was just completed: not stale
         os.utime(venv / COMPLETE)  # used now: not stale
     return venv, f"{OWN_VENV} {shown}"
-
-
-def _forget_stale(cache: Path, keep: Path) -> None:
-    """Delete kept venvs (and their locks) unused for STALE_S: each requirements change leaves one."""
-    for entry in cache.iterdir():
-        marker = entry / COMPLETE
-        with contextlib.suppress(OSError):
-            if entry != keep and entry.is_dir() and time.time() - marker.stat().st_mtime > STALE_S:
-                shutil.rmtree(entry, ignore_errors=True)
-                entry.with_name(f"{entry.name}.lock").unlink(missing_ok=True)
 
 
 def _install_venv(venv: Path, requirements: Path) -> str | None:

@@ -7,8 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from ops.compat.checkout import STALE_S, VENV_MARKER, forget_stale, lock_hash, virtualenv
-from ops.local.filelock import held
+from ops.compat.checkout import STALE_S, VENV_MARKER, lock_hash, virtualenv
+from ops.local.filelock import forget_stale, held
 
 
 def _venv(venvs: Path, name: str, *, age_s: float | None) -> Path:
@@ -60,7 +60,7 @@ def test_a_stale_venv_whose_lock_is_held_is_left(tmp_path: Path) -> None:
     venvs = tmp_path / "venvs"
     stale = _venv(venvs, "0" * 16, age_s=STALE_S + 60)
     with held(venvs / f"{stale.name}.lock"):
-        forget_stale(venvs)
+        forget_stale(venvs, VENV_MARKER, STALE_S)
         assert (stale / "bin" / "python").exists()
-    forget_stale(venvs)
+    forget_stale(venvs, VENV_MARKER, STALE_S)
     assert not stale.exists()
