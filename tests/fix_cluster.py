@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -28,7 +27,7 @@ from ops.local.native import LocalEnv
 from ops.local.pristine import pristine_cluster
 from ops.local.throwaway import make_state_root, throwaway_env
 from stacks.config import LocalConfig, load_local_config
-from tests.support.leftovers import sweep_leftovers
+from tests.support.leftovers import remove, sweep_leftovers
 
 OwnEnv = Callable[..., AbstractContextManager[LocalEnv]]
 # Where the run's pristine clusters are: set by the first process (the xdist controller, or the one
@@ -59,11 +58,6 @@ def cluster_parent() -> Path | None:
     in_memory = any(line.split()[1:3] == [str(MEMORY_DIR), "tmpfs"] for line in mounts)
     enough = room.f_bavail * room.f_frsize >= MEMORY_NEEDED and os.access(MEMORY_DIR, os.W_OK)
     return MEMORY_DIR if in_memory and enough else None
-
-
-def _remove(path: Path) -> None:
-    # rm, not shutil.rmtree: files the postgres user left behind read-only are removed all the same.
-    subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,7 +94,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         making.join()  # its initdb writes under the root deleted next
     root = config.stash.get(_MADE, None)
     if root is not None:
-        _remove(root)
+        remove(root)
         os.environ.pop(PRISTINE_VARIABLE, None)
 
 
@@ -127,7 +121,7 @@ def _state_root() -> Iterator[Path]:
     the test stops what it starts there, the directory is deleted afterwards."""
     root = make_state_root("pgstack-own-", cluster_parent())
     yield root
-    _remove(root)
+    remove(root)
 
 
 @pytest.fixture(name="own_env", scope="session")

@@ -26,10 +26,15 @@ def sweep_leftovers(parent: Path, now: float | None = None) -> list[Path]:
         except OSError:
             continue
         if old and not _serving(entry):
-            # rm, not shutil.rmtree: files the postgres user left read-only are removed all the same.
-            subprocess.run(["rm", "-rf", str(entry)], check=False)
+            remove(entry)
             gone.append(entry)
     return gone
+
+
+def remove(path: Path) -> None:
+    """Delete a directory the tests made for clusters, whatever is left in it."""
+    # rm, not shutil.rmtree: files the postgres user left read-only are removed all the same.
+    subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
 def _serving(root: Path) -> bool:
